@@ -1,0 +1,261 @@
+//! The agent's configuration: one TOML file layered with environment
+//! variables (`LAGWATCH__SECTION__KEY`), validated before anything starts.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use lagwatch_collector::{ClusterConfig, CollectorConfig, MetricsTopicConfig};
+use lagwatch_evaluator::{ClickHouseConfig, EvaluatorConfig};
+use lagwatch_sinks::EmailConfig;
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} not found (pass --config or set LAGWATCH_CONFIG)")]
+    Missing { path: String },
+    #[error("invalid configuration in {path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// Top-level configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Format version of this file; only 1 exists.
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// Where monitors are stored.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Kafka clusters by name; monitors refer to these names.
+    pub clusters: BTreeMap<String, ClusterConfig>,
+    /// The topic samples travel on between collector and evaluator.
+    pub metrics_topic: MetricsTopicConfig,
+    #[serde(default)]
+    pub collector: CollectorConfig,
+    #[serde(default)]
+    pub evaluator: EvaluatorConfig,
+    /// Sample and alert history; history is off when absent.
+    #[serde(default)]
+    pub clickhouse: Option<ClickHouseConfig>,
+    /// E-mail notifications; off when absent.
+    #[serde(default)]
+    pub email: Option<EmailConfig>,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+const fn default_version() -> u32 {
+    1
+}
+
+/// Monitor store location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://<file>` (embedded default) or `mysql://user:pass@host:port/db`.
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+fn default_store_url() -> String {
+    "sqlite://lagwatch.db".to_string()
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: default_store_url(),
+        }
+    }
+}
+
+/// The HTTP endpoint serving `/metrics` and `/healthz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+impl AppConfig {
+    /// Loads `path` and applies `LAGWATCH__...` environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        if !path.exists() {
+            return Err(ConfigError::Missing { path: shown });
+        }
+        let invalid = |message: String| ConfigError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let loaded = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("LAGWATCH")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let parsed: AppConfig = loaded
+            .try_deserialize()
+            .map_err(|e| invalid(e.to_string()))?;
+        parsed.validate().map_err(invalid)?;
+        Ok(parsed)
+    }
+
+    /// Cross-field checks serde cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.version != 1 {
+            return Err(format!(
+                "`version` is {}, only 1 is supported",
+                self.version
+            ));
+        }
+        if self.clusters.is_empty() {
+            return Err("`clusters` must define at least one cluster".into());
+        }
+        for (name, cluster) in &self.clusters {
+            if cluster.bootstrap_servers.trim().is_empty() {
+                return Err(format!("`clusters.{name}.bootstrap_servers` is empty"));
+            }
+        }
+        if !self.clusters.contains_key(&self.metrics_topic.cluster) {
+            return Err(format!(
+                "`metrics_topic.cluster` is `{}`, which is not one of the configured clusters ({})",
+                self.metrics_topic.cluster,
+                self.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        if !lagwatch_collector::store::is_valid_topic_name(&self.metrics_topic.topic) {
+            return Err(format!(
+                "`metrics_topic.topic` `{}` is not a valid Kafka topic name",
+                self.metrics_topic.topic
+            ));
+        }
+        if self.metrics_topic.partitions < 1 {
+            return Err("`metrics_topic.partitions` must be at least 1".into());
+        }
+        if self.collector.interval.is_zero() {
+            return Err("`collector.interval` must be greater than 0".into());
+        }
+        if let Some(clickhouse) = &self.clickhouse {
+            if clickhouse.batch_rows == 0 {
+                return Err("`clickhouse.batch_rows` must be greater than 0".into());
+            }
+            if !clickhouse
+                .database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err("`clickhouse.database` may only hold letters, digits and _".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    const VALID: &str = r#"
+[store]
+url = "sqlite://x.db"
+
+[clusters.local]
+bootstrap_servers = "127.0.0.1:9092"
+properties = { "security.protocol" = "plaintext" }
+
+[metrics_topic]
+cluster = "local"
+
+[collector]
+interval = "5s"
+"#;
+
+    fn load(text: &str) -> Result<AppConfig, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().expect("tempfile");
+        file.write_all(text.as_bytes()).expect("write");
+        AppConfig::load(file.path())
+    }
+
+    #[test]
+    fn loads_valid_file_with_defaults() {
+        let config = load(VALID).expect("valid");
+        assert_eq!(config.collector.interval.as_secs(), 5);
+        assert_eq!(config.metrics_topic.topic, "lagwatch-samples");
+        assert_eq!(
+            config.clusters["local"]
+                .properties
+                .get("security.protocol")
+                .map(String::as_str),
+            Some("plaintext")
+        );
+        assert!(config.clickhouse.is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let error = load(&format!("{VALID}\nintervall = \"5s\"\n")).expect_err("unknown");
+        let text = error.to_string();
+        assert!(text.contains("intervall"), "{text}");
+    }
+
+    #[test]
+    fn bad_duration_is_named() {
+        let error = load(&VALID.replace("\"5s\"", "\"5 parsecs\"")).expect_err("bad duration");
+        let text = error.to_string();
+        assert!(
+            text.contains("interval") || text.contains("parsecs"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn metrics_cluster_must_exist() {
+        let error =
+            load(&VALID.replace("cluster = \"local\"", "cluster = \"nope\"")).expect_err("bad");
+        assert!(
+            error.to_string().contains("metrics_topic.cluster"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn missing_file_says_how_to_fix() {
+        let error = AppConfig::load(Path::new("/nonexistent/lagwatch.toml")).expect_err("missing");
+        assert!(error.to_string().contains("--config"), "{error}");
+    }
+
+    #[test]
+    fn every_shipped_config_parses() {
+        let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&deploy).expect("deploy dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().and_then(|e| e.to_str()) == Some("toml") {
+                AppConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no toml files in deploy/");
+    }
+}

@@ -1,0 +1,142 @@
+//! The `lagwatch` binary: one executable for every role.
+//!
+//! # Layout
+//! - `cli`: command-line parsing.
+//! - `config`: the layered, validated configuration.
+//! - `topology`: wires collector, evaluator, sinks and history together.
+//! - `http`: `/metrics` and `/healthz`.
+//! - `monitors`: the `monitors add|list|rm` commands.
+
+mod cli;
+mod config;
+mod http;
+mod monitors;
+mod topology;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::config::AppConfig;
+use crate::topology::Roles;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("LAGWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = AppConfig::load(&cli.config)?;
+    match cli.command {
+        Command::CheckConfig => {
+            println!(
+                "{}: ok ({} cluster(s), metrics topic {} on {}, store {})",
+                cli.config.display(),
+                config.clusters.len(),
+                config.metrics_topic.topic,
+                config.metrics_topic.cluster,
+                lagwatch_collector::store::redact_url(&config.store.url)
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            let store = lagwatch_collector::MonitorStore::connect(&config.store.url).await?;
+            store.migrate().await?;
+            println!("monitor store migrated");
+            if let Some(clickhouse) = &config.clickhouse {
+                let applied = lagwatch_evaluator::history::migrate(clickhouse).await?;
+                println!("ClickHouse migrated (newly applied: {applied:?})");
+            }
+            Ok(())
+        }
+        Command::Monitors(command) => monitors::run(&config, command).await,
+        Command::Collector => {
+            serve(
+                config,
+                Roles {
+                    collector: true,
+                    evaluator: false,
+                },
+            )
+            .await
+        }
+        Command::Evaluator => {
+            serve(
+                config,
+                Roles {
+                    collector: false,
+                    evaluator: true,
+                },
+            )
+            .await
+        }
+        Command::All => {
+            serve(
+                config,
+                Roles {
+                    collector: true,
+                    evaluator: true,
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn serve(config: AppConfig, roles: Roles) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let signal = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        signal.cancel();
+    });
+    topology::run(config, roles, shutdown).await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

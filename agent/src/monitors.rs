@@ -1,0 +1,85 @@
+//! `lagwatch monitors add|list|rm`: manage monitors without writing SQL.
+
+use lagwatch_collector::MonitorStore;
+use lagwatch_model::NewMonitor;
+
+use crate::cli::MonitorsCommand;
+use crate::config::AppConfig;
+
+pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result<()> {
+    let store = MonitorStore::connect(&config.store.url).await?;
+    store.migrate().await?;
+    match command {
+        MonitorsCommand::Add {
+            team,
+            cluster,
+            group,
+            topics,
+            threshold,
+            for_duration,
+            emails,
+        } => {
+            if !config.clusters.contains_key(&cluster) {
+                anyhow::bail!(
+                    "cluster `{cluster}` is not configured; configured clusters: {}",
+                    config
+                        .clusters
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            let monitor = store
+                .add(&NewMonitor {
+                    team,
+                    cluster,
+                    consumer_group: group,
+                    topics,
+                    lag_threshold: threshold,
+                    for_secs: for_duration.as_secs(),
+                    emails,
+                })
+                .await?;
+            println!("added monitor {}", monitor.id);
+        }
+        MonitorsCommand::List { json } => {
+            let monitors = store.list().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&monitors)?);
+            } else {
+                println!(
+                    "{:<5} {:<12} {:<10} {:<24} {:<20} {:>10} {:>6}  emails",
+                    "id", "team", "cluster", "group", "topics", "threshold", "for"
+                );
+                for m in monitors {
+                    let topics = if m.topics.is_empty() {
+                        "*".to_string()
+                    } else {
+                        m.topics.join(",")
+                    };
+                    println!(
+                        "{:<5} {:<12} {:<10} {:<24} {:<20} {:>10} {:>5}s  {}",
+                        m.id,
+                        m.team,
+                        m.cluster,
+                        m.consumer_group,
+                        topics,
+                        m.lag_threshold,
+                        m.for_secs,
+                        m.emails.join(",")
+                    );
+                }
+            }
+        }
+        MonitorsCommand::Rm { id } => {
+            if store.remove(id).await? {
+                println!("removed monitor {id}");
+            } else {
+                anyhow::bail!("no monitor with id {id}");
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}

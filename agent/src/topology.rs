@@ -1,0 +1,180 @@
+//! Wires the stages together and runs them until shutdown.
+//!
+//! Start order is receivers first (sinks and history, then the evaluator,
+//! then the collector); on shutdown the collector and evaluator stop, and
+//! dropping their senders lets sinks and the history writer drain.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use lagwatch_collector::monitor_watch::{watch_monitors, MonitorList};
+use lagwatch_collector::{
+    ensure_topic, ClusterPoller, CollectorMetrics, KafkaOffsetSource, MonitorStore, Publisher,
+};
+use lagwatch_evaluator::history::{self, HistoryWriter};
+use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
+use lagwatch_sinks::{EmailSink, SinkMetrics, SinkRunner};
+use prometheus::Registry;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AppConfig;
+
+/// Which stages to run in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub collector: bool,
+    pub evaluator: bool,
+}
+
+/// Runs the selected stages until `shutdown` is cancelled.
+pub async fn run(
+    config: AppConfig,
+    roles: Roles,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = Registry::new();
+    let store = MonitorStore::connect(&config.store.url).await?;
+    store
+        .migrate()
+        .await
+        .context("migrating the monitor store")?;
+    let collector_metrics = CollectorMetrics::register(&registry)?;
+    let monitors = watch_monitors(
+        store.clone(),
+        config.collector.monitor_refresh,
+        Some(collector_metrics.clone()),
+        shutdown.clone(),
+    )
+    .await
+    .context("reading monitors")?;
+
+    let mut tasks = JoinSet::new();
+    let http_shutdown = shutdown.clone();
+    let listen = config.http.listen;
+    let http_registry = registry.clone();
+    tasks.spawn(async move { crate::http::serve(listen, http_registry, http_shutdown).await });
+
+    if roles.evaluator {
+        start_evaluator(&config, &registry, monitors.clone(), &shutdown, &mut tasks).await?;
+    }
+    if roles.collector {
+        start_collector(&config, collector_metrics, monitors, &shutdown, &mut tasks).await?;
+    }
+
+    let mut first_error = None;
+    while let Some(result) = tasks.join_next().await {
+        let outcome = result.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(error) = outcome {
+            tracing::error!(error = %format!("{error:#}"), "stage failed, shutting down");
+            shutdown.cancel();
+            first_error.get_or_insert(error);
+        }
+    }
+    store.close().await;
+    first_error.map_or(Ok(()), Err)
+}
+
+async fn start_collector(
+    config: &AppConfig,
+    metrics: CollectorMetrics,
+    monitors: MonitorList,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let topic = &config.metrics_topic;
+    let metrics_cluster = &config.clusters[&topic.cluster];
+    ensure_topic(
+        metrics_cluster,
+        &topic.topic,
+        topic.partitions,
+        topic.replication,
+    )
+    .await?;
+    let publisher = Publisher::new(metrics_cluster, &topic.topic, metrics.clone())?;
+    for (name, cluster) in &config.clusters {
+        let source = KafkaOffsetSource::new(cluster, config.collector.request_timeout)
+            .with_context(|| format!("cluster {name}"))?;
+        let poller = ClusterPoller {
+            cluster: name.clone(),
+            source: Arc::new(source),
+            interval: config.collector.interval,
+            monitors: monitors.clone(),
+            publisher: publisher.clone(),
+            metrics: metrics.clone(),
+        };
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            poller.run(shutdown).await;
+            Ok(())
+        });
+    }
+    tracing::info!(clusters = config.clusters.len(), interval = ?config.collector.interval, "collector started");
+    Ok(())
+}
+
+async fn start_evaluator(
+    config: &AppConfig,
+    registry: &Registry,
+    monitors: MonitorList,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let metrics = EvaluatorMetrics::register(registry)?;
+    let (history_tx, history_rx) = mpsc::channel(10_000);
+    match &config.clickhouse {
+        Some(clickhouse) => {
+            history::migrate(clickhouse)
+                .await
+                .context("migrating ClickHouse")?;
+            let writer = HistoryWriter::new(clickhouse.clone(), metrics.clone());
+            tasks.spawn(async move {
+                writer.run(history_rx).await;
+                Ok(())
+            });
+        }
+        None => {
+            tracing::warn!("no [clickhouse] section: sample and alert history is not recorded");
+            tasks.spawn(drain(history_rx));
+        }
+    }
+
+    let mut sinks = Vec::new();
+    let sink_metrics = SinkMetrics::register(registry)?;
+    match &config.email {
+        Some(email) => {
+            let sink = EmailSink::build(email)?;
+            let (tx, rx) = mpsc::channel(1_000);
+            let runner = SinkRunner::new(sink, sink_metrics.clone());
+            tasks.spawn(async move {
+                runner.run(rx).await;
+                Ok(())
+            });
+            sinks.push(tx);
+        }
+        None => tracing::warn!("no [email] section: alerts are logged but not mailed"),
+    }
+
+    let cluster = config.clusters[&config.metrics_topic.cluster].clone();
+    let topic = config.metrics_topic.topic.clone();
+    let evaluator = config.evaluator.clone();
+    let shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        let outputs = Outputs {
+            history: history_tx,
+            sinks,
+        };
+        run_consumer(
+            &cluster, &topic, &evaluator, monitors, outputs, metrics, shutdown,
+        )
+        .await?;
+        Ok(())
+    });
+    Ok(())
+}
+
+async fn drain<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> anyhow::Result<()> {
+    while rx.recv().await.is_some() {}
+    Ok(())
+}

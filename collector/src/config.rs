@@ -1,0 +1,68 @@
+//! Collector and metrics-topic settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How the collector samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Time between two sampling cycles of a cluster.
+    #[serde(with = "humantime_serde", default = "default_interval")]
+    pub interval: Duration,
+    /// Timeout of each Kafka admin request.
+    #[serde(with = "humantime_serde", default = "default_request_timeout")]
+    pub request_timeout: Duration,
+    /// How often the monitor store is checked for changes.
+    #[serde(with = "humantime_serde", default = "default_monitor_refresh")]
+    pub monitor_refresh: Duration,
+}
+
+const fn default_interval() -> Duration {
+    Duration::from_secs(10)
+}
+const fn default_request_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+const fn default_monitor_refresh() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            interval: default_interval(),
+            request_timeout: default_request_timeout(),
+            monitor_refresh: default_monitor_refresh(),
+        }
+    }
+}
+
+/// Where samples are published and read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsTopicConfig {
+    /// Name of the configured cluster that hosts the metrics topic.
+    pub cluster: String,
+    /// Topic name.
+    #[serde(default = "default_topic")]
+    pub topic: String,
+    /// Partitions when lagwatch creates the topic; bounds evaluator
+    /// scale-out.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor when lagwatch creates the topic.
+    #[serde(default = "default_replication")]
+    pub replication: i32,
+}
+
+fn default_topic() -> String {
+    "lagwatch-samples".to_string()
+}
+const fn default_partitions() -> i32 {
+    6
+}
+const fn default_replication() -> i32 {
+    1
+}

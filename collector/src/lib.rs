@@ -1,0 +1,34 @@
+//! The lagwatch collector: samples consumer-group offsets and publishes them.
+//!
+//! For every configured cluster one [`poller::ClusterPoller`] wakes up every
+//! `interval`, merges the monitors of that cluster into one target per
+//! group, samples all of them through one shared admin client in a fixed
+//! number of batched calls, and publishes one versioned JSON message per
+//! group to the metrics topic.
+//!
+//! # Layout
+//! - [`store`]: the monitor store (SQLite / MySQL through sqlx).
+//! - [`monitor_watch`]: keeps the monitor list fresh without restarts.
+//! - [`source`]: the `OffsetSource` trait the sampler reads a cluster through.
+//! - [`kafka`]: its rdkafka implementation and the admin FFI calls.
+//! - [`sampler`]: one round of calls → one sample per group.
+//! - [`poller`]: the interval loop per cluster.
+//! - [`publisher`]: the metrics-topic producer.
+//! - [`metrics`]: Prometheus metrics.
+
+pub mod config;
+pub mod kafka;
+pub mod metrics;
+pub mod monitor_watch;
+pub mod poller;
+pub mod publisher;
+pub mod sampler;
+pub mod source;
+pub mod store;
+
+pub use config::{CollectorConfig, MetricsTopicConfig};
+pub use kafka::{ClusterConfig, KafkaOffsetSource};
+pub use metrics::CollectorMetrics;
+pub use poller::ClusterPoller;
+pub use publisher::{ensure_topic, PublishError, Publisher};
+pub use store::{MonitorStore, StoreError};

@@ -1,0 +1,178 @@
+//! The per-cluster sampling loop.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lagwatch_model::{GroupSample, MetricsMessage, Monitor};
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::CollectorMetrics;
+use crate::monitor_watch::MonitorList;
+use crate::publisher::Publisher;
+use crate::sampler::{sample_cluster, GroupTarget};
+use crate::source::OffsetSource;
+
+/// Samples one cluster every `interval` and publishes the samples.
+pub struct ClusterPoller {
+    pub cluster: String,
+    pub source: Arc<dyn OffsetSource>,
+    pub interval: Duration,
+    pub monitors: MonitorList,
+    pub publisher: Publisher,
+    pub metrics: CollectorMetrics,
+}
+
+impl ClusterPoller {
+    /// Runs until `shutdown` is cancelled. A slow cycle delays the next tick
+    /// rather than stacking cycles on top of each other.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut exported: HashSet<[String; 4]> = HashSet::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            let samples = self.cycle().await;
+            self.export_gauges(&samples, &mut exported);
+        }
+        tracing::info!(cluster = %self.cluster, "collector stopped");
+    }
+
+    /// One sampling cycle: sample every monitored group, publish, return the
+    /// samples.
+    pub async fn cycle(&self) -> Vec<GroupSample> {
+        let monitors = self.monitors.borrow().clone();
+        let targets = targets_for(&self.cluster, &monitors);
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        let started = Instant::now();
+        let source = Arc::clone(&self.source);
+        let cluster = self.cluster.clone();
+        let ts_ms = now_ms();
+        let sampled = tokio::task::spawn_blocking(move || {
+            sample_cluster(source.as_ref(), &cluster, &targets, ts_ms)
+        })
+        .await;
+        let samples = match sampled {
+            Ok(samples) => samples,
+            Err(error) => {
+                tracing::error!(cluster = %self.cluster, error = %error, "sampling task failed");
+                return Vec::new();
+            }
+        };
+        for sample in samples.iter().filter(|s| s.error.is_some()) {
+            self.metrics
+                .cycle_errors
+                .with_label_values(&[&self.cluster])
+                .inc();
+            tracing::warn!(
+                cluster = %self.cluster,
+                group = %sample.group,
+                error = sample.error.as_deref().unwrap_or_default(),
+                "incomplete sample"
+            );
+        }
+        let messages: Vec<MetricsMessage> =
+            samples.iter().cloned().map(MetricsMessage::Group).collect();
+        let failed = self.publisher.publish(&messages).await;
+        let elapsed = started.elapsed();
+        self.metrics.cycle_seconds.observe(elapsed.as_secs_f64());
+        tracing::debug!(
+            cluster = %self.cluster,
+            groups = samples.len(),
+            failed,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "sampling cycle done"
+        );
+        samples
+    }
+
+    /// Updates the lag gauges and drops series that disappeared.
+    fn export_gauges(&self, samples: &[GroupSample], exported: &mut HashSet<[String; 4]>) {
+        let mut current = HashSet::new();
+        for sample in samples {
+            for partition in &sample.partitions {
+                let Some(lag) = partition.lag else { continue };
+                let labels = [
+                    sample.cluster.clone(),
+                    sample.group.clone(),
+                    partition.topic.clone(),
+                    partition.partition.to_string(),
+                ];
+                let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+                self.metrics.partition_lag.with_label_values(&refs).set(lag);
+                current.insert(labels);
+            }
+        }
+        for stale in exported.difference(&current) {
+            let refs: Vec<&str> = stale.iter().map(String::as_str).collect();
+            let _ = self.metrics.partition_lag.remove_label_values(&refs);
+        }
+        *exported = current;
+    }
+}
+
+/// Merges the monitors of one cluster into one target per group.
+pub fn targets_for(cluster: &str, monitors: &[Monitor]) -> Vec<GroupTarget> {
+    let mut by_group: BTreeMap<&str, GroupTarget> = BTreeMap::new();
+    for monitor in monitors.iter().filter(|m| m.cluster == cluster) {
+        let target = by_group
+            .entry(monitor.consumer_group.as_str())
+            .or_insert_with(|| GroupTarget {
+                group: monitor.consumer_group.clone(),
+                topics: Default::default(),
+                all_topics: false,
+            });
+        if monitor.topics.is_empty() {
+            target.all_topics = true;
+        }
+        target.topics.extend(monitor.topics.iter().cloned());
+    }
+    by_group.into_values().collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitor(id: i64, cluster: &str, group: &str, topics: &[&str]) -> Monitor {
+        Monitor {
+            id,
+            team: "t".into(),
+            cluster: cluster.into(),
+            consumer_group: group.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            lag_threshold: 1,
+            for_secs: 0,
+            emails: vec![],
+        }
+    }
+
+    #[test]
+    fn merges_monitors_per_group_and_cluster() {
+        let monitors = vec![
+            monitor(1, "a", "g1", &["x"]),
+            monitor(2, "a", "g1", &["y"]),
+            monitor(3, "a", "g2", &[]),
+            monitor(4, "b", "g1", &["z"]),
+        ];
+        let targets = targets_for("a", &monitors);
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0].group, "g1");
+        assert_eq!(targets[0].topics.iter().collect::<Vec<_>>(), vec!["x", "y"]);
+        assert!(!targets[0].all_topics);
+        assert!(targets[1].all_topics);
+    }
+}

@@ -1,0 +1,67 @@
+//! Evaluator and ClickHouse settings.
+
+use std::time::Duration;
+
+use lagwatch_model::Secret;
+use serde::{Deserialize, Serialize};
+
+/// How the evaluator consumes the metrics topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluatorConfig {
+    /// Kafka consumer group shared by all evaluator instances.
+    #[serde(default = "default_consumer_group")]
+    pub consumer_group: String,
+}
+
+fn default_consumer_group() -> String {
+    "lagwatch-evaluator".to_string()
+}
+
+impl Default for EvaluatorConfig {
+    fn default() -> Self {
+        EvaluatorConfig {
+            consumer_group: default_consumer_group(),
+        }
+    }
+}
+
+/// Where sample and alert history is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database holding lagwatch's tables (created by `lagwatch migrate`).
+    #[serde(default = "default_database")]
+    pub database: String,
+    #[serde(default = "default_user")]
+    pub user: String,
+    #[serde(default)]
+    pub password: Secret,
+    /// Flush a batch once it holds this many rows.
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// Flush a non-empty batch at least this often.
+    #[serde(with = "humantime_serde", default = "default_flush_interval")]
+    pub flush_interval: Duration,
+    /// Days raw samples are kept.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_database() -> String {
+    "lagwatch".to_string()
+}
+fn default_user() -> String {
+    "default".to_string()
+}
+const fn default_batch_rows() -> usize {
+    10_000
+}
+const fn default_flush_interval() -> Duration {
+    Duration::from_secs(1)
+}
+const fn default_retention_days() -> u32 {
+    30
+}

@@ -1,0 +1,166 @@
+//! The batched, retrying ClickHouse writer.
+//!
+//! Rows are buffered per table and flushed when a batch reaches
+//! `batch_rows` or every `flush_interval`. A failed insert is retried with
+//! backoff using the same `insert_deduplication_token` (derived from the
+//! batch content), so a retry after a lost response cannot duplicate rows.
+//! While ClickHouse is down the writer stops reading its bounded input
+//! channel, which pushes back on the metrics-topic consumer instead of
+//! growing memory or dropping rows.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+use clickhouse::{Client, RowOwned, RowWrite};
+use lagwatch_model::{AlertEvent, GroupSample};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+
+use super::rows::{AlertRow, SampleRow};
+use super::{client, HistoryError};
+use crate::config::ClickHouseConfig;
+use crate::metrics::EvaluatorMetrics;
+
+/// Something to record in history.
+#[derive(Debug, Clone)]
+pub enum HistoryRecord {
+    Sample(GroupSample),
+    Alert(AlertEvent),
+}
+
+/// Writes history records to ClickHouse in batches.
+pub struct HistoryWriter {
+    client: Client,
+    config: ClickHouseConfig,
+    metrics: EvaluatorMetrics,
+    samples: Vec<SampleRow>,
+    alerts: Vec<AlertRow>,
+}
+
+impl HistoryWriter {
+    pub fn new(config: ClickHouseConfig, metrics: EvaluatorMetrics) -> Self {
+        HistoryWriter {
+            client: client(&config).with_database(&config.database),
+            config,
+            metrics,
+            samples: Vec::new(),
+            alerts: Vec::new(),
+        }
+    }
+
+    /// Runs until every sender of `records` is dropped, then flushes what is
+    /// left and returns.
+    pub async fn run(mut self, mut records: mpsc::Receiver<HistoryRecord>) {
+        let mut ticker = tokio::time::interval(self.config.flush_interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                record = records.recv() => match record {
+                    Some(record) => {
+                        self.push(record);
+                        if self.samples.len() >= self.config.batch_rows {
+                            self.flush().await;
+                        }
+                    }
+                    None => break,
+                },
+                _ = ticker.tick() => self.flush().await,
+            }
+        }
+        self.flush().await;
+        tracing::info!("history writer stopped");
+    }
+
+    fn push(&mut self, record: HistoryRecord) {
+        match record {
+            HistoryRecord::Sample(sample) => self.samples.extend(SampleRow::from_sample(&sample)),
+            HistoryRecord::Alert(alert) => self.alerts.push(AlertRow::from(&alert)),
+        }
+        self.metrics
+            .history_rows_buffered
+            .set(i64::try_from(self.samples.len() + self.alerts.len()).unwrap_or(i64::MAX));
+    }
+
+    /// Writes both buffers, retrying each until it succeeds.
+    pub async fn flush(&mut self) {
+        let samples = std::mem::take(&mut self.samples);
+        self.write_until_done("lag_samples", samples).await;
+        let alerts = std::mem::take(&mut self.alerts);
+        self.write_until_done("alert_events", alerts).await;
+        self.metrics.history_rows_buffered.set(0);
+    }
+
+    async fn write_until_done<T>(&self, table: &str, rows: Vec<T>)
+    where
+        T: RowOwned + RowWrite + Serialize + Hash,
+    {
+        if rows.is_empty() {
+            return;
+        }
+        let token = dedup_token(table, &rows);
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1u32;
+        loop {
+            match self.insert(table, &rows, &token).await {
+                Ok(()) => {
+                    self.metrics
+                        .history_rows_written
+                        .with_label_values(&[table])
+                        .inc_by(rows.len() as u64);
+                    return;
+                }
+                Err(error) => {
+                    self.metrics.history_write_errors.inc();
+                    tracing::warn!(table, rows = rows.len(), attempt, error = %error, "ClickHouse insert failed, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn insert<T>(&self, table: &str, rows: &[T], token: &str) -> Result<(), HistoryError>
+    where
+        T: RowOwned + RowWrite + Serialize,
+    {
+        let fail = |source| HistoryError::ClickHouse {
+            url: self.config.url.clone(),
+            source,
+        };
+        let mut insert = self
+            .client
+            .insert::<T>(table)
+            .await
+            .map_err(fail)?
+            .with_setting("insert_deduplication_token", token);
+        for row in rows {
+            insert.write(row).await.map_err(fail)?;
+        }
+        insert.end().await.map_err(fail)
+    }
+}
+
+/// A token identifying a batch by its content: the same rows give the same
+/// token, so ClickHouse drops a retried batch it already stored.
+fn dedup_token<T: Hash>(table: &str, rows: &[T]) -> String {
+    let mut hasher = DefaultHasher::new();
+    table.hash(&mut hasher);
+    rows.hash(&mut hasher);
+    format!("lagwatch-{table}-{}-{:016x}", rows.len(), hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_token_depends_on_content_only() {
+        let a = vec![1u64, 2, 3];
+        let b = vec![1u64, 2, 4];
+        assert_eq!(dedup_token("t", &a), dedup_token("t", &a.clone()));
+        assert_ne!(dedup_token("t", &a), dedup_token("t", &b));
+        assert_ne!(dedup_token("t", &a), dedup_token("u", &a));
+    }
+}

@@ -1,0 +1,25 @@
+//! The lagwatch evaluator: turns the stream of samples into alerts and
+//! history.
+//!
+//! Instances form one Kafka consumer group on the metrics topic; because
+//! samples are keyed by `cluster/group`, each group's samples reach exactly
+//! one instance, which owns that group's alert state.
+//!
+//! # Layout
+//! - [`config`]: evaluator and ClickHouse settings.
+//! - [`engine`]: matches samples to monitors and runs the rules (pure, no I/O).
+//! - [`consumer`]: the metrics-topic consumer loop.
+//! - [`history`]: ClickHouse schema migrations and the batched writer.
+//! - [`metrics`]: Prometheus metrics.
+
+pub mod config;
+pub mod consumer;
+pub mod engine;
+pub mod history;
+pub mod metrics;
+
+pub use config::{ClickHouseConfig, EvaluatorConfig};
+pub use consumer::{run_consumer, ConsumerError, Outputs};
+pub use engine::Engine;
+pub use history::{HistoryError, HistoryRecord, HistoryWriter};
+pub use metrics::EvaluatorMetrics;

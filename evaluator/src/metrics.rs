@@ -1,0 +1,64 @@
+//! Prometheus metrics of the evaluator.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+/// Handles to the evaluator's metrics (cheap to clone).
+#[derive(Clone)]
+pub struct EvaluatorMetrics {
+    pub samples_consumed: IntCounter,
+    pub bad_messages: IntCounter,
+    pub alerts: IntCounterVec,
+    pub firing: IntGauge,
+    pub history_rows_written: IntCounterVec,
+    pub history_write_errors: IntCounter,
+    pub history_rows_buffered: IntGauge,
+}
+
+impl EvaluatorMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let metrics = EvaluatorMetrics {
+            samples_consumed: IntCounter::new(
+                "lagwatch_evaluator_samples_consumed_total",
+                "Group samples read from the metrics topic",
+            )?,
+            bad_messages: IntCounter::new(
+                "lagwatch_evaluator_bad_messages_total",
+                "Metrics-topic messages that could not be decoded (logged, skipped)",
+            )?,
+            alerts: IntCounterVec::new(
+                Opts::new(
+                    "lagwatch_evaluator_alert_transitions_total",
+                    "Alert transitions",
+                ),
+                &["state"],
+            )?,
+            firing: IntGauge::new(
+                "lagwatch_evaluator_alerts_firing",
+                "Alerts currently firing",
+            )?,
+            history_rows_written: IntCounterVec::new(
+                Opts::new(
+                    "lagwatch_history_rows_written_total",
+                    "Rows written to ClickHouse",
+                ),
+                &["table"],
+            )?,
+            history_write_errors: IntCounter::new(
+                "lagwatch_history_write_errors_total",
+                "Failed ClickHouse inserts (each is retried)",
+            )?,
+            history_rows_buffered: IntGauge::new(
+                "lagwatch_history_rows_buffered",
+                "Rows waiting to be written to ClickHouse",
+            )?,
+        };
+        registry.register(Box::new(metrics.samples_consumed.clone()))?;
+        registry.register(Box::new(metrics.bad_messages.clone()))?;
+        registry.register(Box::new(metrics.alerts.clone()))?;
+        registry.register(Box::new(metrics.firing.clone()))?;
+        registry.register(Box::new(metrics.history_rows_written.clone()))?;
+        registry.register(Box::new(metrics.history_write_errors.clone()))?;
+        registry.register(Box::new(metrics.history_rows_buffered.clone()))?;
+        Ok(metrics)
+    }
+}

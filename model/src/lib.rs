@@ -1,0 +1,22 @@
+//! Plain data types shared by every lagwatch stage.
+//!
+//! Nothing in this crate does I/O: it only describes what flows between the
+//! collector, the metrics topic, the evaluator and the sinks.
+//!
+//! # Layout
+//! - [`sample`]: the versioned wire format published on the metrics topic.
+//! - [`monitor`]: what a team registered to be watched.
+//! - [`alert`]: alert notifications handed to sinks and written to history.
+//! - [`secret`]: a string that never shows up in logs or `Debug` output.
+
+pub mod alert;
+pub mod monitor;
+pub mod sample;
+pub mod secret;
+
+pub use alert::{AlertEvent, AlertState, LaggingPartition};
+pub use monitor::{Monitor, NewMonitor};
+pub use sample::{
+    decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, WIRE_VERSION,
+};
+pub use secret::Secret;

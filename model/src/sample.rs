@@ -1,0 +1,190 @@
+//! The metrics-topic wire format, version 1.
+//!
+//! Every message is a JSON object carrying `"v": 1` and a `"kind"` tag. The
+//! message key is `cluster/group` so that one evaluator instance owns every
+//! sample of a group. Readers ignore fields they do not know, so producers may
+//! add optional fields without bumping the version; a change that alters the
+//! meaning of an existing field bumps `v`, and readers reject versions newer
+//! than they understand with [`DecodeError::UnsupportedVersion`].
+//!
+//! See `docs/wire-format.md` for the field reference.
+
+use serde::{Deserialize, Serialize};
+
+/// Wire-format version written by this build.
+pub const WIRE_VERSION: u32 = 1;
+
+/// One message on the metrics topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MetricsMessage {
+    /// Offsets and lag of one consumer group at one sample time.
+    Group(GroupSample),
+}
+
+impl MetricsMessage {
+    /// Message key on the metrics topic (`cluster/group`).
+    pub fn key(&self) -> String {
+        match self {
+            MetricsMessage::Group(sample) => sample.key(),
+        }
+    }
+
+    /// Serialises the message to its JSON wire form.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain structs of strings and integers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Offsets of one consumer group on one cluster at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSample {
+    /// Wire-format version, always [`WIRE_VERSION`] when written by this build.
+    pub v: u32,
+    /// Cluster name as configured in lagwatch (not the Kafka cluster id).
+    pub cluster: String,
+    /// Consumer group id.
+    pub group: String,
+    /// Group state as reported by the coordinator (`Stable`, `Empty`, `Dead`,
+    /// ...), or `Unknown` when it could not be described.
+    pub state: String,
+    /// Number of members currently in the group.
+    pub members: u32,
+    /// Sample time, milliseconds since the Unix epoch.
+    pub ts_ms: i64,
+    /// Set when the sample is incomplete: why (e.g. broker unreachable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// One entry per partition the group has committed offsets for or that a
+    /// monitor asked about.
+    pub partitions: Vec<PartitionSample>,
+}
+
+impl GroupSample {
+    /// Message key on the metrics topic.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.cluster, self.group)
+    }
+}
+
+/// Offsets of one partition as seen by one consumer group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionSample {
+    pub topic: String,
+    pub partition: i32,
+    /// Committed offset of the group; `None` when the group never committed
+    /// on this partition (then `lag` is `None` too, never a made-up number).
+    pub committed: Option<i64>,
+    /// High watermark (end offset for read_uncommitted consumers).
+    pub end: i64,
+    /// Last stable offset (end offset for read_committed consumers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lso: Option<i64>,
+    /// Earliest offset still in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_start: Option<i64>,
+    /// `end - committed`, clamped at zero; `None` without a committed offset.
+    pub lag: Option<i64>,
+}
+
+impl PartitionSample {
+    /// Builds a partition sample, computing the lag against `end`.
+    pub fn new(topic: impl Into<String>, partition: i32, committed: Option<i64>, end: i64) -> Self {
+        PartitionSample {
+            topic: topic.into(),
+            partition,
+            committed,
+            end,
+            lso: None,
+            log_start: None,
+            lag: committed.map(|c| (end - c).max(0)),
+        }
+    }
+}
+
+/// Why a metrics-topic message could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message is not valid lagwatch JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("message has wire version {found}, this build reads up to {supported}")]
+    UnsupportedVersion { found: u32, supported: u32 },
+}
+
+/// Decodes one metrics-topic message, checking its version.
+pub fn decode_message(payload: &[u8]) -> Result<MetricsMessage, DecodeError> {
+    let message: MetricsMessage = serde_json::from_slice(payload)?;
+    let found = match &message {
+        MetricsMessage::Group(sample) => sample.v,
+    };
+    if found > WIRE_VERSION {
+        return Err(DecodeError::UnsupportedVersion {
+            found,
+            supported: WIRE_VERSION,
+        });
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> GroupSample {
+        GroupSample {
+            v: WIRE_VERSION,
+            cluster: "local".into(),
+            group: "billing".into(),
+            state: "Stable".into(),
+            members: 2,
+            ts_ms: 1_700_000_000_000,
+            error: None,
+            partitions: vec![PartitionSample::new("orders", 0, Some(100), 1000)],
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let message = MetricsMessage::Group(sample());
+        let decoded = decode_message(&message.to_json()).expect("decodes");
+        assert_eq!(decoded, message);
+        assert_eq!(message.key(), "local/billing");
+    }
+
+    #[test]
+    fn wire_form_is_stable() {
+        let json: serde_json::Value =
+            serde_json::from_slice(&MetricsMessage::Group(sample()).to_json()).expect("json");
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["kind"], "group");
+        assert_eq!(json["partitions"][0]["lag"], 900);
+        assert_eq!(json["partitions"][0]["committed"], 100);
+    }
+
+    #[test]
+    fn ignores_unknown_fields_from_newer_producers() {
+        let payload = br#"{"v":1,"kind":"group","cluster":"c","group":"g","state":"Empty",
+            "members":0,"ts_ms":5,"future_field":{"x":1},
+            "partitions":[{"topic":"t","partition":3,"committed":null,"end":7,"lag":null,"new":true}]}"#;
+        let MetricsMessage::Group(decoded) = decode_message(payload).expect("decodes");
+        assert_eq!(decoded.partitions[0].committed, None);
+        assert_eq!(decoded.partitions[0].lag, None);
+        assert_eq!(decoded.partitions[0].end, 7);
+    }
+
+    #[test]
+    fn rejects_newer_versions_clearly() {
+        let payload = br#"{"v":2,"kind":"group","cluster":"c","group":"g","state":"Empty",
+            "members":0,"ts_ms":5,"partitions":[]}"#;
+        let error = decode_message(payload).expect_err("must reject");
+        assert!(error.to_string().contains("wire version 2"), "{error}");
+    }
+
+    #[test]
+    fn lag_is_never_negative() {
+        // A commit racing ahead of a stale end offset must not report -5.
+        assert_eq!(PartitionSample::new("t", 0, Some(105), 100).lag, Some(0));
+        assert_eq!(PartitionSample::new("t", 0, None, 100).lag, None);
+    }
+}

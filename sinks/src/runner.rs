@@ -1,0 +1,178 @@
+//! The retrying delivery loop shared by all sinks.
+
+use std::time::Duration;
+
+use backoff::Backoff;
+use lagwatch_model::AlertEvent;
+use prometheus::{IntCounterVec, Opts, Registry};
+use tokio::sync::mpsc;
+
+use crate::Sink;
+
+/// Delivery counters, labelled by sink.
+#[derive(Clone)]
+pub struct SinkMetrics {
+    pub sent: IntCounterVec,
+    pub errors: IntCounterVec,
+}
+
+impl SinkMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let metrics = SinkMetrics {
+            sent: IntCounterVec::new(
+                Opts::new("lagwatch_sink_alerts_sent_total", "Notifications delivered"),
+                &["sink"],
+            )?,
+            errors: IntCounterVec::new(
+                Opts::new(
+                    "lagwatch_sink_errors_total",
+                    "Failed delivery attempts (each is retried)",
+                ),
+                &["sink"],
+            )?,
+        };
+        registry.register(Box::new(metrics.sent.clone()))?;
+        registry.register(Box::new(metrics.errors.clone()))?;
+        Ok(metrics)
+    }
+}
+
+/// Drives one sink: takes alerts from a channel and delivers each, retrying
+/// with exponential backoff until it succeeds or `max_attempts` is reached.
+pub struct SinkRunner<S> {
+    pub sink: S,
+    pub metrics: SinkMetrics,
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl<S: Sink> SinkRunner<S> {
+    pub fn new(sink: S, metrics: SinkMetrics) -> Self {
+        SinkRunner {
+            sink,
+            metrics,
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+
+    /// Runs until the sending side of `alerts` is dropped and the queue is
+    /// drained, so in-flight alerts are delivered on shutdown.
+    pub async fn run(self, mut alerts: mpsc::Receiver<AlertEvent>) {
+        while let Some(alert) = alerts.recv().await {
+            self.deliver_with_retry(&alert).await;
+        }
+        tracing::info!(sink = self.sink.name(), "sink stopped");
+    }
+
+    /// Delivers one alert with retries; returns whether it got through.
+    pub async fn deliver_with_retry(&self, alert: &AlertEvent) -> bool {
+        let name = self.sink.name();
+        let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
+        for attempt in 1..=self.max_attempts {
+            match self.sink.deliver(alert).await {
+                Ok(()) => {
+                    self.metrics.sent.with_label_values(&[name]).inc();
+                    tracing::info!(sink = name, fingerprint = %alert.fingerprint, state = alert.state.as_str(), "notification delivered");
+                    return true;
+                }
+                Err(error) => {
+                    self.metrics.errors.with_label_values(&[name]).inc();
+                    tracing::warn!(sink = name, fingerprint = %alert.fingerprint, attempt, error = %error, "notification failed, will retry");
+                    if attempt < self.max_attempts {
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                }
+            }
+        }
+        tracing::error!(sink = name, fingerprint = %alert.fingerprint, attempts = self.max_attempts, "notification given up after all retries");
+        false
+    }
+}
+
+/// Exponential backoff without external crates.
+mod backoff {
+    use std::time::Duration;
+
+    pub struct Backoff {
+        next: Duration,
+        max: Duration,
+    }
+
+    impl Backoff {
+        pub fn new(initial: Duration, max: Duration) -> Self {
+            Backoff { next: initial, max }
+        }
+
+        pub fn next_delay(&mut self) -> Duration {
+            let delay = self.next;
+            self.next = (self.next * 2).min(self.max);
+            delay
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    use lagwatch_model::AlertState;
+
+    use super::*;
+    use crate::SinkError;
+
+    struct Flaky {
+        failures_left: Arc<AtomicU32>,
+        delivered: Arc<AtomicU32>,
+    }
+
+    impl Sink for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        async fn deliver(&self, _alert: &AlertEvent) -> Result<(), SinkError> {
+            if self.failures_left.load(Ordering::SeqCst) > 0 {
+                self.failures_left.fetch_sub(1, Ordering::SeqCst);
+                return Err(SinkError::Delivery("down".into()));
+            }
+            self.delivered.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn alert() -> AlertEvent {
+        AlertEvent {
+            fingerprint: "f".into(),
+            rule: "lag_threshold".into(),
+            state: AlertState::Firing,
+            monitor_id: 1,
+            team: "t".into(),
+            cluster: "c".into(),
+            consumer_group: "g".into(),
+            max_lag: 10,
+            total_lag: 10,
+            threshold: 5,
+            ts_ms: 0,
+            partitions: vec![],
+            emails: vec![],
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_until_delivered_exactly_once() {
+        let delivered = Arc::new(AtomicU32::new(0));
+        let sink = Flaky {
+            failures_left: Arc::new(AtomicU32::new(3)),
+            delivered: delivered.clone(),
+        };
+        let registry = Registry::new();
+        let runner = SinkRunner::new(sink, SinkMetrics::register(&registry).expect("metrics"));
+        assert!(runner.deliver_with_retry(&alert()).await);
+        assert_eq!(delivered.load(Ordering::SeqCst), 1);
+        assert_eq!(runner.metrics.errors.with_label_values(&["flaky"]).get(), 3);
+        assert_eq!(runner.metrics.sent.with_label_values(&["flaky"]).get(), 1);
+    }
+}
