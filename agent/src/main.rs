@@ -1,17 +1,4 @@
-//! The `lagwatch` binary: one executable for every role.
-//!
-//! # Layout
-//! - `cli`: command-line parsing.
-//! - `config`: the layered, validated configuration.
-//! - `topology`: wires collector, evaluator, sinks and history together.
-//! - `http`: `/metrics` and `/healthz`.
-//! - `monitors`: the `monitors add|list|rm` commands.
-
-mod cli;
-mod config;
-mod http;
-mod monitors;
-mod topology;
+//! The `lagwatch` binary: parses the command line and runs the command.
 
 use std::process::ExitCode;
 
@@ -19,9 +6,10 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command};
-use crate::config::AppConfig;
-use crate::topology::Roles;
+use lagwatch::cli::{Cli, Command};
+use lagwatch::config::AppConfig;
+use lagwatch::monitors;
+use lagwatch::topology::{self, Roles};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

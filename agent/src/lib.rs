@@ -1,0 +1,15 @@
+//! The lagwatch agent: configuration, wiring and HTTP endpoint shared by the
+//! `lagwatch` binary and the end-to-end tests.
+//!
+//! # Layout
+//! - [`cli`]: command-line parsing.
+//! - [`config`]: the layered, validated configuration.
+//! - [`topology`]: wires collector, evaluator, sinks and history together.
+//! - [`http`]: `/metrics` and `/healthz`.
+//! - [`monitors`]: the `monitors add|list|rm` commands.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod monitors;
+pub mod topology;

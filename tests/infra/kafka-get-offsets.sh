@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# kafka-get-offsets equivalent for the lagwatch test broker.
+# Runs Kafka's own org.apache.kafka.tools.GetOffsetShell with the cached libs; all arguments are passed through.
+# Example: kafka-get-offsets.sh --bootstrap-server 127.0.0.1:19092 --topic t1
+set -euo pipefail
+exec "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kafka-run-class.sh" org.apache.kafka.tools.GetOffsetShell "$@"

@@ -1,0 +1,327 @@
+//! Shared helpers for tests against the real services started by
+//! `tests/infra/up.sh` (Kafka, MariaDB, the ClickHouse engine, SMTP).
+//!
+//! Every helper fails loudly with the fix ("run tests/infra/up.sh") when a
+//! service is missing: these tests never skip silently.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub fn kafka() -> String {
+    std::env::var("LAGWATCH_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+pub fn mysql_url() -> String {
+    std::env::var("LAGWATCH_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://lagwatch:lagwatch@127.0.0.1:13306/lagwatch".into())
+}
+pub fn clickhouse_url() -> String {
+    std::env::var("LAGWATCH_TEST_CLICKHOUSE_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:18123".into())
+}
+pub fn smtp() -> (String, u16) {
+    let addr = std::env::var("LAGWATCH_TEST_SMTP").unwrap_or_else(|_| "127.0.0.1:12525".into());
+    let (host, port) = addr.rsplit_once(':').unwrap_or(("127.0.0.1", "12525"));
+    (host.to_string(), port.parse().unwrap_or(12525))
+}
+pub fn mail_dir() -> PathBuf {
+    std::env::var("LAGWATCH_TEST_MAIL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("/tmp/lagwatch-infra/mail"))
+}
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A name unique to this test run, usable in topic, group and database names.
+pub fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}_{}_{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+pub fn client_config() -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", kafka());
+    config
+}
+
+/// Fails with the fix when the broker is not reachable.
+pub fn require_kafka() -> anyhow::Result<()> {
+    let consumer: BaseConsumer = client_config().create()?;
+    consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .with_context(|| {
+            format!(
+                "Kafka is not reachable at {}: run tests/infra/up.sh",
+                kafka()
+            )
+        })?;
+    Ok(())
+}
+
+pub async fn create_topic(topic: &str, partitions: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client_config().create()?;
+    let results = admin
+        .create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await?;
+    for result in results {
+        result.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Produces `per_partition` messages to each of `partitions` partitions.
+pub async fn produce(topic: &str, partitions: i32, per_partition: usize) -> anyhow::Result<()> {
+    let producer: FutureProducer = client_config().set("linger.ms", "5").create()?;
+    let mut pending = Vec::new();
+    for partition in 0..partitions {
+        for i in 0..per_partition {
+            let payload = format!("message {i} for partition {partition}");
+            let producer = producer.clone();
+            let topic = topic.to_string();
+            pending.push(async move {
+                producer
+                    .send(
+                        FutureRecord::<(), _>::to(&topic)
+                            .partition(partition)
+                            .payload(&payload),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|(e, _)| anyhow::anyhow!("produce: {e}"))
+            });
+        }
+    }
+    for result in futures_join(pending).await {
+        result?;
+    }
+    Ok(())
+}
+
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::with_capacity(futures.len());
+    // Sends are already in flight inside librdkafka once polled; awaiting in
+    // order is enough and keeps this helper dependency-free.
+    let handles: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    for handle in handles {
+        out.push(handle.await);
+    }
+    out
+}
+
+/// Commits `offset` for `group` on every partition, the way a consumer
+/// using assign() with manual commits does (the group stays Empty).
+pub fn commit_offsets(
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    offset: i64,
+) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+    }
+    consumer.commit(&list, rdkafka::consumer::CommitMode::Sync)?;
+    Ok(())
+}
+
+/// LAG per partition as printed by Kafka's own kafka-consumer-groups tool.
+pub fn kafka_tool_lag(group: &str, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
+    let script = repo_root().join("tests/infra/kafka-consumer-groups.sh");
+    let output = Command::new(&script)
+        .args([
+            "--bootstrap-server",
+            &kafka(),
+            "--describe",
+            "--group",
+            group,
+        ])
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "kafka-consumer-groups failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut header: Option<Vec<&str>> = None;
+    let mut lags = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.contains(&"LAG") && fields.contains(&"PARTITION") {
+            header = Some(fields);
+            continue;
+        }
+        let Some(columns) = &header else { continue };
+        let column = |name: &str| {
+            columns
+                .iter()
+                .position(|c| *c == name)
+                .and_then(|i| fields.get(i))
+        };
+        if column("TOPIC") != Some(&topic) {
+            continue;
+        }
+        let partition: i32 = column("PARTITION").context("PARTITION column")?.parse()?;
+        let lag: i64 = column("LAG").context("LAG column")?.parse()?;
+        lags.push((partition, lag));
+    }
+    lags.sort();
+    Ok(lags)
+}
+
+/// Mails captured by the SMTP server whose text contains `needle`.
+pub fn mails_containing(needle: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(mail_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().and_then(|x| x.to_str()) == Some("eml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|text| {
+            text.replace("\r\n ", " ")
+                .replace("\r\n\t", " ")
+                .replace("\n ", " ")
+        })
+        .filter(|text| text.contains(needle))
+        .collect()
+}
+
+/// Subject lines of the mails sent to `recipient`.
+pub fn subjects_for(recipient: &str) -> Vec<String> {
+    mails_containing(recipient)
+        .iter()
+        .filter_map(|mail| {
+            mail.lines()
+                .find(|line| line.starts_with("Subject:"))
+                .map(|line| line.trim_start_matches("Subject:").trim().to_string())
+        })
+        .collect()
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Writes a lagwatch config for the local test services.
+pub fn write_config(
+    dir: &Path,
+    store_url: &str,
+    metrics_topic: &str,
+    database: &str,
+    http_port: u16,
+) -> anyhow::Result<PathBuf> {
+    let (smtp_host, smtp_port) = smtp();
+    let text = format!(
+        r#"
+[store]
+url = "{store_url}"
+
+[clusters.local]
+bootstrap_servers = "{kafka}"
+
+[metrics_topic]
+cluster = "local"
+topic = "{metrics_topic}"
+partitions = 3
+
+[collector]
+interval = "1s"
+monitor_refresh = "1s"
+
+[evaluator]
+consumer_group = "{metrics_topic}-evaluator"
+
+[clickhouse]
+url = "{clickhouse}"
+database = "{database}"
+flush_interval = "200ms"
+
+[email]
+host = "{smtp_host}"
+port = {smtp_port}
+from = "lagwatch <lagwatch@localhost>"
+timeout = "5s"
+dashboard_url = "http://grafana.local/d/lagwatch-group"
+
+[http]
+listen = "127.0.0.1:{http_port}"
+"#,
+        kafka = kafka(),
+        clickhouse = clickhouse_url(),
+    );
+    let path = dir.join("lagwatch.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+/// A free loopback TCP port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(19464)
+}
+
+/// Like [`eventually`] for async checks.
+pub async fn eventually_async<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,240 @@
+//! The whole path against real services: Kafka → collector → metrics topic →
+//! evaluator → SMTP e-mail + ClickHouse history.
+//!
+//! Needs `tests/infra/up.sh` (Kafka, ClickHouse engine front, SMTP capture).
+
+mod common;
+
+use std::time::Duration;
+
+use lagwatch::config::AppConfig;
+use lagwatch::topology::{self, Roles};
+use lagwatch_collector::MonitorStore;
+use lagwatch_model::{decode_message, GroupSample, MetricsMessage, NewMonitor};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+
+const PARTITIONS: i32 = 3;
+const MESSAGES_PER_PARTITION: usize = 1_000;
+const COMMITTED: i64 = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,lagwatch=debug")
+        .with_test_writer()
+        .try_init();
+    common::require_kafka()?;
+    let id = common::unique("e2e");
+    let topic = format!("{id}_orders");
+    let group = format!("{id}_billing");
+    let metrics_topic = format!("{id}_samples");
+    let database = format!("lagwatch_{id}");
+    let recipient = format!("oncall-{id}@example.com");
+
+    // A topic with 1,000 messages per partition and a group committed at 100.
+    common::create_topic(&topic, PARTITIONS).await?;
+    common::produce(&topic, PARTITIONS, MESSAGES_PER_PARTITION).await?;
+    common::commit_offsets(&group, &topic, PARTITIONS, COMMITTED)?;
+    let expected_lag = MESSAGES_PER_PARTITION as i64 - COMMITTED;
+    let tool_lag = common::kafka_tool_lag(&group, &topic)?;
+    assert_eq!(
+        tool_lag,
+        (0..PARTITIONS)
+            .map(|p| (p, expected_lag))
+            .collect::<Vec<_>>(),
+        "kafka-consumer-groups output"
+    );
+
+    // The embedded SQLite store with one monitor, threshold 500.
+    let dir = tempfile::tempdir()?;
+    let store_url = format!("sqlite://{}", dir.path().join("monitors.db").display());
+    let store = MonitorStore::connect(&store_url).await?;
+    store.migrate().await?;
+    store
+        .add(&NewMonitor {
+            team: "payments".into(),
+            cluster: "local".into(),
+            consumer_group: group.clone(),
+            topics: vec![topic.clone()],
+            lag_threshold: 500,
+            for_secs: 0,
+            emails: vec![recipient.clone()],
+        })
+        .await?;
+
+    let http_port = common::free_port();
+    let config_path =
+        common::write_config(dir.path(), &store_url, &metrics_topic, &database, http_port)?;
+    let config = AppConfig::load(&config_path)?;
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(topology::run(
+        config,
+        Roles {
+            collector: true,
+            evaluator: true,
+        },
+        shutdown.clone(),
+    ));
+
+    // (a) published samples show the same lag as Kafka's own tool.
+    let sample = first_complete_sample(&metrics_topic, &group).await?;
+    let mut published: Vec<(i32, i64)> = sample
+        .partitions
+        .iter()
+        .map(|p| (p.partition, p.lag.unwrap_or(-1)))
+        .collect();
+    published.sort();
+    assert_eq!(
+        published, tool_lag,
+        "published lag equals kafka-consumer-groups"
+    );
+    assert!(sample
+        .partitions
+        .iter()
+        .all(|p| p.committed == Some(COMMITTED) && p.end == 1_000));
+    assert_eq!(sample.error, None);
+
+    // /metrics serves the per-partition gauges.
+    let metrics = common::eventually("lag gauge on /metrics", Duration::from_secs(20), || {
+        let body = http_get(http_port, "/metrics").ok()?;
+        body.contains(&format!("consumergroup=\"{group}\""))
+            .then_some(body)
+    })
+    .await?;
+    assert!(metrics.contains("lagwatch_collector_samples_published_total"));
+    assert_eq!(http_get(http_port, "/healthz")?.trim(), "ok");
+
+    // (b) exactly one alert e-mail, even after several more cycles.
+    common::eventually("the firing e-mail", Duration::from_secs(60), || {
+        let subjects = common::subjects_for(&recipient);
+        subjects
+            .iter()
+            .any(|s| s.contains("[FIRING]"))
+            .then_some(())
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let subjects = common::subjects_for(&recipient);
+    assert_eq!(
+        subjects.iter().filter(|s| s.contains("[FIRING]")).count(),
+        1,
+        "{subjects:?}"
+    );
+    let firing_mail = common::mails_containing(&recipient)
+        .into_iter()
+        .find(|m| m.contains("[FIRING]"))
+        .unwrap_or_default();
+    assert!(
+        firing_mail.contains(&format!("{topic}[2] lag 900")),
+        "mail lists lagging partitions"
+    );
+
+    // (c) the consumer catches up: exactly one resolve e-mail.
+    common::commit_offsets(&group, &topic, PARTITIONS, MESSAGES_PER_PARTITION as i64)?;
+    common::eventually("the resolve e-mail", Duration::from_secs(60), || {
+        let subjects = common::subjects_for(&recipient);
+        subjects
+            .iter()
+            .any(|s| s.contains("[RESOLVED]"))
+            .then_some(())
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let subjects = common::subjects_for(&recipient);
+    assert_eq!(
+        subjects.iter().filter(|s| s.contains("[RESOLVED]")).count(),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects.iter().filter(|s| s.contains("[FIRING]")).count(),
+        1,
+        "{subjects:?}"
+    );
+
+    // (d) ClickHouse holds the samples and both alert events.
+    let clickhouse = clickhouse::Client::default()
+        .with_url(common::clickhouse_url())
+        .with_database(&database)
+        .with_compression(clickhouse::Compression::None)
+        .with_validation(false);
+    let states = common::eventually_async(
+        "both alert events in ClickHouse",
+        Duration::from_secs(30),
+        || async {
+            let states: Vec<String> = clickhouse
+                .query("SELECT state FROM alert_events WHERE consumer_group = ? ORDER BY ts")
+                .bind(&group)
+                .fetch_all()
+                .await
+                .ok()?;
+            (states.len() >= 2).then_some(states)
+        },
+    )
+    .await?;
+    assert_eq!(states, vec!["firing".to_string(), "resolved".to_string()]);
+    let lagging_rows: u64 = clickhouse
+        .query("SELECT count() FROM lag_samples WHERE consumer_group = ? AND lag = 900")
+        .bind(&group)
+        .fetch_one()
+        .await?;
+    let caught_up_rows: u64 = clickhouse
+        .query("SELECT count() FROM lag_samples WHERE consumer_group = ? AND lag = 0")
+        .bind(&group)
+        .fetch_one()
+        .await?;
+    assert!(
+        lagging_rows >= 3 && lagging_rows % 3 == 0,
+        "lagging rows: {lagging_rows}"
+    );
+    assert!(caught_up_rows >= 3, "caught-up rows: {caught_up_rows}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), agent).await???;
+    Ok(())
+}
+
+/// Reads the metrics topic until a sample of `group` with lag on all
+/// partitions shows up.
+async fn first_complete_sample(topic: &str, group: &str) -> anyhow::Result<GroupSample> {
+    let consumer: StreamConsumer = common::client_config()
+        .set("group.id", format!("{topic}-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("topic.metadata.refresh.interval.ms", "500")
+        .create()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // The collector creates the topic; subscribe also works before that.
+    consumer.subscribe(&[topic])?;
+    loop {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("no complete sample of {group} on {topic} within 60s"))?;
+        let Ok(message) = message else { continue };
+        let MetricsMessage::Group(sample) = decode_message(message.payload().unwrap_or_default())?;
+        if message.key() != Some(format!("local/{group}").as_bytes()) {
+            continue;
+        }
+        if sample.partitions.len() == PARTITIONS as usize
+            && sample.partitions.iter().all(|p| p.lag.is_some())
+        {
+            return Ok(sample);
+        }
+    }
+}
+
+fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    anyhow::ensure!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "GET {path}: {head}"
+    );
+    Ok(body.to_string())
+}

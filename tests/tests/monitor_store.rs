@@ -1,0 +1,88 @@
+//! The monitor store against real MariaDB (and SQLite, same code path).
+//!
+//! Needs `tests/infra/up.sh` (MariaDB on 127.0.0.1:13306).
+
+mod common;
+
+use lagwatch_collector::MonitorStore;
+use lagwatch_model::NewMonitor;
+use sqlx::Connection;
+
+fn monitor(group: &str) -> NewMonitor {
+    NewMonitor {
+        team: "payments".into(),
+        cluster: "local".into(),
+        consumer_group: group.into(),
+        topics: vec!["orders".into(), "refunds".into()],
+        lag_threshold: 500,
+        for_secs: 120,
+        emails: vec!["a@example.com".into(), "b@example.com".into()],
+    }
+}
+
+async fn exercise(store: &MonitorStore) -> anyhow::Result<()> {
+    store.migrate().await?;
+    store.migrate().await?; // idempotent
+    let first = store.add(&monitor("billing")).await?;
+    let second = store.add(&monitor("shipping")).await?;
+    assert!(second.id > first.id);
+    let listed = store.list().await?;
+    assert_eq!(listed, vec![first.clone(), second.clone()]);
+    let (count, _) = store.version().await?;
+    assert_eq!(count, 2);
+    assert!(store.remove(first.id).await?);
+    assert_eq!(store.list().await?, vec![second]);
+    let mut bad = monitor("x");
+    bad.emails = vec!["not an address".into()];
+    assert!(store.add(&bad).await.is_err());
+    assert_eq!(
+        store.list().await?.len(),
+        1,
+        "a rejected monitor stores nothing"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn mariadb_store_round_trips_monitors() -> anyhow::Result<()> {
+    let base = common::mysql_url();
+    let database = common::unique("lw_store");
+    let mut admin = sqlx::MySqlConnection::connect(&base).await.map_err(|e| {
+        anyhow::anyhow!("MariaDB not reachable at {base}: {e}; run tests/infra/up.sh")
+    })?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await?;
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => anyhow::bail!("unexpected MySQL url {base}"),
+    };
+    let store = MonitorStore::connect(&url).await?;
+    let result = exercise(&store).await;
+    store.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+#[tokio::test]
+async fn sqlite_store_round_trips_monitors() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store =
+        MonitorStore::connect(&format!("sqlite://{}", dir.path().join("m.db").display())).await?;
+    exercise(&store).await
+}
+
+#[tokio::test]
+async fn unreachable_database_gives_a_clear_error() {
+    let error = MonitorStore::connect("mysql://u:secret@127.0.0.1:1/db")
+        .await
+        .expect_err("nothing listens on port 1");
+    let text = error.to_string();
+    assert!(
+        text.contains("cannot connect to the monitor store"),
+        "{text}"
+    );
+    assert!(!text.contains("secret"), "password leaked: {text}");
+}
