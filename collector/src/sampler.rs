@@ -59,7 +59,7 @@ pub fn sample_cluster(
     let mut committed = source.committed_offsets(&groups);
 
     // Partitions each group reports, and their union for ListOffsets.
-    let mut wanted: Vec<(usize, Vec<(String, i32, Option<i64>)>)> = Vec::new();
+    let mut wanted: Vec<(usize, Vec<WantedPartition>)> = Vec::new();
     let mut union: BTreeSet<(String, i32)> = BTreeSet::new();
     let mut group_errors: HashMap<usize, String> = HashMap::new();
     for (index, target) in targets.iter().enumerate() {
@@ -117,7 +117,7 @@ pub fn sample_cluster(
                 })
                 .or_insert(note);
         }
-        let mut present: Vec<(String, i32, Option<i64>)> =
+        let mut present: Vec<WantedPartition> =
             present.into_iter().map(|((t, p), c)| (t, p, c)).collect();
         present.sort();
         union.extend(present.iter().map(|(t, p, _)| (t.clone(), *p)));
@@ -182,6 +182,9 @@ pub fn sample_cluster(
 }
 
 type OffsetsResult = Result<OffsetsByPartition, SourceError>;
+
+/// A partition to report for a group: topic, partition, committed offset.
+type WantedPartition = (String, i32, Option<i64>);
 
 /// Runs the three ListOffsets calls concurrently.
 fn list_all_offsets(

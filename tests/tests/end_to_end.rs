@@ -186,7 +186,7 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
         .fetch_one()
         .await?;
     assert!(
-        lagging_rows >= 3 && lagging_rows % 3 == 0,
+        lagging_rows >= 3 && lagging_rows.is_multiple_of(3),
         "lagging rows: {lagging_rows}"
     );
     assert!(caught_up_rows >= 3, "caught-up rows: {caught_up_rows}");
