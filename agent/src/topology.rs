@@ -96,14 +96,14 @@ async fn start_collector(
     for (name, cluster) in &config.clusters {
         let source = KafkaOffsetSource::new(cluster, config.collector.request_timeout)
             .with_context(|| format!("cluster {name}"))?;
-        let poller = ClusterPoller {
-            cluster: name.clone(),
-            source: Arc::new(source),
-            interval: config.collector.interval,
-            monitors: monitors.clone(),
-            publisher: publisher.clone(),
-            metrics: metrics.clone(),
-        };
+        let poller = ClusterPoller::new(
+            name.clone(),
+            Arc::new(source),
+            config.collector.interval,
+            monitors.clone(),
+            publisher.clone(),
+            metrics.clone(),
+        );
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             poller.run(shutdown).await;
@@ -122,23 +122,26 @@ async fn start_evaluator(
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     let metrics = EvaluatorMetrics::register(registry)?;
-    let (history_tx, history_rx) = mpsc::channel(10_000);
-    match &config.clickhouse {
+    let history = match &config.clickhouse {
         Some(clickhouse) => {
             history::migrate(clickhouse)
                 .await
                 .context("migrating ClickHouse")?;
+            let (records_tx, records_rx) = mpsc::channel(10_000);
+            let (acks_tx, acks_rx) = mpsc::channel(1_000);
             let writer = HistoryWriter::new(clickhouse.clone(), metrics.clone());
+            let writer_shutdown = shutdown.clone();
             tasks.spawn(async move {
-                writer.run(history_rx).await;
+                writer.run(records_rx, acks_tx, writer_shutdown).await;
                 Ok(())
             });
+            Some((records_tx, acks_rx))
         }
         None => {
             tracing::warn!("no [clickhouse] section: sample and alert history is not recorded");
-            tasks.spawn(drain(history_rx));
+            None
         }
-    }
+    };
 
     let mut sinks = Vec::new();
     let sink_metrics = SinkMetrics::register(registry)?;
@@ -161,20 +164,12 @@ async fn start_evaluator(
     let evaluator = config.evaluator.clone();
     let shutdown = shutdown.clone();
     tasks.spawn(async move {
-        let outputs = Outputs {
-            history: history_tx,
-            sinks,
-        };
+        let outputs = Outputs { history, sinks };
         run_consumer(
             &cluster, &topic, &evaluator, monitors, outputs, metrics, shutdown,
         )
         .await?;
         Ok(())
     });
-    Ok(())
-}
-
-async fn drain<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> anyhow::Result<()> {
-    while rx.recv().await.is_some() {}
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! - [`kafka`]: its rdkafka implementation and the admin FFI calls.
 //! - [`sampler`]: one round of calls → one sample per group.
 //! - [`poller`]: the interval loop per cluster.
+//! - [`time_lag`]: time-lag estimates from end-offset history.
 //! - [`publisher`]: the metrics-topic producer.
 //! - [`metrics`]: Prometheus metrics.
 
@@ -25,6 +26,7 @@ pub mod publisher;
 pub mod sampler;
 pub mod source;
 pub mod store;
+pub mod time_lag;
 
 pub use config::{CollectorConfig, MetricsTopicConfig};
 pub use kafka::{ClusterConfig, KafkaOffsetSource};

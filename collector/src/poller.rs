@@ -1,7 +1,7 @@
 //! The per-cluster sampling loop.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lagwatch_model::{GroupSample, MetricsMessage, Monitor};
@@ -13,6 +13,10 @@ use crate::monitor_watch::MonitorList;
 use crate::publisher::Publisher;
 use crate::sampler::{sample_cluster, GroupTarget};
 use crate::source::OffsetSource;
+use crate::time_lag::TimeLagEstimator;
+
+/// End-offset points remembered per partition for time-lag estimates.
+const TIME_LAG_HISTORY: usize = 360;
 
 /// Samples one cluster every `interval` and publishes the samples.
 pub struct ClusterPoller {
@@ -22,9 +26,30 @@ pub struct ClusterPoller {
     pub monitors: MonitorList,
     pub publisher: Publisher,
     pub metrics: CollectorMetrics,
+    pub time_lag: Mutex<TimeLagEstimator>,
 }
 
 impl ClusterPoller {
+    /// A poller for `cluster` with empty time-lag history.
+    pub fn new(
+        cluster: String,
+        source: Arc<dyn OffsetSource>,
+        interval: Duration,
+        monitors: MonitorList,
+        publisher: Publisher,
+        metrics: CollectorMetrics,
+    ) -> Self {
+        ClusterPoller {
+            cluster,
+            source,
+            interval,
+            monitors,
+            publisher,
+            metrics,
+            time_lag: Mutex::new(TimeLagEstimator::new(TIME_LAG_HISTORY)),
+        }
+    }
+
     /// Runs until `shutdown` is cancelled. A slow cycle delays the next tick
     /// rather than stacking cycles on top of each other.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -58,13 +83,14 @@ impl ClusterPoller {
             sample_cluster(source.as_ref(), &cluster, &targets, ts_ms)
         })
         .await;
-        let samples = match sampled {
+        let mut samples = match sampled {
             Ok(samples) => samples,
             Err(error) => {
                 tracing::error!(cluster = %self.cluster, error = %error, "sampling task failed");
                 return Vec::new();
             }
         };
+        self.annotate_time_lag(&mut samples);
         for sample in samples.iter().filter(|s| s.error.is_some()) {
             self.metrics
                 .cycle_errors
@@ -90,6 +116,37 @@ impl ClusterPoller {
             "sampling cycle done"
         );
         samples
+    }
+
+    /// Records end offsets and fills in each partition's time lag.
+    fn annotate_time_lag(&self, samples: &mut [GroupSample]) {
+        let Ok(mut estimator) = self.time_lag.lock() else {
+            return;
+        };
+        for sample in samples.iter() {
+            for p in &sample.partitions {
+                estimator.record(&p.topic, p.partition, sample.ts_ms, p.end);
+            }
+        }
+        for sample in samples.iter_mut() {
+            let ts_ms = sample.ts_ms;
+            for p in sample.partitions.iter_mut() {
+                p.time_lag_ms = p.committed.and_then(|committed| {
+                    estimator
+                        .estimate(&p.topic, p.partition, committed, ts_ms)
+                        .map(|(ms, _)| ms)
+                });
+            }
+        }
+        let seen: HashSet<(String, i32)> = samples
+            .iter()
+            .flat_map(|s| s.partitions.iter().map(|p| (p.topic.clone(), p.partition)))
+            .collect();
+        // Forget partitions only after a complete cycle, so an outage does not
+        // wipe the history.
+        if !samples.is_empty() && samples.iter().all(|s| s.error.is_none()) {
+            estimator.retain(|topic, partition| seen.contains(&(topic.to_string(), partition)));
+        }
     }
 
     /// Updates the lag gauges and drops series that disappeared.

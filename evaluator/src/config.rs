@@ -45,9 +45,18 @@ pub struct ClickHouseConfig {
     /// Flush a non-empty batch at least this often.
     #[serde(with = "humantime_serde", default = "default_flush_interval")]
     pub flush_interval: Duration,
-    /// Days raw samples are kept.
+    /// Days raw samples (and broker metrics) are kept.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Days the 1-minute rollup is kept.
+    #[serde(default = "default_rollup_1m_days")]
+    pub rollup_1m_retention_days: u32,
+    /// Days the 1-hour rollup is kept.
+    #[serde(default = "default_rollup_1h_days")]
+    pub rollup_1h_retention_days: u32,
+    /// Days alert events are kept.
+    #[serde(default = "default_alert_days")]
+    pub alert_retention_days: u32,
 }
 
 fn default_database() -> String {
@@ -64,4 +73,13 @@ const fn default_flush_interval() -> Duration {
 }
 const fn default_retention_days() -> u32 {
     30
+}
+const fn default_rollup_1m_days() -> u32 {
+    90
+}
+const fn default_rollup_1h_days() -> u32 {
+    730
+}
+const fn default_alert_days() -> u32 {
+    730
 }

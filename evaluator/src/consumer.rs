@@ -1,10 +1,11 @@
 //! The metrics-topic consumer loop.
 //!
 //! Reads samples, runs them through the [`Engine`], hands alert transitions
-//! to every sink and samples plus transitions to the history writer. The
-//! consumer's offset for a message is stored only after the message was
-//! fully handed on; the channels are bounded, so a slow sink or ClickHouse
-//! slows consumption instead of losing data.
+//! to every sink and samples plus transitions to the history writer. With
+//! history on, a message's offset is committed only after the writer
+//! reports its rows stored in ClickHouse; without, right after it was
+//! handled. The channels are bounded, so a slow sink or ClickHouse slows
+//! consumption instead of losing data.
 
 use lagwatch_collector::monitor_watch::MonitorList;
 use lagwatch_collector::ClusterConfig;
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::EvaluatorConfig;
 use crate::engine::Engine;
-use crate::history::HistoryRecord;
+use crate::history::{Checkpoint, HistoryRecord};
 use crate::metrics::EvaluatorMetrics;
 
 /// Errors that stop the consumer.
@@ -30,7 +31,9 @@ pub enum ConsumerError {
 
 /// Everything the consumer loop hands data to.
 pub struct Outputs {
-    pub history: mpsc::Sender<HistoryRecord>,
+    /// The history writer's input and its acknowledgements; `None` when
+    /// history is off.
+    pub history: Option<(mpsc::Sender<HistoryRecord>, mpsc::Receiver<Vec<Checkpoint>>)>,
     pub sinks: Vec<mpsc::Sender<AlertEvent>>,
 }
 
@@ -63,9 +66,21 @@ pub async fn run_consumer(
     tracing::info!(topic, group = %config.consumer_group, "evaluator consuming");
 
     let mut engine = Engine::new();
+    let (history, mut acks) = match outputs.history {
+        Some((history, acks)) => (Some(history), Some(acks)),
+        None => (None, None),
+    };
     loop {
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
+            Some(stored) = recv_acks(&mut acks) => {
+                for checkpoint in stored {
+                    if let Err(error) = consumer.store_offset(topic, checkpoint.partition, checkpoint.offset) {
+                        tracing::warn!(error = %error, "cannot store consumer offset");
+                    }
+                }
+                continue;
+            }
             message = consumer.recv() => message,
         };
         let message = match message {
@@ -95,22 +110,16 @@ pub async fn run_consumer(
                             tracing::error!(fingerprint = %alert.fingerprint, "a sink stopped; alert not handed to it");
                         }
                     }
-                    if outputs
-                        .history
-                        .send(HistoryRecord::Alert(alert))
-                        .await
-                        .is_err()
-                    {
-                        tracing::error!("history writer stopped; alert event not recorded");
+                    if let Some(history) = &history {
+                        if history.send(HistoryRecord::Alert(alert)).await.is_err() {
+                            tracing::error!("history writer stopped; alert event not recorded");
+                        }
                     }
                 }
-                if outputs
-                    .history
-                    .send(HistoryRecord::Sample(sample))
-                    .await
-                    .is_err()
-                {
-                    tracing::error!("history writer stopped; sample not recorded");
+                if let Some(history) = &history {
+                    if history.send(HistoryRecord::Sample(sample)).await.is_err() {
+                        tracing::error!("history writer stopped; sample not recorded");
+                    }
                 }
             }
             Err(error) => {
@@ -124,8 +133,36 @@ pub async fn run_consumer(
                 );
             }
         }
-        if let Err(error) = consumer.store_offset_from_message(&message) {
-            tracing::warn!(error = %error, "cannot store consumer offset");
+        match &history {
+            Some(history) => {
+                let checkpoint = Checkpoint {
+                    partition: message.partition(),
+                    offset: message.offset() + 1,
+                };
+                if history
+                    .send(HistoryRecord::Checkpoint(checkpoint))
+                    .await
+                    .is_err()
+                {
+                    tracing::error!("history writer stopped; offset not committed");
+                }
+            }
+            None => {
+                if let Err(error) = consumer.store_offset_from_message(&message) {
+                    tracing::warn!(error = %error, "cannot store consumer offset");
+                }
+            }
+        }
+    }
+    // Let the writer finish: its last acknowledgements still get committed.
+    drop(history);
+    if let Some(acks) = acks.as_mut() {
+        while let Ok(Some(stored)) =
+            tokio::time::timeout(std::time::Duration::from_secs(10), acks.recv()).await
+        {
+            for checkpoint in stored {
+                let _ = consumer.store_offset(topic, checkpoint.partition, checkpoint.offset);
+            }
         }
     }
     if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
@@ -133,6 +170,14 @@ pub async fn run_consumer(
     }
     tracing::info!("evaluator stopped");
     Ok(())
+}
+
+/// Next acknowledgement batch, or never when history is off.
+async fn recv_acks(acks: &mut Option<mpsc::Receiver<Vec<Checkpoint>>>) -> Option<Vec<Checkpoint>> {
+    match acks {
+        Some(acks) => acks.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn log_transition(alert: &AlertEvent) {

@@ -21,5 +21,5 @@ pub mod metrics;
 pub use config::{ClickHouseConfig, EvaluatorConfig};
 pub use consumer::{run_consumer, ConsumerError, Outputs};
 pub use engine::Engine;
-pub use history::{HistoryError, HistoryRecord, HistoryWriter};
+pub use history::{Checkpoint, HistoryError, HistoryRecord, HistoryWriter};
 pub use metrics::EvaluatorMetrics;

@@ -86,6 +86,10 @@ pub struct PartitionSample {
     pub log_start: Option<i64>,
     /// `end - committed`, clamped at zero; `None` without a committed offset.
     pub lag: Option<i64>,
+    /// Estimated milliseconds the committed offset is behind the producer;
+    /// `None` until enough history exists. Never negative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_lag_ms: Option<i64>,
 }
 
 impl PartitionSample {
@@ -99,6 +103,7 @@ impl PartitionSample {
             lso: None,
             log_start: None,
             lag: committed.map(|c| (end - c).max(0)),
+            time_lag_ms: None,
         }
     }
 }

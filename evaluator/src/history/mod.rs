@@ -9,7 +9,7 @@ pub mod schema;
 pub mod writer;
 
 pub use schema::migrate;
-pub use writer::{HistoryRecord, HistoryWriter};
+pub use writer::{Checkpoint, HistoryRecord, HistoryWriter};
 
 use crate::config::ClickHouseConfig;
 

@@ -16,6 +16,7 @@ pub struct SampleRow {
     pub committed_offset: Option<i64>,
     pub end_offset: i64,
     pub lag: Option<i64>,
+    pub time_lag_ms: Option<i64>,
     pub group_state: String,
     pub members: u32,
 }
@@ -35,6 +36,7 @@ impl SampleRow {
                 committed_offset: p.committed,
                 end_offset: p.end,
                 lag: p.lag,
+                time_lag_ms: p.time_lag_ms,
                 group_state: sample.state.clone(),
                 members: sample.members,
             })

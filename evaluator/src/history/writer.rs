@@ -7,6 +7,12 @@
 //! While ClickHouse is down the writer stops reading its bounded input
 //! channel, which pushes back on the metrics-topic consumer instead of
 //! growing memory or dropping rows.
+//!
+//! The consumer interleaves [`HistoryRecord::Checkpoint`]s with the rows of
+//! each metrics-topic message; the writer hands a checkpoint back only after
+//! every row received before it is stored, and only then does the consumer
+//! commit that offset. A crash or a ClickHouse outage at shutdown therefore
+//! loses nothing: unwritten rows are read again from the metrics topic.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
@@ -16,6 +22,7 @@ use lagwatch_model::{AlertEvent, GroupSample};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
 
 use super::rows::{AlertRow, SampleRow};
 use super::{client, HistoryError};
@@ -27,6 +34,16 @@ use crate::metrics::EvaluatorMetrics;
 pub enum HistoryRecord {
     Sample(GroupSample),
     Alert(AlertEvent),
+    /// Everything sent before this is part of metrics-topic message
+    /// `offset` on `partition` or earlier.
+    Checkpoint(Checkpoint),
+}
+
+/// A metrics-topic position that becomes committable once stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub partition: i32,
+    pub offset: i64,
 }
 
 /// Writes history records to ClickHouse in batches.
@@ -36,6 +53,7 @@ pub struct HistoryWriter {
     metrics: EvaluatorMetrics,
     samples: Vec<SampleRow>,
     alerts: Vec<AlertRow>,
+    pending: Vec<Checkpoint>,
 }
 
 impl HistoryWriter {
@@ -46,12 +64,20 @@ impl HistoryWriter {
             metrics,
             samples: Vec::new(),
             alerts: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
     /// Runs until every sender of `records` is dropped, then flushes what is
-    /// left and returns.
-    pub async fn run(mut self, mut records: mpsc::Receiver<HistoryRecord>) {
+    /// left and returns. Stored checkpoints are sent on `acks`. On
+    /// `shutdown`, retries of a failing insert stop; the unwritten rows were
+    /// never acknowledged, so they are read again at the next start.
+    pub async fn run(
+        mut self,
+        mut records: mpsc::Receiver<HistoryRecord>,
+        acks: mpsc::Sender<Vec<Checkpoint>>,
+        shutdown: CancellationToken,
+    ) {
         let mut ticker = tokio::time::interval(self.config.flush_interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -60,60 +86,98 @@ impl HistoryWriter {
                     Some(record) => {
                         self.push(record);
                         if self.samples.len() >= self.config.batch_rows {
-                            self.flush().await;
+                            self.flush_and_ack(&acks, &shutdown).await;
                         }
                     }
                     None => break,
                 },
-                _ = ticker.tick() => self.flush().await,
+                _ = ticker.tick() => self.flush_and_ack(&acks, &shutdown).await,
             }
         }
-        self.flush().await;
+        self.flush_and_ack(&acks, &shutdown).await;
         tracing::info!("history writer stopped");
+    }
+
+    async fn flush_and_ack(
+        &mut self,
+        acks: &mpsc::Sender<Vec<Checkpoint>>,
+        shutdown: &CancellationToken,
+    ) {
+        if self.flush(shutdown).await && !self.pending.is_empty() {
+            let stored = std::mem::take(&mut self.pending);
+            // The consumer may be gone at shutdown; then nothing is committed.
+            let _ = acks.send(stored).await;
+        }
     }
 
     fn push(&mut self, record: HistoryRecord) {
         match record {
             HistoryRecord::Sample(sample) => self.samples.extend(SampleRow::from_sample(&sample)),
             HistoryRecord::Alert(alert) => self.alerts.push(AlertRow::from(&alert)),
+            HistoryRecord::Checkpoint(checkpoint) => self.pending.push(checkpoint),
         }
         self.metrics
             .history_rows_buffered
             .set(i64::try_from(self.samples.len() + self.alerts.len()).unwrap_or(i64::MAX));
     }
 
-    /// Writes both buffers, retrying each until it succeeds.
-    pub async fn flush(&mut self) {
+    /// Writes both buffers, retrying until they are stored or `shutdown`.
+    /// Returns whether everything buffered is stored.
+    pub async fn flush(&mut self, shutdown: &CancellationToken) -> bool {
         let samples = std::mem::take(&mut self.samples);
-        self.write_until_done("lag_samples", samples).await;
         let alerts = std::mem::take(&mut self.alerts);
-        self.write_until_done("alert_events", alerts).await;
+        let stored = self
+            .write_until_done("lag_samples", &samples, shutdown)
+            .await
+            && self
+                .write_until_done("alert_events", &alerts, shutdown)
+                .await;
+        if !stored {
+            tracing::warn!(
+                samples = samples.len(),
+                alerts = alerts.len(),
+                "history rows not written before shutdown; their metrics-topic offsets are not committed, so they are re-read at the next start"
+            );
+            self.pending.clear();
+        }
         self.metrics.history_rows_buffered.set(0);
+        stored
     }
 
-    async fn write_until_done<T>(&self, table: &str, rows: Vec<T>)
+    async fn write_until_done<T>(
+        &self,
+        table: &str,
+        rows: &[T],
+        shutdown: &CancellationToken,
+    ) -> bool
     where
         T: RowOwned + RowWrite + Serialize + Hash,
     {
         if rows.is_empty() {
-            return;
+            return true;
         }
         let token = dedup_token(table, &rows);
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1u32;
         loop {
-            match self.insert(table, &rows, &token).await {
+            match self.insert(table, rows, &token).await {
                 Ok(()) => {
                     self.metrics
                         .history_rows_written
                         .with_label_values(&[table])
                         .inc_by(rows.len() as u64);
-                    return;
+                    return true;
                 }
                 Err(error) => {
                     self.metrics.history_write_errors.inc();
                     tracing::warn!(table, rows = rows.len(), attempt, error = %error, "ClickHouse insert failed, retrying");
-                    tokio::time::sleep(delay).await;
+                    if shutdown.is_cancelled() && attempt >= 3 {
+                        return false;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled(), if attempt < 3 => {}
+                    }
                     delay = (delay * 2).min(Duration::from_secs(30));
                     attempt += 1;
                 }
@@ -134,7 +198,8 @@ impl HistoryWriter {
             .insert::<T>(table)
             .await
             .map_err(fail)?
-            .with_setting("insert_deduplication_token", token);
+            .with_setting("insert_deduplication_token", token)
+            .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1");
         for row in rows {
             insert.write(row).await.map_err(fail)?;
         }
