@@ -156,7 +156,7 @@ impl HistoryWriter {
         if rows.is_empty() {
             return true;
         }
-        let token = dedup_token(table, &rows);
+        let token = dedup_token(table, rows);
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1u32;
         loop {
