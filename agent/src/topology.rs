@@ -135,6 +135,16 @@ async fn start_evaluator(
                 writer.run(records_rx, acks_tx, writer_shutdown).await;
                 Ok(())
             });
+            let mirror = history::monitor_groups::mirror_monitors(
+                clickhouse.clone(),
+                monitors.clone(),
+                std::time::Duration::from_secs(300),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move {
+                mirror.await;
+                Ok(())
+            });
             Some((records_tx, acks_rx))
         }
         None => {

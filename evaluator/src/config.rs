@@ -42,6 +42,9 @@ pub struct ClickHouseConfig {
     /// Flush a batch once it holds this many rows.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
+    /// Flush a batch once its rows take about this many bytes (RowBinary).
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: usize,
     /// Flush a non-empty batch at least this often.
     #[serde(with = "humantime_serde", default = "default_flush_interval")]
     pub flush_interval: Duration,
@@ -67,6 +70,9 @@ fn default_user() -> String {
 }
 const fn default_batch_rows() -> usize {
     10_000
+}
+const fn default_batch_bytes() -> usize {
+    8 * 1024 * 1024
 }
 const fn default_flush_interval() -> Duration {
     Duration::from_secs(1)

@@ -3,7 +3,9 @@
 //! - [`schema`]: versioned, idempotent DDL applied by `lagwatch migrate`.
 //! - [`rows`]: the row types, one per table.
 //! - [`writer`]: the batched, retrying writer.
+//! - [`monitor_groups`]: mirrors team ↔ group mapping for dashboards.
 
+pub mod monitor_groups;
 pub mod rows;
 pub mod schema;
 pub mod writer;

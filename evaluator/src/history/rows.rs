@@ -22,6 +22,22 @@ pub struct SampleRow {
 }
 
 impl SampleRow {
+    /// Approximate RowBinary size of the row, for byte-based batching.
+    pub fn encoded_len(&self) -> usize {
+        // Fixed-width columns plus length-prefixed strings.
+        8 + 4
+            + 9
+            + 8
+            + 9
+            + 9
+            + 4
+            + 4 * 2
+            + self.cluster.len()
+            + self.consumer_group.len()
+            + self.topic.len()
+            + self.group_state.len()
+    }
+
     /// One row per partition of `sample`.
     pub fn from_sample(sample: &GroupSample) -> Vec<SampleRow> {
         sample

@@ -52,6 +52,7 @@ pub struct HistoryWriter {
     config: ClickHouseConfig,
     metrics: EvaluatorMetrics,
     samples: Vec<SampleRow>,
+    sample_bytes: usize,
     alerts: Vec<AlertRow>,
     pending: Vec<Checkpoint>,
 }
@@ -63,6 +64,7 @@ impl HistoryWriter {
             config,
             metrics,
             samples: Vec::new(),
+            sample_bytes: 0,
             alerts: Vec::new(),
             pending: Vec::new(),
         }
@@ -85,7 +87,9 @@ impl HistoryWriter {
                 record = records.recv() => match record {
                     Some(record) => {
                         self.push(record);
-                        if self.samples.len() >= self.config.batch_rows {
+                        if self.samples.len() >= self.config.batch_rows
+                            || self.sample_bytes >= self.config.batch_bytes
+                        {
                             self.flush_and_ack(&acks, &shutdown).await;
                         }
                     }
@@ -112,7 +116,12 @@ impl HistoryWriter {
 
     fn push(&mut self, record: HistoryRecord) {
         match record {
-            HistoryRecord::Sample(sample) => self.samples.extend(SampleRow::from_sample(&sample)),
+            HistoryRecord::Sample(sample) => {
+                for row in SampleRow::from_sample(&sample) {
+                    self.sample_bytes += row.encoded_len();
+                    self.samples.push(row);
+                }
+            }
             HistoryRecord::Alert(alert) => self.alerts.push(AlertRow::from(&alert)),
             HistoryRecord::Checkpoint(checkpoint) => self.pending.push(checkpoint),
         }
@@ -126,6 +135,7 @@ impl HistoryWriter {
     pub async fn flush(&mut self, shutdown: &CancellationToken) -> bool {
         let samples = std::mem::take(&mut self.samples);
         let alerts = std::mem::take(&mut self.alerts);
+        self.sample_bytes = 0;
         let stored = self
             .write_until_done("lag_samples", &samples, shutdown)
             .await
