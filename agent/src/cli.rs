@@ -64,6 +64,10 @@ pub enum MonitorsCommand {
         /// E-mail recipient (repeat for several).
         #[arg(long = "email")]
         emails: Vec<String>,
+        /// How the group reads: read_uncommitted (lag vs high watermark) or
+        /// read_committed (lag vs last stable offset).
+        #[arg(long, default_value = "read_uncommitted")]
+        isolation: lagwatch_model::Isolation,
     },
     /// List monitors.
     List {

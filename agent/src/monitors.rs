@@ -18,6 +18,7 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
             threshold,
             for_duration,
             emails,
+            isolation,
         } => {
             if !config.clusters.contains_key(&cluster) {
                 anyhow::bail!(
@@ -39,6 +40,7 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
                     lag_threshold: threshold,
                     for_secs: for_duration.as_secs(),
                     emails,
+                    isolation,
                 })
                 .await?;
             println!("added monitor {}", monitor.id);

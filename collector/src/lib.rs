@@ -16,8 +16,10 @@
 //! - [`time_lag`]: time-lag estimates from end-offset history.
 //! - [`publisher`]: the metrics-topic producer.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`exposition`]: lag series on `/metrics`, kafka_exporter-compatible.
 
 pub mod config;
+pub mod exposition;
 pub mod kafka;
 pub mod metrics;
 pub mod monitor_watch;

@@ -3,9 +3,7 @@
 //! Names follow `lagwatch_<subsystem>_<name>_<unit>`; the per-partition lag
 //! gauges are served on `/metrics` for scrapers that want lag directly.
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
 /// Handles to the collector's metrics (cheap to clone).
 #[derive(Clone)]
@@ -14,8 +12,23 @@ pub struct CollectorMetrics {
     pub publish_errors: IntCounter,
     pub cycle_seconds: Histogram,
     pub cycle_errors: IntCounterVec,
-    pub partition_lag: IntGaugeVec,
+    pub partition_lag: GaugeVec,
+    pub partition_time_lag: GaugeVec,
+    pub committed_below_log_start: GaugeVec,
     pub store_errors: IntCounter,
+    // kafka_exporter-compatible families.
+    pub group_lag: GaugeVec,
+    pub group_lag_sum: GaugeVec,
+    pub group_current_offset: GaugeVec,
+    pub group_members: GaugeVec,
+    pub topic_current_offset: GaugeVec,
+    pub topic_oldest_offset: GaugeVec,
+}
+
+const PARTITION_LABELS: &[&str] = &["cluster", "consumergroup", "topic", "partition"];
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, prometheus::Error> {
+    GaugeVec::new(Opts::new(name, help), labels)
 }
 
 impl CollectorMetrics {
@@ -44,12 +57,50 @@ impl CollectorMetrics {
                 ),
                 &["cluster"],
             )?,
-            partition_lag: IntGaugeVec::new(
-                Opts::new(
-                    "lagwatch_partition_lag_messages",
-                    "Offset lag of a consumer group on a partition",
-                ),
-                &["cluster", "consumergroup", "topic", "partition"],
+            partition_lag: gauge(
+                "lagwatch_partition_lag_messages",
+                "Offset lag of a consumer group on a partition (vs high watermark)",
+                PARTITION_LABELS,
+            )?,
+            partition_time_lag: gauge(
+                "lagwatch_partition_time_lag_seconds",
+                "Estimated time the committed offset is behind the producer",
+                PARTITION_LABELS,
+            )?,
+            committed_below_log_start: gauge(
+                "lagwatch_partition_committed_below_log_start",
+                "1 when the committed offset is older than the log start (data lost to retention)",
+                PARTITION_LABELS,
+            )?,
+            group_lag: gauge(
+                "kafka_consumergroup_lag",
+                "Current approximate lag of a consumer group at topic/partition",
+                PARTITION_LABELS,
+            )?,
+            group_lag_sum: gauge(
+                "kafka_consumergroup_lag_sum",
+                "Current approximate lag of a consumer group at topic for all partitions",
+                &["cluster", "consumergroup", "topic"],
+            )?,
+            group_current_offset: gauge(
+                "kafka_consumergroup_current_offset",
+                "Current committed offset of a consumer group at topic/partition",
+                PARTITION_LABELS,
+            )?,
+            group_members: gauge(
+                "kafka_consumergroup_members",
+                "Number of members of a consumer group",
+                &["cluster", "consumergroup"],
+            )?,
+            topic_current_offset: gauge(
+                "kafka_topic_partition_current_offset",
+                "Current end offset (high watermark) of a topic/partition",
+                &["cluster", "topic", "partition"],
+            )?,
+            topic_oldest_offset: gauge(
+                "kafka_topic_partition_oldest_offset",
+                "Oldest offset (log start) of a topic/partition",
+                &["cluster", "topic", "partition"],
             )?,
             store_errors: IntCounter::new(
                 "lagwatch_collector_monitor_store_errors_total",
@@ -61,6 +112,14 @@ impl CollectorMetrics {
         registry.register(Box::new(metrics.cycle_seconds.clone()))?;
         registry.register(Box::new(metrics.cycle_errors.clone()))?;
         registry.register(Box::new(metrics.partition_lag.clone()))?;
+        registry.register(Box::new(metrics.partition_time_lag.clone()))?;
+        registry.register(Box::new(metrics.committed_below_log_start.clone()))?;
+        registry.register(Box::new(metrics.group_lag.clone()))?;
+        registry.register(Box::new(metrics.group_lag_sum.clone()))?;
+        registry.register(Box::new(metrics.group_current_offset.clone()))?;
+        registry.register(Box::new(metrics.group_members.clone()))?;
+        registry.register(Box::new(metrics.topic_current_offset.clone()))?;
+        registry.register(Box::new(metrics.topic_oldest_offset.clone()))?;
         registry.register(Box::new(metrics.store_errors.clone()))?;
         Ok(metrics)
     }

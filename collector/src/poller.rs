@@ -8,6 +8,7 @@ use lagwatch_model::{GroupSample, MetricsMessage, Monitor};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
+use crate::exposition::Exposition;
 use crate::metrics::CollectorMetrics;
 use crate::monitor_watch::MonitorList;
 use crate::publisher::Publisher;
@@ -55,21 +56,33 @@ impl ClusterPoller {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut exported: HashSet<[String; 4]> = HashSet::new();
+        let mut exposition = Exposition::default();
+        // Samples are stamped with the scheduled tick time, not the moment
+        // the task woke up: regular timestamps compress to almost nothing in
+        // ClickHouse and line up across partitions and clusters.
+        let wall_base_ms = now_ms();
+        let instant_base = tokio::time::Instant::now();
         loop {
-            tokio::select! {
+            let tick = tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = ticker.tick() => {}
-            }
-            let samples = self.cycle().await;
-            self.export_gauges(&samples, &mut exported);
+                tick = ticker.tick() => tick,
+            };
+            let offset_ms = i64::try_from(tick.saturating_duration_since(instant_base).as_millis())
+                .unwrap_or(i64::MAX);
+            let samples = self.cycle_at(wall_base_ms.saturating_add(offset_ms)).await;
+            exposition.export(&self.metrics, &samples);
         }
         tracing::info!(cluster = %self.cluster, "collector stopped");
     }
 
-    /// One sampling cycle: sample every monitored group, publish, return the
-    /// samples.
+    /// One sampling cycle stamped with the current time.
     pub async fn cycle(&self) -> Vec<GroupSample> {
+        self.cycle_at(now_ms()).await
+    }
+
+    /// One sampling cycle: sample every monitored group at sample time
+    /// `ts_ms`, publish, return the samples.
+    pub async fn cycle_at(&self, ts_ms: i64) -> Vec<GroupSample> {
         let monitors = self.monitors.borrow().clone();
         let targets = targets_for(&self.cluster, &monitors);
         if targets.is_empty() {
@@ -78,7 +91,6 @@ impl ClusterPoller {
         let started = Instant::now();
         let source = Arc::clone(&self.source);
         let cluster = self.cluster.clone();
-        let ts_ms = now_ms();
         let sampled = tokio::task::spawn_blocking(move || {
             sample_cluster(source.as_ref(), &cluster, &targets, ts_ms)
         })
@@ -148,30 +160,6 @@ impl ClusterPoller {
             estimator.retain(|topic, partition| seen.contains(&(topic.to_string(), partition)));
         }
     }
-
-    /// Updates the lag gauges and drops series that disappeared.
-    fn export_gauges(&self, samples: &[GroupSample], exported: &mut HashSet<[String; 4]>) {
-        let mut current = HashSet::new();
-        for sample in samples {
-            for partition in &sample.partitions {
-                let Some(lag) = partition.lag else { continue };
-                let labels = [
-                    sample.cluster.clone(),
-                    sample.group.clone(),
-                    partition.topic.clone(),
-                    partition.partition.to_string(),
-                ];
-                let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-                self.metrics.partition_lag.with_label_values(&refs).set(lag);
-                current.insert(labels);
-            }
-        }
-        for stale in exported.difference(&current) {
-            let refs: Vec<&str> = stale.iter().map(String::as_str).collect();
-            let _ = self.metrics.partition_lag.remove_label_values(&refs);
-        }
-        *exported = current;
-    }
 }
 
 /// Merges the monitors of one cluster into one target per group.
@@ -214,6 +202,7 @@ mod tests {
             lag_threshold: 1,
             for_secs: 0,
             emails: vec![],
+            isolation: Default::default(),
         }
     }
 

@@ -37,8 +37,9 @@ impl Engine {
                 .iter()
                 .filter(|p| monitor.watches_topic(&p.topic))
                 .collect();
-            let max_lag = watched.iter().filter_map(|p| p.lag).max();
-            let total_lag: i64 = watched.iter().filter_map(|p| p.lag).sum();
+            let isolation = monitor.isolation;
+            let max_lag = watched.iter().filter_map(|p| p.lag_for(isolation)).max();
+            let total_lag: i64 = watched.iter().filter_map(|p| p.lag_for(isolation)).sum();
             let rule = ThresholdRule {
                 threshold: monitor.lag_threshold,
                 for_ms: i64::try_from(monitor.for_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -52,7 +53,7 @@ impl Engine {
             let partitions = watched
                 .iter()
                 .filter_map(|p| {
-                    let lag = p.lag?;
+                    let lag = p.lag_for(isolation)?;
                     (lag > monitor.lag_threshold).then(|| LaggingPartition {
                         topic: p.topic.clone(),
                         partition: p.partition,
@@ -110,6 +111,7 @@ mod tests {
             lag_threshold: 500,
             for_secs: 0,
             emails: vec!["oncall@example.com".into()],
+            isolation: Default::default(),
         }
     }
 

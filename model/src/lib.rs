@@ -15,7 +15,7 @@ pub mod sample;
 pub mod secret;
 
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
-pub use monitor::{Monitor, NewMonitor};
+pub use monitor::{Isolation, Monitor, NewMonitor};
 pub use sample::{
     decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, WIRE_VERSION,
 };

@@ -20,6 +20,45 @@ pub struct Monitor {
     pub for_secs: u64,
     /// Who gets the alert e-mails.
     pub emails: Vec<String>,
+    /// How the group's consumers read: decides which end offset lag is
+    /// measured against.
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// Isolation level of the monitored consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Lag against the high watermark (Kafka's default consumer setting).
+    #[default]
+    ReadUncommitted,
+    /// Lag against the last stable offset: a read_committed consumer cannot
+    /// read past an open transaction, so that part is not its lag.
+    ReadCommitted,
+}
+
+impl Isolation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::ReadUncommitted => "read_uncommitted",
+            Isolation::ReadCommitted => "read_committed",
+        }
+    }
+}
+
+impl std::str::FromStr for Isolation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "read_uncommitted" => Ok(Isolation::ReadUncommitted),
+            "read_committed" => Ok(Isolation::ReadCommitted),
+            other => Err(format!(
+                "`{other}` is not an isolation level (read_uncommitted or read_committed)"
+            )),
+        }
+    }
 }
 
 impl Monitor {
@@ -39,6 +78,8 @@ pub struct NewMonitor {
     pub lag_threshold: i64,
     pub for_secs: u64,
     pub emails: Vec<String>,
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 #[cfg(test)]
@@ -56,6 +97,7 @@ mod tests {
             lag_threshold: 1,
             for_secs: 0,
             emails: vec![],
+            isolation: Isolation::ReadUncommitted,
         };
         assert!(monitor.watches_topic("anything"));
         monitor.topics = vec!["orders".into()];

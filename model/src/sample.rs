@@ -93,6 +93,24 @@ pub struct PartitionSample {
 }
 
 impl PartitionSample {
+    /// Offset lag as seen by a consumer with `isolation`: against the last
+    /// stable offset for read_committed (when known), else the high
+    /// watermark. Never negative; `None` without a committed offset.
+    pub fn lag_for(&self, isolation: crate::Isolation) -> Option<i64> {
+        let committed = self.committed?;
+        let end = match (isolation, self.lso) {
+            (crate::Isolation::ReadCommitted, Some(lso)) => lso,
+            _ => self.end,
+        };
+        Some((end - committed).max(0))
+    }
+
+    /// Whether the committed offset points before the log start: the data
+    /// the group would read next is gone (past retention).
+    pub fn committed_below_log_start(&self) -> bool {
+        matches!((self.committed, self.log_start), (Some(c), Some(start)) if c < start)
+    }
+
     /// Builds a partition sample, computing the lag against `end`.
     pub fn new(topic: impl Into<String>, partition: i32, committed: Option<i64>, end: i64) -> Self {
         PartitionSample {
@@ -184,6 +202,25 @@ mod tests {
             "members":0,"ts_ms":5,"partitions":[]}"#;
         let error = decode_message(payload).expect_err("must reject");
         assert!(error.to_string().contains("wire version 2"), "{error}");
+    }
+
+    #[test]
+    fn read_committed_lag_uses_the_last_stable_offset() {
+        let mut p = PartitionSample::new("t", 0, Some(90), 100);
+        p.lso = Some(95);
+        assert_eq!(p.lag_for(crate::Isolation::ReadUncommitted), Some(10));
+        assert_eq!(p.lag_for(crate::Isolation::ReadCommitted), Some(5));
+        p.lso = None;
+        assert_eq!(p.lag_for(crate::Isolation::ReadCommitted), Some(10));
+    }
+
+    #[test]
+    fn flags_commits_behind_retention() {
+        let mut p = PartitionSample::new("t", 0, Some(10), 100);
+        p.log_start = Some(50);
+        assert!(p.committed_below_log_start());
+        p.log_start = Some(10);
+        assert!(!p.committed_below_log_start());
     }
 
     #[test]

@@ -61,6 +61,7 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
             lag_threshold: 500,
             for_secs: 0,
             emails: vec![recipient.clone()],
+            isolation: Default::default(),
         })
         .await?;
 

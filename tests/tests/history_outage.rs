@@ -210,8 +210,8 @@ async fn retried_batch_with_the_same_token_is_stored_once() -> anyhow::Result<()
         client
             .query(
                 "INSERT INTO lag_samples (ts, cluster, consumer_group, topic, partition, \
-                 committed_offset, end_offset, lag, time_lag_ms, group_state, members) VALUES \
-                 (toDateTime64('2026-11-30 00:00:00', 3, 'UTC'), 'c', 'g', 't', 0, 1, 5, 4, NULL, 'Stable', 1)",
+                 committed_offset, end_offset, time_lag_ms, group_state, members) VALUES \
+                 (now64(3), 'c', 'g', 't', 0, 1, 5, NULL, 'Stable', 1)",
             )
             .with_setting("insert_deduplication_token", "same-batch")
             .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1")

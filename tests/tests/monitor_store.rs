@@ -17,6 +17,7 @@ fn monitor(group: &str) -> NewMonitor {
         lag_threshold: 500,
         for_secs: 120,
         emails: vec!["a@example.com".into(), "b@example.com".into()],
+        isolation: lagwatch_model::Isolation::ReadCommitted,
     }
 }
 

@@ -64,13 +64,17 @@ async fn main() -> anyhow::Result<()> {
     let mut offset = 0;
     while offset < total {
         let count = chunk.min(total - offset);
-        // Each partition has its own produce rate (5..=204 msg/s); lag
-        // follows a slow wave plus noise, as a consumer that keeps up with
-        // bursts does; sample times jitter by up to 300 ms.
+        // Each partition has its own produce rate (5..=204 msg/s) with
+        // per-sample noise; lag follows a slow wave plus noise, as a
+        // consumer that keeps up with bursts does. Sample times are the
+        // collector's scheduled ticks. `lag` is derived by the table.
         let sql = format!(
-            "INSERT INTO lag_samples
-             SELECT
-               toDateTime64({day_start} + s * {interval_s}, 3, 'UTC') + toIntervalMillisecond(cityHash64(s) % 300) AS ts,
+            "INSERT INTO lag_samples (ts, cluster, consumer_group, topic, partition,
+                                      committed_offset, end_offset, time_lag_ms, group_state, members)
+             SELECT ts, cluster, consumer_group, topic, partition, committed_offset, end_offset,
+                    time_lag_ms, group_state, members
+             FROM (SELECT
+               toDateTime64({day_start} + s * {interval_s}, 3, 'UTC') AS ts,
                'prod-eu' AS cluster,
                concat('service-', toString(intDiv(p, 20))) AS consumer_group,
                concat('events.', toString(intDiv(p, 20) % 25)) AS topic,
@@ -87,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
                       toInt64(p * 1000000000 + s * {interval_s} * rate + cityHash64(p, s) % rate) AS end_offset,
                       toInt64(abs(sin((s + p * 37) / 180.0)) * rate * 20 + cityHash64(s, p, 1) % rate) AS lag
                FROM numbers({offset}, {count})
-             )"
+             ))"
         );
         client.query(&sql).execute().await?;
         offset += count;

@@ -97,7 +97,8 @@ impl MonitorStore {
             .map_err(|_| StoreError::Invalid("`for` is too large".into()))?;
         let result = sqlx::query(
             "INSERT INTO monitors (team, cluster, consumer_group, topics, lag_threshold, \
-             for_secs, emails, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             for_secs, emails, isolation, created_at_ms, updated_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&monitor.team)
         .bind(&monitor.cluster)
@@ -106,6 +107,7 @@ impl MonitorStore {
         .bind(monitor.lag_threshold)
         .bind(for_secs)
         .bind(emails)
+        .bind(monitor.isolation.as_str())
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -126,14 +128,15 @@ impl MonitorStore {
             lag_threshold: monitor.lag_threshold,
             for_secs: monitor.for_secs,
             emails: monitor.emails.clone(),
+            isolation: monitor.isolation,
         })
     }
 
     /// All monitors, ordered by id.
     pub async fn list(&self) -> Result<Vec<Monitor>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, team, cluster, consumer_group, topics, lag_threshold, for_secs, emails \
-             FROM monitors ORDER BY id",
+            "SELECT id, team, cluster, consumer_group, topics, lag_threshold, for_secs, emails, \
+             isolation FROM monitors ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -181,6 +184,14 @@ fn monitor_from_row(row: &AnyRow) -> Result<Monitor, StoreError> {
         lag_threshold: row.try_get("lag_threshold")?,
         for_secs: u64::try_from(for_secs).unwrap_or(0),
         emails: decode_list(id, "emails", &row.try_get::<String, _>("emails")?)?,
+        isolation: row
+            .try_get::<String, _>("isolation")?
+            .parse()
+            .map_err(|reason| StoreError::Corrupt {
+                id,
+                column: "isolation",
+                reason,
+            })?,
     })
 }
 
@@ -293,6 +304,7 @@ mod tests {
             lag_threshold: 500,
             for_secs: 30,
             emails: vec!["oncall@example.com".into()],
+            isolation: lagwatch_model::Isolation::ReadCommitted,
         }
     }
 

@@ -74,9 +74,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (
         1,
         // Raw samples. Offsets are monotonic per partition, so Delta + ZSTD
-        // stores them in a few bits; sample times are regular, so
-        // DoubleDelta makes them almost free; keys are LowCardinality and
-        // sorted, so they cost next to nothing per row.
+        // stores them in a few bits; sample times are the collector's
+        // scheduled ticks, so DoubleDelta makes them almost free; keys are
+        // LowCardinality and sorted, so they cost next to nothing per row;
+        // lag is an ALIAS of the offsets, so it is not stored at all.
         "CREATE TABLE IF NOT EXISTS {db}.lag_samples (
             ts               DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(3)),
             cluster          LowCardinality(String),
@@ -85,7 +86,8 @@ const MIGRATIONS: &[(u32, &str)] = &[
             partition        Int32 CODEC(T64, ZSTD(3)),
             committed_offset Nullable(Int64) CODEC(Delta, ZSTD(3)),
             end_offset       Int64 CODEC(Delta, ZSTD(3)),
-            lag              Nullable(Int64) CODEC(T64, ZSTD(3)),
+            -- Derived, not stored: costs nothing on disk.
+            lag              Nullable(Int64) ALIAS if(isNull(committed_offset), NULL, greatest(end_offset - committed_offset, 0)),
             time_lag_ms      Nullable(Int64) CODEC(T64, ZSTD(3)),
             group_state      LowCardinality(String),
             members          UInt32 CODEC(T64, ZSTD(3))

@@ -1,0 +1,3 @@
+-- Per-monitor isolation level: read_uncommitted (lag vs high watermark) or
+-- read_committed (lag vs last stable offset).
+ALTER TABLE monitors ADD COLUMN isolation VARCHAR(32) NOT NULL DEFAULT 'read_uncommitted';
