@@ -49,12 +49,20 @@ pub enum MonitorsCommand {
         /// Cluster name from the configuration.
         #[arg(long)]
         cluster: String,
-        /// Consumer group id.
+        /// Consumer group id (a regular expression with --group-regex).
         #[arg(long)]
         group: String,
-        /// Topic to watch (repeat for several; none = every topic of the group).
+        /// Treat --group as a regular expression matched against whole group
+        /// ids; every matching group is watched and alerted separately.
+        #[arg(long)]
+        group_regex: bool,
+        /// Topic to watch (repeat for several; none and no --topic-regex =
+        /// every topic of the group).
         #[arg(long = "topic")]
         topics: Vec<String>,
+        /// Also watch topics whose whole name matches this regular expression.
+        #[arg(long)]
+        topic_regex: Option<String>,
         /// Alert when a partition's lag exceeds this many messages.
         #[arg(long)]
         threshold: i64,

@@ -1,7 +1,7 @@
 //! `lagwatch monitors add|list|rm`: manage monitors without writing SQL.
 
 use lagwatch_collector::MonitorStore;
-use lagwatch_model::NewMonitor;
+use lagwatch_model::{GroupMatch, NewMonitor};
 
 use crate::cli::MonitorsCommand;
 use crate::config::AppConfig;
@@ -19,6 +19,8 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
             for_duration,
             emails,
             isolation,
+            group_regex,
+            topic_regex,
         } => {
             if !config.clusters.contains_key(&cluster) {
                 anyhow::bail!(
@@ -36,7 +38,13 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
                     team,
                     cluster,
                     consumer_group: group,
+                    group_match: if group_regex {
+                        GroupMatch::Regex
+                    } else {
+                        GroupMatch::Exact
+                    },
                     topics,
+                    topic_regex,
                     lag_threshold: threshold,
                     for_secs: for_duration.as_secs(),
                     emails,

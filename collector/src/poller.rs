@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lagwatch_model::{GroupSample, MetricsMessage, Monitor};
+use lagwatch_model::{GroupMatch, GroupSample, Matcher, MetricsMessage, Monitor};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -84,14 +84,34 @@ impl ClusterPoller {
     /// `ts_ms`, publish, return the samples.
     pub async fn cycle_at(&self, ts_ms: i64) -> Vec<GroupSample> {
         let monitors = self.monitors.borrow().clone();
-        let targets = targets_for(&self.cluster, &monitors);
-        if targets.is_empty() {
+        if !monitors.iter().any(|m| m.cluster == self.cluster) {
             return Vec::new();
         }
         let started = Instant::now();
         let source = Arc::clone(&self.source);
         let cluster = self.cluster.clone();
         let sampled = tokio::task::spawn_blocking(move || {
+            // Patterns need the cluster's group list; exact names do not.
+            let needs_groups = monitors
+                .iter()
+                .any(|m| m.cluster == cluster && m.group_match == GroupMatch::Regex);
+            let existing = if needs_groups {
+                match source.list_groups() {
+                    Ok((groups, errors)) => {
+                        for error in errors {
+                            tracing::warn!(cluster = %cluster, error = %error, "a broker did not list its groups");
+                        }
+                        Some(groups)
+                    }
+                    Err(error) => {
+                        tracing::warn!(cluster = %cluster, error = %error, "cannot list groups; pattern monitors skipped this cycle");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            let targets = targets_for(&cluster, &monitors, existing.as_deref());
             sample_cluster(source.as_ref(), &cluster, &targets, ts_ms)
         })
         .await;
@@ -162,21 +182,53 @@ impl ClusterPoller {
     }
 }
 
-/// Merges the monitors of one cluster into one target per group.
-pub fn targets_for(cluster: &str, monitors: &[Monitor]) -> Vec<GroupTarget> {
-    let mut by_group: BTreeMap<&str, GroupTarget> = BTreeMap::new();
+/// Merges the monitors of one cluster into one target per group. Monitors
+/// naming groups by pattern expand to the matching groups of `existing`
+/// (the cluster's group list; `None` when it could not be read).
+pub fn targets_for(
+    cluster: &str,
+    monitors: &[Monitor],
+    existing: Option<&[String]>,
+) -> Vec<GroupTarget> {
+    let mut matcher = Matcher::new();
+    let mut by_group: BTreeMap<String, GroupTarget> = BTreeMap::new();
     for monitor in monitors.iter().filter(|m| m.cluster == cluster) {
-        let target = by_group
-            .entry(monitor.consumer_group.as_str())
-            .or_insert_with(|| GroupTarget {
-                group: monitor.consumer_group.clone(),
-                topics: Default::default(),
-                all_topics: false,
-            });
-        if monitor.topics.is_empty() {
-            target.all_topics = true;
+        let groups: Vec<String> = match monitor.group_match {
+            GroupMatch::Exact => vec![monitor.consumer_group.clone()],
+            GroupMatch::Regex => existing
+                .unwrap_or_default()
+                .iter()
+                .filter(|g| matcher.covers_group(monitor, g))
+                .cloned()
+                .collect(),
+        };
+        let pattern = monitor
+            .topic_regex
+            .as_deref()
+            .and_then(|p| lagwatch_model::compile_pattern(p).ok());
+        for group in groups {
+            let target = by_group
+                .entry(group.clone())
+                .or_insert_with(|| GroupTarget {
+                    group,
+                    topics: Default::default(),
+                    topic_patterns: Vec::new(),
+                    all_topics: false,
+                });
+            if monitor.topics.is_empty() && monitor.topic_regex.is_none() {
+                target.all_topics = true;
+            }
+            target.topics.extend(monitor.topics.iter().cloned());
+            if let Some(pattern) = &pattern {
+                if !target
+                    .topic_patterns
+                    .iter()
+                    .any(|p| p.as_str() == pattern.as_str())
+                {
+                    target.topic_patterns.push(pattern.clone());
+                }
+            }
         }
-        target.topics.extend(monitor.topics.iter().cloned());
     }
     by_group.into_values().collect()
 }
@@ -203,7 +255,30 @@ mod tests {
             for_secs: 0,
             emails: vec![],
             isolation: Default::default(),
+            group_match: Default::default(),
+            topic_regex: None,
         }
+    }
+
+    #[test]
+    fn group_patterns_expand_to_existing_groups() {
+        let mut pattern = monitor(1, "a", "pay-.*", &[]);
+        pattern.group_match = GroupMatch::Regex;
+        pattern.topic_regex = Some("orders\\..*".into());
+        let existing = vec![
+            "pay-eu".to_string(),
+            "pay-us".to_string(),
+            "ship".to_string(),
+        ];
+        let targets = targets_for("a", &[pattern.clone()], Some(&existing));
+        let groups: Vec<&str> = targets.iter().map(|t| t.group.as_str()).collect();
+        assert_eq!(groups, vec!["pay-eu", "pay-us"]);
+        assert!(targets[0].wants("orders.v1"));
+        assert!(!targets[0].wants("audit"));
+        assert!(
+            targets_for("a", &[pattern], None).is_empty(),
+            "no group list, no pattern targets"
+        );
     }
 
     #[test]
@@ -214,7 +289,7 @@ mod tests {
             monitor(3, "a", "g2", &[]),
             monitor(4, "b", "g1", &["z"]),
         ];
-        let targets = targets_for("a", &monitors);
+        let targets = targets_for("a", &monitors, None);
         assert_eq!(targets.len(), 2);
         assert_eq!(targets[0].group, "g1");
         assert_eq!(targets[0].topics.iter().collect::<Vec<_>>(), vec!["x", "y"]);

@@ -12,14 +12,26 @@ use lagwatch_model::{GroupSample, PartitionSample, WIRE_VERSION};
 use crate::source::{Isolation, OffsetSource, OffsetSpec, OffsetsByPartition, SourceError};
 
 /// What to sample for one group: the union of its monitors' interests.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct GroupTarget {
     pub group: String,
     /// Topics asked for explicitly; they are reported even where the group
     /// has no committed offset yet.
     pub topics: BTreeSet<String>,
+    /// Topics matching one of these (anchored) patterns are reported where
+    /// the group has offsets for them.
+    pub topic_patterns: Vec<regex::Regex>,
     /// Whether some monitor wants every topic the group has offsets for.
     pub all_topics: bool,
+}
+
+impl GroupTarget {
+    /// Whether the committed offsets of `topic` belong in the sample.
+    pub fn wants(&self, topic: &str) -> bool {
+        self.all_topics
+            || self.topics.contains(topic)
+            || self.topic_patterns.iter().any(|p| p.is_match(topic))
+    }
 }
 
 /// Samples every target group of one cluster at time `ts_ms`.
@@ -67,7 +79,7 @@ pub fn sample_cluster(
         match committed.remove(&target.group) {
             Some(Ok(offsets)) => {
                 for offset in offsets {
-                    if target.all_topics || target.topics.contains(&offset.topic) {
+                    if target.wants(&offset.topic) {
                         partitions.insert((offset.topic, offset.partition), offset.offset);
                     }
                 }
@@ -232,6 +244,9 @@ mod tests {
             }
             Ok(HashMap::from([("orders".to_string(), 2)]))
         }
+        fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
+            Ok((vec!["billing".into()], vec![]))
+        }
         fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup {
             groups
                 .iter()
@@ -288,6 +303,7 @@ mod tests {
         GroupTarget {
             group: "billing".into(),
             topics: topics.iter().map(|t| t.to_string()).collect(),
+            topic_patterns: vec![],
             all_topics: all,
         }
     }

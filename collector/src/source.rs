@@ -27,6 +27,9 @@ pub trait OffsetSource: Send + Sync + 'static {
     /// Partition count of every topic in the cluster.
     fn topic_partitions(&self) -> Result<HashMap<String, i32>, SourceError>;
 
+    /// Every consumer group id of the cluster, plus per-broker errors.
+    fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError>;
+
     /// Committed offsets of each group, each group failing on its own.
     fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup;
 

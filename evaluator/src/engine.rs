@@ -2,16 +2,18 @@
 
 use std::collections::HashMap;
 
-use lagwatch_model::{AlertEvent, AlertState, GroupSample, LaggingPartition, Monitor};
+use lagwatch_model::{AlertEvent, AlertState, GroupSample, LaggingPartition, Matcher, Monitor};
 use lagwatch_rules::{ThresholdRule, ThresholdState, Transition};
 
 /// Name of the threshold rule in fingerprints and history.
 pub const THRESHOLD_RULE: &str = "lag_threshold";
 
-/// Alert state of every monitor this instance has seen samples for.
+/// Alert state of every (monitor, group) this instance has seen samples
+/// for; a monitor naming groups by pattern has one alert per group.
 #[derive(Debug, Default)]
 pub struct Engine {
-    threshold: HashMap<i64, ThresholdState>,
+    threshold: HashMap<(i64, String), ThresholdState>,
+    matcher: Matcher,
 }
 
 impl Engine {
@@ -28,14 +30,16 @@ impl Engine {
     /// transitions it caused.
     pub fn observe(&mut self, sample: &GroupSample, monitors: &[Monitor]) -> Vec<AlertEvent> {
         let mut events = Vec::new();
-        for monitor in monitors
-            .iter()
-            .filter(|m| m.cluster == sample.cluster && m.consumer_group == sample.group)
-        {
+        for monitor in monitors {
+            if monitor.cluster != sample.cluster
+                || !self.matcher.covers_group(monitor, &sample.group)
+            {
+                continue;
+            }
             let watched: Vec<_> = sample
                 .partitions
                 .iter()
-                .filter(|p| monitor.watches_topic(&p.topic))
+                .filter(|p| self.matcher.covers_topic(monitor, &p.topic))
                 .collect();
             let isolation = monitor.isolation;
             let max_lag = watched.iter().filter_map(|p| p.lag_for(isolation)).max();
@@ -44,7 +48,10 @@ impl Engine {
                 threshold: monitor.lag_threshold,
                 for_ms: i64::try_from(monitor.for_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
             };
-            let state = self.threshold.entry(monitor.id).or_default();
+            let state = self
+                .threshold
+                .entry((monitor.id, sample.group.clone()))
+                .or_default();
             let alert_state = match state.observe(&rule, max_lag, sample.ts_ms) {
                 Transition::None => continue,
                 Transition::Fire => AlertState::Firing,
@@ -62,7 +69,7 @@ impl Engine {
                 })
                 .collect();
             events.push(AlertEvent {
-                fingerprint: fingerprint(monitor),
+                fingerprint: fingerprint(monitor, &sample.group),
                 rule: THRESHOLD_RULE.to_string(),
                 state: alert_state,
                 monitor_id: monitor.id,
@@ -83,15 +90,15 @@ impl Engine {
     /// Forgets state of monitors that no longer exist.
     pub fn retain_monitors(&mut self, monitors: &[Monitor]) {
         self.threshold
-            .retain(|id, _| monitors.iter().any(|m| m.id == *id));
+            .retain(|(id, _), _| monitors.iter().any(|m| m.id == *id));
     }
 }
 
-/// Stable identity of a monitor's threshold alert.
-pub fn fingerprint(monitor: &Monitor) -> String {
+/// Stable identity of a monitor's threshold alert on one group.
+pub fn fingerprint(monitor: &Monitor, group: &str) -> String {
     format!(
-        "{THRESHOLD_RULE}/{}/{}/{}",
-        monitor.id, monitor.cluster, monitor.consumer_group
+        "{THRESHOLD_RULE}/{}/{}/{group}",
+        monitor.id, monitor.cluster
     )
 }
 
@@ -112,6 +119,8 @@ mod tests {
             for_secs: 0,
             emails: vec!["oncall@example.com".into()],
             isolation: Default::default(),
+            group_match: Default::default(),
+            topic_regex: None,
         }
     }
 
@@ -159,6 +168,28 @@ mod tests {
         assert!(engine
             .observe(&sample(0, &[("payments", 10_000)]), &monitors)
             .is_empty());
+    }
+
+    #[test]
+    fn group_pattern_alerts_per_matching_group() {
+        let mut pattern = monitor(&[]);
+        pattern.consumer_group = "bill.*".into();
+        pattern.group_match = lagwatch_model::GroupMatch::Regex;
+        let monitors = vec![pattern];
+        let mut engine = Engine::new();
+        let mut eu = sample(0, &[("orders", 900)]);
+        eu.group = "billing-eu".into();
+        let mut us = sample(0, &[("orders", 900)]);
+        us.group = "billing-us".into();
+        let mut other = sample(0, &[("orders", 900)]);
+        other.group = "shipping".into();
+        let fired: Vec<_> = [eu, us, other]
+            .iter()
+            .flat_map(|s| engine.observe(s, &monitors))
+            .collect();
+        assert_eq!(fired.len(), 2);
+        assert_ne!(fired[0].fingerprint, fired[1].fingerprint);
+        assert_eq!(fired[1].consumer_group, "billing-us");
     }
 
     #[test]

@@ -6,16 +6,22 @@
 //! # Layout
 //! - [`sample`]: the versioned wire format published on the metrics topic.
 //! - [`monitor`]: what a team registered to be watched.
+//! - [`matching`]: which groups and topics a monitor covers.
 //! - [`alert`]: alert notifications handed to sinks and written to history.
+//! - [`broker`]: broker health metrics read over JMX.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
 
 pub mod alert;
+pub mod broker;
+pub mod matching;
 pub mod monitor;
 pub mod sample;
 pub mod secret;
 
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
-pub use monitor::{Isolation, Monitor, NewMonitor};
+pub use broker::{BrokerMetric, BrokerSample};
+pub use matching::{compile_pattern, Matcher};
+pub use monitor::{GroupMatch, Isolation, Monitor, NewMonitor};
 pub use sample::{
     decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, WIRE_VERSION,
 };

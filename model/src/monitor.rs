@@ -10,10 +10,18 @@ pub struct Monitor {
     pub team: String,
     /// Name of a cluster defined in the lagwatch configuration.
     pub cluster: String,
-    /// Consumer group id to watch.
+    /// Consumer group id to watch, or a pattern when `group_match` is
+    /// `regex`.
     pub consumer_group: String,
-    /// Topics to watch; empty means every topic the group has offsets for.
+    /// How `consumer_group` is matched.
+    #[serde(default)]
+    pub group_match: GroupMatch,
+    /// Topics to watch. With `topic_regex` also empty, every topic the group
+    /// has offsets for.
     pub topics: Vec<String>,
+    /// Also watch topics matching this pattern (whole-name match).
+    #[serde(default)]
+    pub topic_regex: Option<String>,
     /// Alert when any watched partition's offset lag exceeds this.
     pub lag_threshold: i64,
     /// How long the threshold must be exceeded before the alert fires.
@@ -24,6 +32,41 @@ pub struct Monitor {
     /// measured against.
     #[serde(default)]
     pub isolation: Isolation,
+}
+
+/// How a monitor names its consumer group(s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupMatch {
+    /// `consumer_group` is the group id.
+    #[default]
+    Exact,
+    /// `consumer_group` is a regular expression matched against the whole
+    /// group id; each matching group is watched (and alerted) separately.
+    Regex,
+}
+
+impl GroupMatch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupMatch::Exact => "exact",
+            GroupMatch::Regex => "regex",
+        }
+    }
+}
+
+impl std::str::FromStr for GroupMatch {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "exact" => Ok(GroupMatch::Exact),
+            "regex" => Ok(GroupMatch::Regex),
+            other => Err(format!(
+                "`{other}` is not a group match kind (exact or regex)"
+            )),
+        }
+    }
 }
 
 /// Isolation level of the monitored consumers.
@@ -61,47 +104,20 @@ impl std::str::FromStr for Isolation {
     }
 }
 
-impl Monitor {
-    /// Whether this monitor covers `topic`.
-    pub fn watches_topic(&self, topic: &str) -> bool {
-        self.topics.is_empty() || self.topics.iter().any(|t| t == topic)
-    }
-}
-
 /// A monitor about to be registered (no id yet).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewMonitor {
     pub team: String,
     pub cluster: String,
     pub consumer_group: String,
+    #[serde(default)]
+    pub group_match: GroupMatch,
     pub topics: Vec<String>,
+    #[serde(default)]
+    pub topic_regex: Option<String>,
     pub lag_threshold: i64,
     pub for_secs: u64,
     pub emails: Vec<String>,
     #[serde(default)]
     pub isolation: Isolation,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_topic_list_watches_everything() {
-        let mut monitor = Monitor {
-            id: 1,
-            team: "t".into(),
-            cluster: "c".into(),
-            consumer_group: "g".into(),
-            topics: vec![],
-            lag_threshold: 1,
-            for_secs: 0,
-            emails: vec![],
-            isolation: Isolation::ReadUncommitted,
-        };
-        assert!(monitor.watches_topic("anything"));
-        monitor.topics = vec!["orders".into()];
-        assert!(monitor.watches_topic("orders"));
-        assert!(!monitor.watches_topic("payments"));
-    }
 }

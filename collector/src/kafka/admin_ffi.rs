@@ -12,6 +12,8 @@
 //!   start offsets; librdkafka fans the request out to the partition leaders.
 //! - `DescribeConsumerGroups`: group state and member count, many groups per
 //!   request.
+//! - `ListConsumerGroups`: every group id of the cluster, for monitors that
+//!   name groups by regular expression.
 //!
 //! # Safety contract
 //!
@@ -356,6 +358,54 @@ pub fn describe_consumer_groups<C: ClientContext>(
         }
     }
     Ok(descriptions)
+}
+
+/// Lists every consumer group of the cluster (all brokers are asked).
+/// Brokers that fail are reported as errors next to the groups found.
+pub fn list_consumer_groups<C: ClientContext>(
+    client: &Client<C>,
+    timeout: Duration,
+) -> Result<(Vec<String>, Vec<String>), AdminCallError> {
+    const OP: &str = "ListConsumerGroups";
+    let rk = client.native_ptr();
+    let mut groups = Vec::new();
+    let mut errors = Vec::new();
+    // SAFETY: see the module's safety contract.
+    unsafe {
+        let queue = Queue::new(rk);
+        let options = AdminOptions::new(
+            rk,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS,
+            timeout,
+        )
+        .map_err(|m| AdminCallError::new(OP, m))?;
+        rd::rd_kafka_ListConsumerGroups(rk, options.ptr, queue.ptr);
+        let deadline = Instant::now() + timeout + Duration::from_secs(1);
+        let event = queue
+            .poll_until(deadline)
+            .ok_or_else(|| AdminCallError::new(OP, format!("no answer within {timeout:?}")))?;
+        if let Some(message) = event.error() {
+            return Err(AdminCallError::new(OP, message));
+        }
+        let result = rd::rd_kafka_event_ListConsumerGroups_result(event.ptr);
+        if result.is_null() {
+            return Err(AdminCallError::new(OP, "unexpected event type"));
+        }
+        let mut count = 0usize;
+        let listings = rd::rd_kafka_ListConsumerGroups_result_valid(result, &mut count);
+        for i in 0..count {
+            groups.push(c_str(rd::rd_kafka_ConsumerGroupListing_group_id(
+                *listings.add(i),
+            )));
+        }
+        let mut error_count = 0usize;
+        let failures = rd::rd_kafka_ListConsumerGroups_result_errors(result, &mut error_count);
+        for i in 0..error_count {
+            errors.push(c_str(rd::rd_kafka_error_string(*failures.add(i))));
+        }
+    }
+    groups.sort();
+    Ok((groups, errors))
 }
 
 /// Copies the elements of a librdkafka partition list into owned values.

@@ -72,6 +72,11 @@ impl OffsetSource for KafkaOffsetSource {
             .collect())
     }
 
+    fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
+        admin_ffi::list_consumer_groups(self.admin.inner(), self.timeout)
+            .map_err(SourceError::Admin)
+    }
+
     fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup {
         admin_ffi::list_consumer_group_offsets(self.admin.inner(), groups, self.timeout)
     }

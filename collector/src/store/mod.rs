@@ -96,14 +96,16 @@ impl MonitorStore {
         let for_secs = i64::try_from(monitor.for_secs)
             .map_err(|_| StoreError::Invalid("`for` is too large".into()))?;
         let result = sqlx::query(
-            "INSERT INTO monitors (team, cluster, consumer_group, topics, lag_threshold, \
-             for_secs, emails, isolation, created_at_ms, updated_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO monitors (team, cluster, consumer_group, group_match, topics, \
+             topic_regex, lag_threshold, for_secs, emails, isolation, created_at_ms, \
+             updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&monitor.team)
         .bind(&monitor.cluster)
         .bind(&monitor.consumer_group)
+        .bind(monitor.group_match.as_str())
         .bind(topics)
+        .bind(monitor.topic_regex.as_deref().unwrap_or(""))
         .bind(monitor.lag_threshold)
         .bind(for_secs)
         .bind(emails)
@@ -129,14 +131,16 @@ impl MonitorStore {
             for_secs: monitor.for_secs,
             emails: monitor.emails.clone(),
             isolation: monitor.isolation,
+            group_match: monitor.group_match,
+            topic_regex: monitor.topic_regex.clone(),
         })
     }
 
     /// All monitors, ordered by id.
     pub async fn list(&self) -> Result<Vec<Monitor>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, team, cluster, consumer_group, topics, lag_threshold, for_secs, emails, \
-             isolation FROM monitors ORDER BY id",
+            "SELECT id, team, cluster, consumer_group, group_match, topics, topic_regex, \
+             lag_threshold, for_secs, emails, isolation FROM monitors ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -180,7 +184,16 @@ fn monitor_from_row(row: &AnyRow) -> Result<Monitor, StoreError> {
         team: row.try_get("team")?,
         cluster: row.try_get("cluster")?,
         consumer_group: row.try_get("consumer_group")?,
+        group_match: row
+            .try_get::<String, _>("group_match")?
+            .parse()
+            .map_err(|reason| StoreError::Corrupt {
+                id,
+                column: "group_match",
+                reason,
+            })?,
         topics: decode_list(id, "topics", &row.try_get::<String, _>("topics")?)?,
+        topic_regex: Some(row.try_get::<String, _>("topic_regex")?).filter(|p| !p.is_empty()),
         lag_threshold: row.try_get("lag_threshold")?,
         for_secs: u64::try_from(for_secs).unwrap_or(0),
         emails: decode_list(id, "emails", &row.try_get::<String, _>("emails")?)?,
@@ -205,6 +218,18 @@ fn validate(monitor: &NewMonitor) -> Result<(), StoreError> {
     }
     if monitor.consumer_group.is_empty() || monitor.consumer_group.len() > 255 {
         return invalid("consumer group must be 1 to 255 characters");
+    }
+    if monitor.group_match == lagwatch_model::GroupMatch::Regex {
+        lagwatch_model::compile_pattern(&monitor.consumer_group).map_err(|e| {
+            StoreError::Invalid(format!(
+                "consumer group pattern `{}`: {e}",
+                monitor.consumer_group
+            ))
+        })?;
+    }
+    if let Some(pattern) = &monitor.topic_regex {
+        lagwatch_model::compile_pattern(pattern)
+            .map_err(|e| StoreError::Invalid(format!("topic pattern `{pattern}`: {e}")))?;
     }
     if monitor.lag_threshold <= 0 {
         return invalid("lag threshold must be greater than 0");
@@ -305,6 +330,8 @@ mod tests {
             for_secs: 30,
             emails: vec!["oncall@example.com".into()],
             isolation: lagwatch_model::Isolation::ReadCommitted,
+            group_match: lagwatch_model::GroupMatch::Regex,
+            topic_regex: Some("orders\\..*".into()),
         }
     }
 
