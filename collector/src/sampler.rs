@@ -9,7 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use lagwatch_model::{GroupSample, PartitionSample, WIRE_VERSION};
 
-use crate::source::{Isolation, OffsetSource, OffsetSpec, OffsetsByPartition, SourceError};
+use crate::source::{
+    GroupDescription, Isolation, OffsetSource, OffsetSpec, OffsetsByPartition, SourceError,
+};
 
 /// What to sample for one group: the union of its monitors' interests.
 #[derive(Debug, Clone)]
@@ -46,6 +48,28 @@ pub fn sample_cluster(
     ts_ms: i64,
 ) -> Vec<GroupSample> {
     let groups: Vec<String> = targets.iter().map(|t| t.group.clone()).collect();
+    // Describing groups does not depend on the offsets: it runs alongside.
+    std::thread::scope(|scope| {
+        let describe = scope.spawn(|| source.describe_groups(&groups));
+        let wait_describe = move || {
+            describe
+                .join()
+                .unwrap_or_else(|_| Err(SourceError::Client("describe thread panicked".into())))
+        };
+        sample_with(source, cluster, targets, ts_ms, &groups, wait_describe)
+    })
+}
+
+type Descriptions = Result<HashMap<String, Result<GroupDescription, String>>, SourceError>;
+
+fn sample_with(
+    source: &dyn OffsetSource,
+    cluster: &str,
+    targets: &[GroupTarget],
+    ts_ms: i64,
+    groups: &[String],
+    wait_describe: impl FnOnce() -> Descriptions,
+) -> Vec<GroupSample> {
     let empty_sample = |target: &GroupTarget, state: &str, error: Option<String>| GroupSample {
         v: WIRE_VERSION,
         cluster: cluster.to_string(),
@@ -67,8 +91,7 @@ pub fn sample_cluster(
                 .collect();
         }
     };
-    let descriptions = source.describe_groups(&groups);
-    let mut committed = source.committed_offsets(&groups);
+    let mut committed = source.committed_offsets(groups);
 
     // Partitions each group reports, and their union for ListOffsets.
     let mut wanted: Vec<(usize, Vec<WantedPartition>)> = Vec::new();
@@ -138,6 +161,7 @@ pub fn sample_cluster(
 
     let union: Vec<(String, i32)> = union.into_iter().collect();
     let (high, stable, start) = list_all_offsets(source, &union);
+    let descriptions = wait_describe();
 
     let mut samples = Vec::with_capacity(targets.len());
     for (index, partitions) in wanted {
