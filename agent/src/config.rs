@@ -134,6 +134,9 @@ impl AppConfig {
             if cluster.bootstrap_servers.trim().is_empty() {
                 return Err(format!("`clusters.{name}.bootstrap_servers` is empty"));
             }
+            cluster
+                .check_secrets()
+                .map_err(|e| format!("`clusters.{name}`: {e}"))?;
         }
         if !self.clusters.contains_key(&self.metrics_topic.cluster) {
             return Err(format!(

@@ -22,6 +22,7 @@ fn source() -> KafkaOffsetSource {
     let cluster = ClusterConfig {
         bootstrap_servers: common::kafka(),
         properties: BTreeMap::new(),
+        secret_properties: BTreeMap::new(),
     };
     KafkaOffsetSource::new(&cluster, Duration::from_secs(10)).expect("client")
 }
@@ -312,6 +313,7 @@ async fn unreachable_cluster_yields_error_samples_quickly() -> anyhow::Result<()
     let cluster = ClusterConfig {
         bootstrap_servers: "127.0.0.1:1".into(),
         properties: BTreeMap::new(),
+        secret_properties: BTreeMap::new(),
     };
     let started = std::time::Instant::now();
     let samples = tokio::task::spawn_blocking(move || {

@@ -12,19 +12,85 @@ use rdkafka::config::ClientConfig;
 use crate::source::{OffsetSource, SourceError};
 use admin_ffi::{CommittedByGroup, GroupDescription, Isolation, OffsetSpec, OffsetsByPartition};
 
-/// Connection settings of one Kafka cluster.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+/// Connection settings of one Kafka cluster (its auth profile included).
+#[derive(Clone, PartialEq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Comma-separated `host:port` list of brokers to bootstrap from.
     pub bootstrap_servers: String,
-    /// Extra librdkafka properties (e.g. `security.protocol`,
-    /// `sasl.mechanism`); values are never logged.
+    /// Extra librdkafka properties (e.g. `security.protocol = "SASL_SSL"`,
+    /// `sasl.mechanism = "SCRAM-SHA-512"`, `ssl.ca.location`).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties whose values are secrets, read from an
+    /// environment variable or a file at start (e.g. `"sasl.password" =
+    /// { file = "/run/secrets/kafka" }`). Never logged.
+    #[serde(default)]
+    pub secret_properties: BTreeMap<String, SecretRef>,
+}
+
+/// Where a secret property's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretRef {
+    /// An environment variable's value.
+    Env(String),
+    /// A file's content, trailing newline removed.
+    File(std::path::PathBuf),
+}
+
+impl SecretRef {
+    /// Reads the secret; the error names the source, never the value.
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            SecretRef::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
+            }
+            SecretRef::File(path) => std::fs::read_to_string(path)
+                .map(|text| text.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Property names whose values are hidden in `Debug` output.
+fn is_sensitive(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "key", "token", "jaas"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_sensitive(k) { "***" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("ClusterConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &properties)
+            .field(
+                "secret_properties",
+                &self.secret_properties.keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl ClusterConfig {
+    /// Checks that every secret property can be read (run at start, so a
+    /// missing secret is a clear startup error, not an auth failure later).
+    pub fn check_secrets(&self) -> Result<(), String> {
+        for (key, secret) in &self.secret_properties {
+            secret
+                .resolve()
+                .map_err(|e| format!("secret property `{key}`: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// An rdkafka client configuration for this cluster.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -32,7 +98,65 @@ impl ClusterConfig {
         for (key, value) in &self.properties {
             config.set(key, value);
         }
+        for (key, secret) in &self.secret_properties {
+            match secret.resolve() {
+                Ok(value) => {
+                    config.set(key, value);
+                }
+                Err(error) => {
+                    tracing::error!(property = %key, error = %error, "secret property unavailable")
+                }
+            }
+        }
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_come_from_files_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("password");
+        std::fs::write(&path, "s3cr3t\n").expect("write");
+        let cluster = ClusterConfig {
+            bootstrap_servers: "b:9092".into(),
+            properties: BTreeMap::from([
+                ("sasl.username".to_string(), "svc".to_string()),
+                ("ssl.key.password".to_string(), "inline-secret".to_string()),
+            ]),
+            secret_properties: BTreeMap::from([(
+                "sasl.password".to_string(),
+                SecretRef::File(path),
+            )]),
+        };
+        assert_eq!(cluster.check_secrets(), Ok(()));
+        assert_eq!(cluster.client_config().get("sasl.password"), Some("s3cr3t"));
+        let shown = format!("{cluster:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("inline-secret"),
+            "{shown}"
+        );
+        assert!(shown.contains("svc"));
+    }
+
+    #[test]
+    fn missing_secret_is_named_without_value() {
+        let cluster = ClusterConfig {
+            bootstrap_servers: "b:9092".into(),
+            secret_properties: BTreeMap::from([(
+                "sasl.password".to_string(),
+                SecretRef::Env("LAGWATCH_TEST_SURELY_UNSET".into()),
+            )]),
+            ..ClusterConfig::default()
+        };
+        let error = cluster.check_secrets().expect_err("unset");
+        assert!(
+            error.contains("sasl.password") && error.contains("LAGWATCH_TEST_SURELY_UNSET"),
+            "{error}"
+        );
     }
 }
 
