@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod exposition;
+pub mod jmx;
 pub mod kafka;
 pub mod metrics;
 pub mod monitor_watch;

@@ -112,54 +112,6 @@ impl ClusterConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_come_from_files_and_never_show_in_debug() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("password");
-        std::fs::write(&path, "s3cr3t\n").expect("write");
-        let cluster = ClusterConfig {
-            bootstrap_servers: "b:9092".into(),
-            properties: BTreeMap::from([
-                ("sasl.username".to_string(), "svc".to_string()),
-                ("ssl.key.password".to_string(), "inline-secret".to_string()),
-            ]),
-            secret_properties: BTreeMap::from([(
-                "sasl.password".to_string(),
-                SecretRef::File(path),
-            )]),
-        };
-        assert_eq!(cluster.check_secrets(), Ok(()));
-        assert_eq!(cluster.client_config().get("sasl.password"), Some("s3cr3t"));
-        let shown = format!("{cluster:?}");
-        assert!(
-            !shown.contains("s3cr3t") && !shown.contains("inline-secret"),
-            "{shown}"
-        );
-        assert!(shown.contains("svc"));
-    }
-
-    #[test]
-    fn missing_secret_is_named_without_value() {
-        let cluster = ClusterConfig {
-            bootstrap_servers: "b:9092".into(),
-            secret_properties: BTreeMap::from([(
-                "sasl.password".to_string(),
-                SecretRef::Env("LAGWATCH_TEST_SURELY_UNSET".into()),
-            )]),
-            ..ClusterConfig::default()
-        };
-        let error = cluster.check_secrets().expect_err("unset");
-        assert!(
-            error.contains("sasl.password") && error.contains("LAGWATCH_TEST_SURELY_UNSET"),
-            "{error}"
-        );
-    }
-}
-
 /// Reads offsets and group state from one cluster through one shared
 /// admin client, whatever the number of groups.
 pub struct KafkaOffsetSource {
@@ -227,5 +179,53 @@ impl OffsetSource for KafkaOffsetSource {
             self.timeout,
         )
         .map_err(SourceError::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_come_from_files_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("password");
+        std::fs::write(&path, "s3cr3t\n").expect("write");
+        let cluster = ClusterConfig {
+            bootstrap_servers: "b:9092".into(),
+            properties: BTreeMap::from([
+                ("sasl.username".to_string(), "svc".to_string()),
+                ("ssl.key.password".to_string(), "inline-secret".to_string()),
+            ]),
+            secret_properties: BTreeMap::from([(
+                "sasl.password".to_string(),
+                SecretRef::File(path),
+            )]),
+        };
+        assert_eq!(cluster.check_secrets(), Ok(()));
+        assert_eq!(cluster.client_config().get("sasl.password"), Some("s3cr3t"));
+        let shown = format!("{cluster:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("inline-secret"),
+            "{shown}"
+        );
+        assert!(shown.contains("svc"));
+    }
+
+    #[test]
+    fn missing_secret_is_named_without_value() {
+        let cluster = ClusterConfig {
+            bootstrap_servers: "b:9092".into(),
+            secret_properties: BTreeMap::from([(
+                "sasl.password".to_string(),
+                SecretRef::Env("LAGWATCH_TEST_SURELY_UNSET".into()),
+            )]),
+            ..ClusterConfig::default()
+        };
+        let error = cluster.check_secrets().expect_err("unset");
+        assert!(
+            error.contains("sasl.password") && error.contains("LAGWATCH_TEST_SURELY_UNSET"),
+            "{error}"
+        );
     }
 }
