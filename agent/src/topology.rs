@@ -93,10 +93,21 @@ async fn start_collector(
     )
     .await?;
     let publisher = Publisher::new(metrics_cluster, &topic.topic, metrics.clone())?;
+    let ownership = match &config.collector.sharding {
+        Some(sharding) => {
+            let ownership =
+                lagwatch_collector::sharding::join(metrics_cluster, sharding, shutdown.clone())
+                    .await
+                    .context("joining the collector group")?;
+            tracing::info!(group = %sharding.group_id, shards = sharding.shards, "collector sharding on");
+            Some(ownership)
+        }
+        None => None,
+    };
     for (name, cluster) in &config.clusters {
         let source = KafkaOffsetSource::new(cluster, config.collector.request_timeout)
             .with_context(|| format!("cluster {name}"))?;
-        let poller = ClusterPoller::new(
+        let mut poller = ClusterPoller::new(
             name.clone(),
             Arc::new(source),
             config.collector.interval,
@@ -104,6 +115,7 @@ async fn start_collector(
             publisher.clone(),
             metrics.clone(),
         );
+        poller.ownership = ownership.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             poller.run(shutdown).await;

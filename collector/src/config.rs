@@ -17,6 +17,10 @@ pub struct CollectorConfig {
     /// How often the monitor store is checked for changes.
     #[serde(with = "humantime_serde", default = "default_monitor_refresh")]
     pub monitor_refresh: Duration,
+    /// Spread groups over several collector instances; absent = this
+    /// instance samples every monitored group.
+    #[serde(default)]
+    pub sharding: Option<crate::sharding::ShardingConfig>,
 }
 
 const fn default_interval() -> Duration {
@@ -35,6 +39,7 @@ impl Default for CollectorConfig {
             interval: default_interval(),
             request_timeout: default_request_timeout(),
             monitor_refresh: default_monitor_refresh(),
+            sharding: None,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! - [`poller`]: the interval loop per cluster.
 //! - [`time_lag`]: time-lag estimates from end-offset history.
 //! - [`publisher`]: the metrics-topic producer.
+//! - [`sharding`]: spreads groups over collector instances.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`exposition`]: lag series on `/metrics`, kafka_exporter-compatible.
 
@@ -27,6 +28,7 @@ pub mod monitor_watch;
 pub mod poller;
 pub mod publisher;
 pub mod sampler;
+pub mod sharding;
 pub mod source;
 pub mod store;
 pub mod time_lag;

@@ -13,6 +13,7 @@ use crate::metrics::CollectorMetrics;
 use crate::monitor_watch::MonitorList;
 use crate::publisher::Publisher;
 use crate::sampler::{sample_cluster, GroupTarget};
+use crate::sharding::Ownership;
 use crate::source::OffsetSource;
 use crate::time_lag::TimeLagEstimator;
 
@@ -28,6 +29,8 @@ pub struct ClusterPoller {
     pub publisher: Publisher,
     pub metrics: CollectorMetrics,
     pub time_lag: Mutex<TimeLagEstimator>,
+    /// Which groups this instance samples; `None` = all.
+    pub ownership: Option<Ownership>,
 }
 
 impl ClusterPoller {
@@ -48,6 +51,7 @@ impl ClusterPoller {
             publisher,
             metrics,
             time_lag: Mutex::new(TimeLagEstimator::new(TIME_LAG_HISTORY)),
+            ownership: None,
         }
     }
 
@@ -90,6 +94,7 @@ impl ClusterPoller {
         let started = Instant::now();
         let source = Arc::clone(&self.source);
         let cluster = self.cluster.clone();
+        let ownership = self.ownership.clone();
         let sampled = tokio::task::spawn_blocking(move || {
             // Patterns need the cluster's group list; exact names do not.
             let needs_groups = monitors
@@ -111,7 +116,10 @@ impl ClusterPoller {
             } else {
                 None
             };
-            let targets = targets_for(&cluster, &monitors, existing.as_deref());
+            let mut targets = targets_for(&cluster, &monitors, existing.as_deref());
+            if let Some(ownership) = &ownership {
+                targets.retain(|t| ownership.owns(&cluster, &t.group));
+            }
             sample_cluster(source.as_ref(), &cluster, &targets, ts_ms)
         })
         .await;
