@@ -76,6 +76,10 @@ pub enum MonitorsCommand {
         /// read_committed (lag vs last stable offset).
         #[arg(long, default_value = "read_uncommitted")]
         isolation: lagwatch_model::Isolation,
+        /// Time lag: `estimate` (from end-offset history) or `exact` (from the
+        /// timestamp of the record at the committed offset).
+        #[arg(long, default_value = "estimate")]
+        time_lag: lagwatch_model::TimeLagMode,
     },
     /// List monitors.
     List {

@@ -19,6 +19,7 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
             for_duration,
             emails,
             isolation,
+            time_lag,
             group_regex,
             topic_regex,
         } => {
@@ -49,6 +50,7 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
                     for_secs: for_duration.as_secs(),
                     emails,
                     isolation,
+                    time_lag,
                 })
                 .await?;
             println!("added monitor {}", monitor.id);

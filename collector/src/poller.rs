@@ -170,7 +170,11 @@ impl ClusterPoller {
         }
         for sample in samples.iter_mut() {
             let ts_ms = sample.ts_ms;
-            for p in sample.partitions.iter_mut() {
+            for p in sample
+                .partitions
+                .iter_mut()
+                .filter(|p| p.time_lag_ms.is_none())
+            {
                 p.time_lag_ms = p.committed.and_then(|committed| {
                     estimator
                         .estimate(&p.topic, p.partition, committed, ts_ms)
@@ -222,7 +226,11 @@ pub fn targets_for(
                     topics: Default::default(),
                     topic_patterns: Vec::new(),
                     all_topics: false,
+                    exact_time_lag: false,
                 });
+            if monitor.time_lag == lagwatch_model::TimeLagMode::Exact {
+                target.exact_time_lag = true;
+            }
             if monitor.topics.is_empty() && monitor.topic_regex.is_none() {
                 target.all_topics = true;
             }
@@ -263,6 +271,7 @@ mod tests {
             for_secs: 0,
             emails: vec![],
             isolation: Default::default(),
+            time_lag: Default::default(),
             group_match: Default::default(),
             topic_regex: None,
         }

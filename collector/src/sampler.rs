@@ -25,6 +25,8 @@ pub struct GroupTarget {
     pub topic_patterns: Vec<regex::Regex>,
     /// Whether some monitor wants every topic the group has offsets for.
     pub all_topics: bool,
+    /// Whether time lag is read from record timestamps (exact mode).
+    pub exact_time_lag: bool,
 }
 
 impl GroupTarget {
@@ -214,7 +216,71 @@ fn sample_with(
             partitions: sample_partitions,
         });
     }
+    exact_time_lag(source, targets, &mut samples);
     samples
+}
+
+/// Exact mode: time lag = sample time − timestamp of the record at the
+/// committed offset (0 when caught up).
+fn exact_time_lag(source: &dyn OffsetSource, targets: &[GroupTarget], samples: &mut [GroupSample]) {
+    let exact: BTreeSet<&str> = targets
+        .iter()
+        .filter(|t| t.exact_time_lag)
+        .map(|t| t.group.as_str())
+        .collect();
+    if exact.is_empty() {
+        return;
+    }
+    let mut positions = Vec::new();
+    for sample in samples.iter().filter(|s| exact.contains(s.group.as_str())) {
+        for p in &sample.partitions {
+            if let Some(committed) = p.committed.filter(|c| *c < p.end) {
+                positions.push((p.topic.clone(), p.partition, committed));
+            }
+        }
+    }
+    // Partitions read by several exact groups at different offsets are
+    // probed once per distinct offset.
+    positions.sort();
+    positions.dedup();
+    let mut stamps: HashMap<(String, i32, i64), i64> = HashMap::new();
+    let mut remaining = positions;
+    while !remaining.is_empty() {
+        let mut batch = Vec::new();
+        let mut seen = BTreeSet::new();
+        remaining.retain(|(t, p, o)| {
+            if seen.insert((t.clone(), *p)) {
+                batch.push((t.clone(), *p, *o));
+                false
+            } else {
+                true
+            }
+        });
+        let found = source.record_timestamps(&batch);
+        for (topic, partition, offset) in batch {
+            if let Some(ts) = found.get(&(topic.clone(), partition)) {
+                stamps.insert((topic, partition, offset), *ts);
+            }
+        }
+    }
+    for sample in samples
+        .iter_mut()
+        .filter(|s| exact.contains(s.group.as_str()))
+    {
+        let ts_ms = sample.ts_ms;
+        for p in sample.partitions.iter_mut() {
+            let Some(committed) = p.committed else {
+                continue;
+            };
+            p.time_lag_ms = if committed >= p.end {
+                Some(0)
+            } else {
+                stamps
+                    .get(&(p.topic.clone(), p.partition, committed))
+                    .map(|written| (ts_ms - written).max(0))
+            };
+        }
+    }
 }
 
 type OffsetsResult = Result<OffsetsByPartition, SourceError>;
@@ -329,6 +395,7 @@ mod tests {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             topic_patterns: vec![],
             all_topics: all,
+            exact_time_lag: false,
         }
     }
 

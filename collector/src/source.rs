@@ -39,6 +39,13 @@ pub trait OffsetSource: Send + Sync + 'static {
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError>;
 
+    /// Timestamp (ms) of the first record at or after each given offset,
+    /// for exact time lag. Partitions without an answer are left out.
+    fn record_timestamps(&self, positions: &[(String, i32, i64)]) -> HashMap<(String, i32), i64> {
+        let _ = positions;
+        HashMap::new()
+    }
+
     /// The `spec` offset of each partition under `isolation`.
     fn list_offsets(
         &self,

@@ -119,6 +119,7 @@ mod tests {
             for_secs: 0,
             emails: vec!["oncall@example.com".into()],
             isolation: Default::default(),
+            time_lag: Default::default(),
             group_match: Default::default(),
             topic_regex: None,
         }

@@ -21,7 +21,7 @@ pub mod secret;
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
 pub use broker::{BrokerMetric, BrokerSample};
 pub use matching::{compile_pattern, Matcher};
-pub use monitor::{GroupMatch, Isolation, Monitor, NewMonitor};
+pub use monitor::{GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
 pub use sample::{
     decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, WIRE_VERSION,
 };

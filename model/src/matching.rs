@@ -98,6 +98,7 @@ mod tests {
             for_secs: 0,
             emails: vec![],
             isolation: Isolation::ReadUncommitted,
+            time_lag: Default::default(),
         }
     }
 

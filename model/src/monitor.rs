@@ -32,6 +32,44 @@ pub struct Monitor {
     /// measured against.
     #[serde(default)]
     pub isolation: Isolation,
+    /// How time lag is measured for this monitor's groups.
+    #[serde(default)]
+    pub time_lag: TimeLagMode,
+}
+
+/// How time lag is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeLagMode {
+    /// Interpolated from the history of end offsets (free, approximate).
+    #[default]
+    Estimate,
+    /// Read from the timestamp of the record at the committed offset (one
+    /// small fetch per partition and cycle; exact to the producer's clock).
+    Exact,
+}
+
+impl TimeLagMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeLagMode::Estimate => "estimate",
+            TimeLagMode::Exact => "exact",
+        }
+    }
+}
+
+impl std::str::FromStr for TimeLagMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "estimate" => Ok(TimeLagMode::Estimate),
+            "exact" => Ok(TimeLagMode::Exact),
+            other => Err(format!(
+                "`{other}` is not a time-lag mode (estimate or exact)"
+            )),
+        }
+    }
 }
 
 /// How a monitor names its consumer group(s).
@@ -120,4 +158,6 @@ pub struct NewMonitor {
     pub emails: Vec<String>,
     #[serde(default)]
     pub isolation: Isolation,
+    #[serde(default)]
+    pub time_lag: TimeLagMode,
 }

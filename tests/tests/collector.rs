@@ -36,6 +36,7 @@ fn target(group: &str, topics: &[&str]) -> GroupTarget {
             .collect::<BTreeSet<_>>(),
         topic_patterns: vec![],
         all_topics: topics.is_empty(),
+        exact_time_lag: false,
     }
 }
 
@@ -285,6 +286,7 @@ async fn group_and_topic_patterns_select_groups_and_topics() -> anyhow::Result<(
         for_secs: 0,
         emails: vec![],
         isolation: Isolation::ReadUncommitted,
+        time_lag: Default::default(),
     };
     let samples = tokio::task::spawn_blocking(move || {
         let source = source();
@@ -330,5 +332,43 @@ async fn unreachable_cluster_yields_error_samples_quickly() -> anyhow::Result<()
         "{:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_time_lag_reads_the_record_timestamp_at_the_committed_offset() -> anyhow::Result<()> {
+    let (id, topic) = fixture("exact", 0).await?;
+    let group = format!("{id}_g");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    // Records 0..10 on partition 0, written "one minute apart" ten minutes ago.
+    let producer: BaseProducer = common::client_config().create()?;
+    for i in 0..10i64 {
+        let written = now_ms - 600_000 + i * 60_000;
+        producer
+            .send(
+                BaseRecord::<(), _>::to(&topic)
+                    .partition(0)
+                    .payload("x")
+                    .timestamp(written),
+            )
+            .map_err(|(e, _)| e)?;
+    }
+    producer.flush(Duration::from_secs(30))?;
+    common::commit_offsets(&group, &topic, 1, 4)?;
+    let mut exact = target(&group, &[&topic]);
+    exact.exact_time_lag = true;
+    let ts_ms = now_ms;
+    let sample =
+        tokio::task::spawn_blocking(move || sample_cluster(&source(), "local", &[exact], ts_ms))
+            .await?
+            .remove(0);
+    let p0 = &sample.partitions[0];
+    // The next record to consume (offset 4) was written 360 s before ts.
+    assert_eq!(p0.time_lag_ms, Some(360_000), "{p0:?}");
+    assert_eq!(p0.lag, Some(6));
+    // Partitions without a commit get no time lag.
+    assert_eq!(sample.partitions[1].time_lag_ms, None);
     Ok(())
 }

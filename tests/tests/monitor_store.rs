@@ -18,6 +18,7 @@ fn monitor(group: &str) -> NewMonitor {
         for_secs: 120,
         emails: vec!["a@example.com".into(), "b@example.com".into()],
         isolation: lagwatch_model::Isolation::ReadCommitted,
+        time_lag: lagwatch_model::TimeLagMode::Exact,
         group_match: lagwatch_model::GroupMatch::Exact,
         topic_regex: Some("audit\\..*".into()),
     }

@@ -13,10 +13,29 @@
 //! 2,000-group / 20,000-partition profile (slow to set up on one broker).
 //! `BENCH_CYCLES` (default 5) cycles are measured; the first is reported
 //! separately (it includes connecting).
+//!
+//! Where their binaries are present, the same run also measures two
+//! Prometheus exporters that compute lag when scraped: kafka_exporter
+//! (danielqsj) and KMinion (scrape mode `adminApi`). Each is started on a
+//! free loopback port against the same broker, restricted to the bench
+//! groups and topics, scraped `BENCH_CYCLES` times (the first scrape is
+//! reported with the start-up), and killed; CPU seconds and peak RSS come
+//! from its `/proc/<pid>/stat` and `VmHWM`, and its rows are the per-partition
+//! lag series of the bench groups in the scrape. Binaries are looked up at
+//! `BENCH_KAFKA_EXPORTER` / `BENCH_KMINION`, else
+//! `$LAGWATCH_CACHE_DIR/gobin/{kafka_exporter,kminion}` (default cache dir
+//! `$HOME/.cache/lagwatch`); a missing one is reported and skipped.
+//! `BENCH_KAFKA_EXPORTER_KAFKA_VERSION` (default 3.6.0) is the protocol
+//! version given to kafka_exporter's sarama client.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use anyhow::Context;
 
 use lagwatch_bench::{env_number, env_or};
 use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
@@ -112,7 +131,292 @@ fn main() -> anyhow::Result<()> {
         after.1 as f64 / 1024.0,
         tool_rows
     );
+    let cycles = env_number("BENCH_CYCLES", 5).max(2);
+    for spec in EXPORTERS {
+        let Some(binary) = exporter_binary(spec) else {
+            println!(
+                "  ({}: not measured, no binary at {} or ${}; see bench/README.md)",
+                spec.label,
+                default_exporter_path(spec).display(),
+                spec.env
+            );
+            continue;
+        };
+        match measure_exporter(spec, &binary, &bootstrap, &shape, cycles) {
+            Ok(rows) => print!("{rows}"),
+            Err(error) => println!("  ({}: not measured: {error:#})", spec.label),
+        }
+    }
     Ok(())
+}
+
+/// A Prometheus exporter that computes consumer lag when it is scraped.
+struct ExporterSpec {
+    label: &'static str,
+    /// Environment variable naming the binary.
+    env: &'static str,
+    /// File name under `$LAGWATCH_CACHE_DIR/gobin` (what `go install` writes).
+    binary_name: &'static str,
+    /// Per-partition lag series, and the label carrying the group.
+    lag_metric: &'static str,
+    group_label: &'static str,
+}
+
+const EXPORTERS: &[ExporterSpec] = &[
+    ExporterSpec {
+        label: "kafka_exporter",
+        env: "BENCH_KAFKA_EXPORTER",
+        binary_name: "kafka_exporter",
+        lag_metric: "kafka_consumergroup_lag",
+        group_label: "consumergroup",
+    },
+    ExporterSpec {
+        label: "KMinion",
+        env: "BENCH_KMINION",
+        binary_name: "kminion",
+        lag_metric: "kminion_kafka_consumer_group_topic_partition_lag",
+        group_label: "group_id",
+    },
+];
+
+fn default_exporter_path(spec: &ExporterSpec) -> PathBuf {
+    let cache = std::env::var("LAGWATCH_CACHE_DIR")
+        .unwrap_or_else(|_| format!("{}/.cache/lagwatch", env_or("HOME", "/root")));
+    Path::new(&cache).join("gobin").join(spec.binary_name)
+}
+
+fn exporter_binary(spec: &ExporterSpec) -> Option<PathBuf> {
+    let path = std::env::var(spec.env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| default_exporter_path(spec));
+    path.is_file().then_some(path)
+}
+
+/// Kills the exporter when measuring ends, also on an error.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts one exporter, scrapes it `cycles` times and returns its table rows.
+fn measure_exporter(
+    spec: &ExporterSpec,
+    binary: &Path,
+    bootstrap: &str,
+    shape: &Shape,
+    cycles: u64,
+) -> anyhow::Result<String> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let work = std::env::temp_dir().join(format!(
+        "lagwatch-bench-{}-{}",
+        spec.binary_name,
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&work)?;
+    let log_path = work.join("output.log");
+    let log = std::fs::File::create(&log_path)?;
+    let prefix = shape.prefix();
+    let mut command = Command::new(binary);
+    match spec.binary_name {
+        "kafka_exporter" => {
+            let version = env_or("BENCH_KAFKA_EXPORTER_KAFKA_VERSION", "3.6.0");
+            command.args([
+                format!("--kafka.server={bootstrap}"),
+                format!("--kafka.version={version}"),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--group.filter=^{prefix}_group_"),
+                format!("--topic.filter=^{prefix}_topic_"),
+            ]);
+        }
+        _ => {
+            // KMinion reads a YAML file and every environment variable as a
+            // config key, so it gets a clean environment.
+            let config = work.join("kminion.yaml");
+            std::fs::write(
+                &config,
+                format!(
+                    "logger:\n  level: warn\n\
+                     kafka:\n  brokers: [\"{bootstrap}\"]\n\
+                     minion:\n  consumerGroups:\n    enabled: true\n    scrapeMode: adminApi\n\
+                     \x20   granularity: partition\n    allowedGroups: [\"/^{prefix}_group_.*/\"]\n\
+                     \x20 topics:\n    allowedTopics: [\"/^{prefix}_topic_.*/\"]\n\
+                     exporter:\n  host: \"127.0.0.1\"\n  port: {port}\n"
+                ),
+            )?;
+            command
+                .env_clear()
+                .env("PATH", env_or("PATH", "/usr/bin:/bin"))
+                .env("CONFIG_FILEPATH", &config);
+        }
+    }
+    let started = Instant::now();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("start {}", binary.display()))?;
+    let mut running = Running(child);
+    let pid = running.0.id();
+    let log_tail = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    };
+
+    // Listening means the exporter is up; the first scrape then answers.
+    let deadline = Duration::from_secs(env_number("BENCH_EXPORTER_START_TIMEOUT", 120));
+    loop {
+        if let Some(status) = running.0.try_wait()? {
+            anyhow::bail!("exited at start ({status}):\n{}", log_tail());
+        }
+        if TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+            .is_ok()
+        {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < deadline,
+            "no listener on 127.0.0.1:{port} after {deadline:?}:\n{}",
+            log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let body = scrape(port).with_context(|| format!("first scrape; log:\n{}", log_tail()))?;
+    let first = started.elapsed();
+    let first_rows = count_lag_series(spec, &body, &prefix);
+
+    let cpu_before = proc_cpu_seconds(pid)?;
+    let mut walls = Vec::new();
+    let mut rows = first_rows;
+    for _ in 1..cycles {
+        let scrape_started = Instant::now();
+        let body = scrape(port)?;
+        walls.push(scrape_started.elapsed());
+        rows = count_lag_series(spec, &body, &prefix);
+    }
+    let cpu = proc_cpu_seconds(pid)? - cpu_before;
+    let peak_kib = proc_peak_rss_kib(pid)?;
+    drop(running);
+    let _ = std::fs::remove_dir_all(&work);
+
+    walls.sort();
+    let median = walls[walls.len() / 2];
+    let mut out = format!(
+        "{:<44} {:>10.3} {:>10} {:>12} {:>10}\n",
+        format!("{} start + first scrape", spec.label),
+        first.as_secs_f64(),
+        "",
+        "",
+        first_rows.series
+    );
+    out += &format!(
+        "{:<44} {:>10.3} {:>10.3} {:>12.1} {:>10}\n",
+        format!("{} steady scrape (median of {})", spec.label, walls.len()),
+        median.as_secs_f64(),
+        cpu / walls.len() as f64,
+        peak_kib as f64 / 1024.0,
+        rows.series
+    );
+    let expected = shape.groups * shape.partitions;
+    if rows.series as u64 != expected || rows.off_value > 0 {
+        out += &format!(
+            "  ({}: {} lag series for bench groups, {} expected; {} with a lag other than {EXPECTED_LAG})\n",
+            spec.label, rows.series, expected, rows.off_value
+        );
+    }
+    Ok(out)
+}
+
+/// Lag every bench partition carries: ten records, offset 3 committed.
+const EXPECTED_LAG: f64 = 7.0;
+
+#[derive(Clone, Copy)]
+struct LagSeries {
+    series: usize,
+    /// Series whose value is not `EXPECTED_LAG`.
+    off_value: usize,
+}
+
+/// Counts the per-partition lag series of the bench groups in a scrape.
+fn count_lag_series(spec: &ExporterSpec, body: &str, prefix: &str) -> LagSeries {
+    let start = format!("{}{{", spec.lag_metric);
+    let group = format!("{}=\"{prefix}_group_", spec.group_label);
+    let mut counted = LagSeries {
+        series: 0,
+        off_value: 0,
+    };
+    for line in body.lines() {
+        if !line.starts_with(&start) || !line.contains(&group) {
+            continue;
+        }
+        counted.series += 1;
+        let value = line
+            .rsplit_once('}')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok());
+        if value != Some(EXPECTED_LAG) {
+            counted.off_value += 1;
+        }
+    }
+    counted
+}
+
+/// One `GET /metrics` over HTTP/1.0 (the server closes the connection).
+fn scrape(port: u16) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("no end of HTTP header")?;
+    let status = head.split_whitespace().nth(1).unwrap_or_default();
+    anyhow::ensure!(
+        status == "200",
+        "/metrics answered {}",
+        head.lines().next().unwrap_or_default()
+    );
+    Ok(body.to_string())
+}
+
+/// User + system CPU seconds of a process, all its threads.
+fn proc_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses: the first is
+    // field 3 (state), so utime (14) and stime (15) are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("/proc stat without command name")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+    };
+    // SAFETY: sysconf only reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((ticks(11)? + ticks(12)?) / hz)
+}
+
+/// Peak resident set (VmHWM) of a process, KiB.
+fn proc_peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("empty VmHWM")?
+        .parse()?)
 }
 
 /// Runs in a child process: samples every group `BENCH_CYCLES` times.
@@ -130,6 +434,7 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
             topics: BTreeSet::new(),
             topic_patterns: vec![],
             all_topics: true,
+            exact_time_lag: false,
         })
         .collect();
     let mut walls = Vec::new();

@@ -8,6 +8,8 @@ use std::time::Duration;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::source::{OffsetSource, SourceError};
 use admin_ffi::{CommittedByGroup, GroupDescription, Isolation, OffsetSpec, OffsetsByPartition};
@@ -117,6 +119,10 @@ impl ClusterConfig {
 pub struct KafkaOffsetSource {
     admin: AdminClient<DefaultClientContext>,
     timeout: Duration,
+    cluster: ClusterConfig,
+    /// Reads records for exact time lag; created on first use, never joins
+    /// a group or commits.
+    probe: std::sync::Mutex<Option<BaseConsumer>>,
 }
 
 impl KafkaOffsetSource {
@@ -126,11 +132,76 @@ impl KafkaOffsetSource {
             .client_config()
             .create()
             .map_err(|error| SourceError::Client(error.to_string()))?;
-        Ok(KafkaOffsetSource { admin, timeout })
+        Ok(KafkaOffsetSource {
+            admin,
+            timeout,
+            cluster: cluster.clone(),
+            probe: std::sync::Mutex::new(None),
+        })
     }
 }
 
 impl OffsetSource for KafkaOffsetSource {
+    fn record_timestamps(&self, positions: &[(String, i32, i64)]) -> HashMap<(String, i32), i64> {
+        let mut found = HashMap::new();
+        if positions.is_empty() {
+            return found;
+        }
+        let Ok(mut probe) = self.probe.lock() else {
+            return found;
+        };
+        if probe.is_none() {
+            match self
+                .cluster
+                .client_config()
+                .set("group.id", "lagwatch-timestamp-probe")
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("auto.offset.reset", "earliest")
+                .set("fetch.wait.max.ms", "50")
+                .set("max.partition.fetch.bytes", "65536")
+                .create::<BaseConsumer>()
+            {
+                Ok(consumer) => *probe = Some(consumer),
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot create the time-lag probe consumer");
+                    return found;
+                }
+            }
+        }
+        let Some(consumer) = probe.as_ref() else {
+            return found;
+        };
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, offset) in positions {
+            if list
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .is_err()
+            {
+                continue;
+            }
+        }
+        if let Err(error) = consumer.assign(&list) {
+            tracing::warn!(error = %error, "cannot assign the time-lag probe");
+            return found;
+        }
+        let deadline = std::time::Instant::now() + self.timeout;
+        while found.len() < positions.len() && std::time::Instant::now() < deadline {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => {
+                    let key = (message.topic().to_string(), message.partition());
+                    if let Some(ts) = message.timestamp().to_millis() {
+                        found.entry(key).or_insert(ts);
+                    }
+                }
+                Some(Err(error)) => tracing::debug!(error = %error, "time-lag probe fetch error"),
+                None => {}
+            }
+        }
+        let _ = consumer.unassign();
+        found
+    }
+
     fn topic_partitions(&self) -> Result<HashMap<String, i32>, SourceError> {
         let metadata = self
             .admin

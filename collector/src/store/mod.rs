@@ -97,8 +97,8 @@ impl MonitorStore {
             .map_err(|_| StoreError::Invalid("`for` is too large".into()))?;
         let result = sqlx::query(
             "INSERT INTO monitors (team, cluster, consumer_group, group_match, topics, \
-             topic_regex, lag_threshold, for_secs, emails, isolation, created_at_ms, \
-             updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             topic_regex, lag_threshold, for_secs, emails, isolation, time_lag_mode, \
+             created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&monitor.team)
         .bind(&monitor.cluster)
@@ -110,6 +110,7 @@ impl MonitorStore {
         .bind(for_secs)
         .bind(emails)
         .bind(monitor.isolation.as_str())
+        .bind(monitor.time_lag.as_str())
         .bind(now)
         .bind(now)
         .execute(&self.pool)
@@ -131,6 +132,7 @@ impl MonitorStore {
             for_secs: monitor.for_secs,
             emails: monitor.emails.clone(),
             isolation: monitor.isolation,
+            time_lag: monitor.time_lag,
             group_match: monitor.group_match,
             topic_regex: monitor.topic_regex.clone(),
         })
@@ -140,7 +142,7 @@ impl MonitorStore {
     pub async fn list(&self) -> Result<Vec<Monitor>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, team, cluster, consumer_group, group_match, topics, topic_regex, \
-             lag_threshold, for_secs, emails, isolation FROM monitors ORDER BY id",
+             lag_threshold, for_secs, emails, isolation, time_lag_mode FROM monitors ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -197,6 +199,14 @@ fn monitor_from_row(row: &AnyRow) -> Result<Monitor, StoreError> {
         lag_threshold: row.try_get("lag_threshold")?,
         for_secs: u64::try_from(for_secs).unwrap_or(0),
         emails: decode_list(id, "emails", &row.try_get::<String, _>("emails")?)?,
+        time_lag: row
+            .try_get::<String, _>("time_lag_mode")?
+            .parse()
+            .map_err(|reason| StoreError::Corrupt {
+                id,
+                column: "time_lag_mode",
+                reason,
+            })?,
         isolation: row
             .try_get::<String, _>("isolation")?
             .parse()
@@ -330,6 +340,7 @@ mod tests {
             for_secs: 30,
             emails: vec!["oncall@example.com".into()],
             isolation: lagwatch_model::Isolation::ReadCommitted,
+            time_lag: lagwatch_model::TimeLagMode::Exact,
             group_match: lagwatch_model::GroupMatch::Regex,
             topic_regex: Some("orders\\..*".into()),
         }
