@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# A throw-away single-node KRaft broker for tests that must stop and restart
+# a broker without disturbing the shared one (e.g. collector recovery).
+# Usage: private-kafka.sh start DIR PORT CONTROLLER_PORT   (formats DIR once, waits until ready)
+#        private-kafka.sh kill DIR                          (SIGKILL, like a crash)
+# Needs the jars installed by install.sh.
+set -euo pipefail
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=common.sh
+source "$SRC/common.sh"
+cmd="${1:?start|kill}"; dir="${2:?DIR}"
+cp="$LAGWATCH_KAFKA_HOME/libs/*"
+case "$cmd" in
+start)
+    port="${3:?PORT}"; cport="${4:?CONTROLLER_PORT}"
+    mkdir -p "$dir/data" "$dir/logs"
+    cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+num.network.threads=1
+num.io.threads=2
+PROPS
+    if [[ ! -f "$dir/data/meta.properties" ]]; then
+        id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+        java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$SRC/kafka-tools-log4j2.xml" -cp "$cp" \
+            kafka.tools.StorageTool format --cluster-id "$id" --config "$dir/server.properties" >"$dir/logs/format.log" 2>&1
+    fi
+    nohup java -Xmx384m -XX:+UseG1GC -Dlog4j2.configurationFile="$SRC/kafka-log4j2.xml" -Dkafka.logs.dir="$dir/logs" \
+        -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &
+    echo $! >"$dir/pid"
+    for _ in $(seq 1 120); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
+        sleep 0.5
+    done
+    echo "private broker did not start; see $dir/logs" >&2
+    exit 1
+    ;;
+kill)
+    if [[ -s "$dir/pid" ]]; then kill -9 "$(cat "$dir/pid")" 2>/dev/null || true; rm -f "$dir/pid"; fi
+    ;;
+*) echo "usage: $0 start DIR PORT CONTROLLER_PORT | kill DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,124 @@
+//! The collector rides out a broker crash: while the broker is down samples
+//! carry the error (no silence, no made-up lag), and once it is back the
+//! same client recovers without a restart.
+//!
+//! Starts a private broker (tests/infra/private-kafka.sh) so that it can be
+//! killed without disturbing other tests.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
+use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
+use lagwatch_model::GroupSample;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+fn broker(args: &[&str]) -> anyhow::Result<()> {
+    let script = common::repo_root().join("tests/infra/private-kafka.sh");
+    let status = Command::new(&script).args(args).status()?;
+    anyhow::ensure!(status.success(), "{} {args:?} failed", script.display());
+    Ok(())
+}
+
+async fn sample(source: Arc<KafkaOffsetSource>, group: &str, topic: &str) -> GroupSample {
+    let target = GroupTarget {
+        group: group.to_string(),
+        topics: BTreeSet::from([topic.to_string()]),
+        topic_patterns: vec![],
+        all_topics: false,
+        exact_time_lag: false,
+    };
+    tokio::task::spawn_blocking(move || sample_cluster(source.as_ref(), "private", &[target], 0))
+        .await
+        .expect("sampling thread")
+        .remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dir_text = dir.path().to_string_lossy().to_string();
+    let port = common::free_port();
+    let controller = common::free_port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    broker(&[
+        "start",
+        &dir_text,
+        &port.to_string(),
+        &controller.to_string(),
+    ])?;
+
+    let result = async {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &bootstrap);
+        let admin: AdminClient<DefaultClientContext> = config.create()?;
+        let topic = "recovery-orders";
+        admin
+            .create_topics(
+                [&NewTopic::new(topic, 2, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await?;
+        let group = "recovery-group";
+        let consumer: BaseConsumer = config.clone().set("group.id", group).create()?;
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset(topic, 0, Offset::Offset(0))?;
+        offsets.add_partition_offset(topic, 1, Offset::Offset(0))?;
+        // A fresh broker creates __consumer_offsets on first use: retry.
+        common::eventually("the first commit", Duration::from_secs(60), || {
+            consumer.commit(&offsets, CommitMode::Sync).ok()
+        })
+        .await?;
+
+        let cluster = ClusterConfig {
+            bootstrap_servers: bootstrap.clone(),
+            properties: BTreeMap::new(),
+            secret_properties: BTreeMap::new(),
+        };
+        let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
+        let healthy = sample(source.clone(), group, topic).await;
+        assert_eq!(healthy.error, None, "{healthy:?}");
+        assert_eq!(healthy.partitions.len(), 2);
+
+        // Crash: samples say so, quickly, and report no lag.
+        broker(&["kill", &dir_text])?;
+        let down = common::eventually_async("an error sample", Duration::from_secs(30), || {
+            let source = source.clone();
+            async move {
+                let s = sample(source, group, topic).await;
+                s.error.is_some().then_some(s)
+            }
+        })
+        .await?;
+        assert!(down.partitions.iter().all(|p| p.lag.is_none()), "{down:?}");
+
+        // Back up: the same source recovers.
+        broker(&[
+            "start",
+            &dir_text,
+            &port.to_string(),
+            &controller.to_string(),
+        ])?;
+        let recovered =
+            common::eventually_async("a healthy sample again", Duration::from_secs(90), || {
+                let source = source.clone();
+                async move {
+                    let s = sample(source, group, topic).await;
+                    (s.error.is_none() && s.partitions.len() == 2).then_some(s)
+                }
+            })
+            .await?;
+        assert_eq!(recovered.partitions[0].committed, Some(0));
+        anyhow::Ok(())
+    }
+    .await;
+    broker(&["kill", &dir_text])?;
+    result
+}
