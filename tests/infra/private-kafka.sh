@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A throw-away single-node KRaft broker for tests that must stop and restart
 # a broker without disturbing the shared one (e.g. collector recovery).
-# Usage: private-kafka.sh start DIR PORT CONTROLLER_PORT   (formats DIR once, waits until ready)
+# Usage: private-kafka.sh start DIR PORT CONTROLLER_PORT [SASL_PORT]
+#          formats DIR once, waits until ready; with SASL_PORT also a
+#          SASL_PLAINTEXT listener with PLAIN and SCRAM-SHA-256 users
+#          alice/alice-secret (and admin/admin-secret for PLAIN)
 #        private-kafka.sh kill DIR                          (SIGKILL, like a crash)
 # Needs the jars installed by install.sh.
 set -euo pipefail
@@ -12,16 +15,28 @@ cmd="${1:?start|kill}"; dir="${2:?DIR}"
 cp="$LAGWATCH_KAFKA_HOME/libs/*"
 case "$cmd" in
 start)
-    port="${3:?PORT}"; cport="${4:?CONTROLLER_PORT}"
+    port="${3:?PORT}"; cport="${4:?CONTROLLER_PORT}"; sport="${5:-}"
     mkdir -p "$dir/data" "$dir/logs"
+    listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+    advertised="PLAINTEXT://127.0.0.1:$port"
+    sasl=""
+    if [[ -n "$sport" ]]; then
+        listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sport"
+        advertised="$advertised,SASL_PLAINTEXT://127.0.0.1:$sport"
+        sasl="sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin=\"admin-secret\" user_alice=\"alice-secret\";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    fi
     cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
+inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+$sasl
 log.dirs=$dir/data
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -36,7 +51,8 @@ PROPS
     if [[ ! -f "$dir/data/meta.properties" ]]; then
         id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
         java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$SRC/kafka-tools-log4j2.xml" -cp "$cp" \
-            kafka.tools.StorageTool format --cluster-id "$id" --config "$dir/server.properties" >"$dir/logs/format.log" 2>&1
+            kafka.tools.StorageTool format --cluster-id "$id" --config "$dir/server.properties" \
+            --add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]' >"$dir/logs/format.log" 2>&1
     fi
     nohup java -Xmx384m -XX:+UseG1GC -Dlog4j2.configurationFile="$SRC/kafka-log4j2.xml" -Dkafka.logs.dir="$dir/logs" \
         -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &

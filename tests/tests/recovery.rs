@@ -122,3 +122,80 @@ async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Re
     broker(&["kill", &dir_text])?;
     result
 }
+
+/// SASL PLAIN and SCRAM-SHA-256 cluster profiles, with the password read
+/// from a file (never written in the config).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dir_text = dir.path().to_string_lossy().to_string();
+    let (port, controller, sasl_port) = (
+        common::free_port(),
+        common::free_port(),
+        common::free_port(),
+    );
+    broker(&[
+        "start",
+        &dir_text,
+        &port.to_string(),
+        &controller.to_string(),
+        &sasl_port.to_string(),
+    ])?;
+    let result = async {
+        let secret = dir.path().join("kafka-password");
+        std::fs::write(&secret, "alice-secret\n")?;
+        for mechanism in ["PLAIN", "SCRAM-SHA-256"] {
+            let cluster = ClusterConfig {
+                bootstrap_servers: format!("127.0.0.1:{sasl_port}"),
+                properties: BTreeMap::from([
+                    (
+                        "security.protocol".to_string(),
+                        "SASL_PLAINTEXT".to_string(),
+                    ),
+                    ("sasl.mechanism".to_string(), mechanism.to_string()),
+                    ("sasl.username".to_string(), "alice".to_string()),
+                ]),
+                secret_properties: BTreeMap::from([(
+                    "sasl.password".to_string(),
+                    lagwatch_collector::kafka::SecretRef::File(secret.clone()),
+                )]),
+            };
+            assert!(!format!("{cluster:?}").contains("alice-secret"));
+            let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(10))?);
+            let ok = common::eventually_async(
+                "an authenticated sample",
+                Duration::from_secs(60),
+                || {
+                    let source = source.clone();
+                    async move {
+                        let s = sample(source, "nobody", "__consumer_offsets").await;
+                        s.error.is_none().then_some(s)
+                    }
+                },
+            )
+            .await;
+            ok.map_err(|e| anyhow::anyhow!("{mechanism}: {e}"))?;
+        }
+        // A wrong password is an error sample, not a hang or a crash.
+        let cluster = ClusterConfig {
+            bootstrap_servers: format!("127.0.0.1:{sasl_port}"),
+            properties: BTreeMap::from([
+                (
+                    "security.protocol".to_string(),
+                    "SASL_PLAINTEXT".to_string(),
+                ),
+                ("sasl.mechanism".to_string(), "PLAIN".to_string()),
+                ("sasl.username".to_string(), "alice".to_string()),
+                ("sasl.password".to_string(), "wrong".to_string()),
+            ]),
+            secret_properties: BTreeMap::new(),
+        };
+        let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
+        let denied = sample(source, "nobody", "__consumer_offsets").await;
+        assert!(denied.error.is_some(), "{denied:?}");
+        anyhow::Ok(())
+    }
+    .await;
+    broker(&["kill", &dir_text])?;
+    result
+}

@@ -210,13 +210,26 @@ fn measure_exporter(
     shape: &Shape,
     cycles: u64,
 ) -> anyhow::Result<String> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let work = std::env::temp_dir().join(format!(
         "lagwatch-bench-{}-{}",
         spec.binary_name,
         std::process::id()
     ));
     std::fs::create_dir_all(&work)?;
+    let result = run_exporter(spec, binary, bootstrap, shape, cycles, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+fn run_exporter(
+    spec: &ExporterSpec,
+    binary: &Path,
+    bootstrap: &str,
+    shape: &Shape,
+    cycles: u64,
+    work: &Path,
+) -> anyhow::Result<String> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let log_path = work.join("output.log");
     let log = std::fs::File::create(&log_path)?;
     let prefix = shape.prefix();
@@ -265,6 +278,9 @@ fn measure_exporter(
     let log_tail = || {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            return "(no output)".to_string();
+        }
         lines[lines.len().saturating_sub(15)..].join("\n")
     };
 
@@ -295,14 +311,13 @@ fn measure_exporter(
     let mut rows = first_rows;
     for _ in 1..cycles {
         let scrape_started = Instant::now();
-        let body = scrape(port)?;
+        let body = scrape(port).with_context(|| format!("scrape; log:\n{}", log_tail()))?;
         walls.push(scrape_started.elapsed());
         rows = count_lag_series(spec, &body, &prefix);
     }
     let cpu = proc_cpu_seconds(pid)? - cpu_before;
     let peak_kib = proc_peak_rss_kib(pid)?;
     drop(running);
-    let _ = std::fs::remove_dir_all(&work);
 
     walls.sort();
     let median = walls[walls.len() / 2];

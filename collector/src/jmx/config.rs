@@ -240,7 +240,7 @@ impl JmxConfig {
                 return invalid(format!("prometheus.{name}"), unknown_metric(name));
             }
             if let Some(series) = &o.name {
-                if !is_metric_name(series) {
+                if !super::prom_text::is_metric_name(series) {
                     return invalid(
                         format!("prometheus.{name}.name"),
                         format!("{series:?} is not a Prometheus metric name"),
@@ -305,14 +305,6 @@ pub(crate) fn check_mbean(mbean: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn is_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::spec::PrometheusSpec;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromSample {
     pub name: String,
-    pub labels: Vec<(String, String)>,
+    pub labels: Labels,
     pub value: f64,
     /// Milliseconds since the epoch, when the line carries one.
     pub timestamp_ms: Option<i64>,
@@ -91,9 +91,12 @@ fn parse_line(line: &str) -> Result<PromSample, String> {
     })
 }
 
+/// Label names and values of one sample, in page order.
+pub type Labels = Vec<(String, String)>;
+
 /// Parses `name="value",...}` and returns the labels and the text after
 /// the closing brace.
-fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         text = text.trim_start();
@@ -155,7 +158,8 @@ fn parse_value(text: &str) -> Option<f64> {
     }
 }
 
-fn is_metric_name(name: &str) -> bool {
+/// Whether `name` is a valid Prometheus metric name.
+pub fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()

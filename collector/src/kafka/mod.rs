@@ -1,12 +1,10 @@
-//! The rdkafka-backed [`OffsetSource`]: one admin client per cluster.
+//! The rdkafka-backed [`OffsetSource`]: one admin handle per cluster.
 
 pub mod admin_ffi;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use rdkafka::admin::AdminClient;
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -114,10 +112,18 @@ impl ClusterConfig {
     }
 }
 
+/// Group id of the admin handle. It never joins or commits; it only exists
+/// so that librdkafka has a consumer-group object to notify. librdkafka
+/// 2.12 dereferences that object when an OffsetFetch answer says the
+/// coordinator moved (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) and
+/// crashes a client that has none — found by tests/tests/recovery.rs.
+const ADMIN_HANDLE_GROUP: &str = "lagwatch-admin-handle";
+
 /// Reads offsets and group state from one cluster through one shared
-/// admin client, whatever the number of groups.
+/// admin handle, whatever the number of groups.
 pub struct KafkaOffsetSource {
-    admin: AdminClient<DefaultClientContext>,
+    /// A consumer-type handle used only for admin calls and metadata.
+    admin: BaseConsumer,
     timeout: Duration,
     cluster: ClusterConfig,
     /// Reads records for exact time lag; created on first use, never joins
@@ -130,6 +136,8 @@ impl KafkaOffsetSource {
     pub fn new(cluster: &ClusterConfig, timeout: Duration) -> Result<Self, SourceError> {
         let admin = cluster
             .client_config()
+            .set("group.id", ADMIN_HANDLE_GROUP)
+            .set("enable.auto.commit", "false")
             .create()
             .map_err(|error| SourceError::Client(error.to_string()))?;
         Ok(KafkaOffsetSource {
@@ -203,9 +211,11 @@ impl OffsetSource for KafkaOffsetSource {
     }
 
     fn topic_partitions(&self) -> Result<HashMap<String, i32>, SourceError> {
+        // Serve the handle's event queue (errors, logs) once per cycle, so
+        // nothing piles up; it has no assignment, so no records arrive.
+        let _ = self.admin.poll(Duration::ZERO);
         let metadata = self
             .admin
-            .inner()
             .fetch_metadata(None, self.timeout)
             .map_err(|error| SourceError::Metadata(error.to_string()))?;
         Ok(metadata
@@ -220,19 +230,19 @@ impl OffsetSource for KafkaOffsetSource {
     }
 
     fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
-        admin_ffi::list_consumer_groups(self.admin.inner(), self.timeout)
+        admin_ffi::list_consumer_groups(self.admin.client(), self.timeout)
             .map_err(SourceError::Admin)
     }
 
     fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup {
-        admin_ffi::list_consumer_group_offsets(self.admin.inner(), groups, self.timeout)
+        admin_ffi::list_consumer_group_offsets(self.admin.client(), groups, self.timeout)
     }
 
     fn describe_groups(
         &self,
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError> {
-        admin_ffi::describe_consumer_groups(self.admin.inner(), groups, self.timeout)
+        admin_ffi::describe_consumer_groups(self.admin.client(), groups, self.timeout)
             .map_err(SourceError::Admin)
     }
 
@@ -243,7 +253,7 @@ impl OffsetSource for KafkaOffsetSource {
         isolation: Isolation,
     ) -> Result<OffsetsByPartition, SourceError> {
         admin_ffi::list_offsets(
-            self.admin.inner(),
+            self.admin.client(),
             partitions,
             spec,
             isolation,
