@@ -122,6 +122,27 @@ async fn start_collector(
             Ok(())
         });
     }
+    for (name, cluster) in &config.clusters {
+        let Some(jmx) = &cluster.jmx else { continue };
+        let poller = lagwatch_collector::jmx::JmxPoller::new(name.clone(), jmx.clone())
+            .with_context(|| format!("clusters.{name}.jmx"))?;
+        let (tx, mut rx) = mpsc::channel(64);
+        let jmx_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            poller.run(tx, jmx_shutdown).await;
+            Ok(())
+        });
+        let publisher = publisher.clone();
+        tasks.spawn(async move {
+            while let Some(sample) = rx.recv().await {
+                publisher
+                    .publish(&[lagwatch_model::MetricsMessage::Broker(sample)])
+                    .await;
+            }
+            Ok(())
+        });
+        tracing::info!(cluster = %name, brokers = jmx.brokers.len(), "broker JMX polling started");
+    }
     tracing::info!(clusters = config.clusters.len(), interval = ?config.collector.interval, "collector started");
     Ok(())
 }

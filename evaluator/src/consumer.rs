@@ -122,6 +122,14 @@ pub async fn run_consumer(
                     }
                 }
             }
+            Ok(MetricsMessage::Broker(sample)) => {
+                metrics.samples_consumed.inc();
+                if let Some(history) = &history {
+                    if history.send(HistoryRecord::Broker(sample)).await.is_err() {
+                        tracing::error!("history writer stopped; broker sample not recorded");
+                    }
+                }
+            }
             Err(error) => {
                 metrics.bad_messages.inc();
                 tracing::error!(

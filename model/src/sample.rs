@@ -20,6 +20,8 @@ pub const WIRE_VERSION: u32 = 1;
 pub enum MetricsMessage {
     /// Offsets and lag of one consumer group at one sample time.
     Group(GroupSample),
+    /// Health metrics of one broker (JMX) at one sample time.
+    Broker(crate::BrokerSample),
 }
 
 impl MetricsMessage {
@@ -27,6 +29,7 @@ impl MetricsMessage {
     pub fn key(&self) -> String {
         match self {
             MetricsMessage::Group(sample) => sample.key(),
+            MetricsMessage::Broker(sample) => sample.key(),
         }
     }
 
@@ -140,6 +143,7 @@ pub fn decode_message(payload: &[u8]) -> Result<MetricsMessage, DecodeError> {
     let message: MetricsMessage = serde_json::from_slice(payload)?;
     let found = match &message {
         MetricsMessage::Group(sample) => sample.v,
+        MetricsMessage::Broker(sample) => sample.v,
     };
     if found > WIRE_VERSION {
         return Err(DecodeError::UnsupportedVersion {
@@ -190,10 +194,30 @@ mod tests {
         let payload = br#"{"v":1,"kind":"group","cluster":"c","group":"g","state":"Empty",
             "members":0,"ts_ms":5,"future_field":{"x":1},
             "partitions":[{"topic":"t","partition":3,"committed":null,"end":7,"lag":null,"new":true}]}"#;
-        let MetricsMessage::Group(decoded) = decode_message(payload).expect("decodes");
+        let MetricsMessage::Group(decoded) = decode_message(payload).expect("decodes") else {
+            panic!("not a group sample");
+        };
         assert_eq!(decoded.partitions[0].committed, None);
         assert_eq!(decoded.partitions[0].lag, None);
         assert_eq!(decoded.partitions[0].end, 7);
+    }
+
+    #[test]
+    fn broker_samples_share_the_topic() {
+        let mut sample = crate::BrokerSample::new("local", 1, 5);
+        sample.metrics.push(crate::BrokerMetric {
+            name: "UnderReplicatedPartitions".into(),
+            topic: None,
+            value: 2.0,
+        });
+        let message = MetricsMessage::Broker(sample);
+        assert_eq!(message.key(), "local/broker/1");
+        let json: serde_json::Value = serde_json::from_slice(&message.to_json()).expect("json");
+        assert_eq!(json["kind"], "broker");
+        assert_eq!(
+            decode_message(&message.to_json()).expect("decodes"),
+            message
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn source() -> KafkaOffsetSource {
         bootstrap_servers: common::kafka(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
+        jmx: None,
     };
     KafkaOffsetSource::new(&cluster, Duration::from_secs(10)).expect("client")
 }
@@ -316,6 +317,7 @@ async fn unreachable_cluster_yields_error_samples_quickly() -> anyhow::Result<()
         bootstrap_servers: "127.0.0.1:1".into(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
+        jmx: None,
     };
     let started = std::time::Instant::now();
     let samples = tokio::task::spawn_blocking(move || {

@@ -195,6 +195,19 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
     );
     assert!(caught_up_rows >= 3, "caught-up rows: {caught_up_rows}");
 
+    // Broker JMX (Jolokia on the test broker) flows through the metrics
+    // topic into ClickHouse too: one active controller on the single node.
+    let controllers = common::eventually_async("broker metrics in ClickHouse", Duration::from_secs(30), || async {
+        let values: Vec<f64> = clickhouse
+            .query("SELECT value FROM broker_metrics WHERE metric = 'ActiveControllerCount' AND broker = 1")
+            .fetch_all()
+            .await
+            .ok()?;
+        (!values.is_empty()).then_some(values)
+    })
+    .await?;
+    assert!(controllers.iter().all(|v| *v == 1.0), "{controllers:?}");
+
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(30), agent).await???;
     Ok(())
@@ -216,7 +229,10 @@ async fn first_complete_sample(topic: &str, group: &str) -> anyhow::Result<Group
             .await
             .map_err(|_| anyhow::anyhow!("no complete sample of {group} on {topic} within 60s"))?;
         let Ok(message) = message else { continue };
-        let MetricsMessage::Group(sample) = decode_message(message.payload().unwrap_or_default())?;
+        let MetricsMessage::Group(sample) = decode_message(message.payload().unwrap_or_default())?
+        else {
+            continue;
+        };
         if message.key() != Some(format!("local/{group}").as_bytes()) {
             continue;
         }

@@ -81,6 +81,7 @@ async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Re
             bootstrap_servers: bootstrap.clone(),
             properties: BTreeMap::new(),
             secret_properties: BTreeMap::new(),
+            jmx: None,
         };
         let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
         let healthy = sample(source.clone(), group, topic).await;
@@ -159,6 +160,7 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
                     "sasl.password".to_string(),
                     lagwatch_collector::kafka::SecretRef::File(secret.clone()),
                 )]),
+                jmx: None,
             };
             assert!(!format!("{cluster:?}").contains("alice-secret"));
             let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(10))?);
@@ -189,6 +191,7 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
                 ("sasl.password".to_string(), "wrong".to_string()),
             ]),
             secret_properties: BTreeMap::new(),
+            jmx: None,
         };
         let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
         let denied = sample(source, "nobody", "__consumer_offsets").await;

@@ -18,6 +18,7 @@ fn cluster() -> ClusterConfig {
         bootstrap_servers: common::kafka(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
+        jmx: None,
     }
 }
 

@@ -441,6 +441,7 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
         bootstrap_servers: bootstrap.to_string(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
+        jmx: None,
     };
     let source = KafkaOffsetSource::new(&cluster, Duration::from_secs(30))?;
     let targets: Vec<GroupTarget> = (0..shape.groups)

@@ -27,6 +27,10 @@ pub struct ClusterConfig {
     /// { file = "/run/secrets/kafka" }`). Never logged.
     #[serde(default)]
     pub secret_properties: BTreeMap<String, SecretRef>,
+    /// Broker JMX endpoints (Jolokia or Prometheus JMX exporter); no broker
+    /// metrics when absent.
+    #[serde(default)]
+    pub jmx: Option<crate::jmx::JmxConfig>,
 }
 
 /// Where a secret property's value comes from.
@@ -75,6 +79,7 @@ impl std::fmt::Debug for ClusterConfig {
                 "secret_properties",
                 &self.secret_properties.keys().collect::<Vec<_>>(),
             )
+            .field("jmx", &self.jmx)
             .finish()
     }
 }
@@ -282,6 +287,7 @@ mod tests {
                 "sasl.password".to_string(),
                 SecretRef::File(path),
             )]),
+            jmx: None,
         };
         assert_eq!(cluster.check_secrets(), Ok(()));
         assert_eq!(cluster.client_config().get("sasl.password"), Some("s3cr3t"));

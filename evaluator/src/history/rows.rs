@@ -1,7 +1,7 @@
 //! Row types written to ClickHouse, one per table. Field order and types
 //! must match the columns in [`super::schema`].
 
-use lagwatch_model::{AlertEvent, GroupSample};
+use lagwatch_model::{AlertEvent, BrokerSample, GroupSample};
 use serde::Serialize;
 
 /// One partition of one group sample (`lag_samples`).
@@ -53,6 +53,50 @@ impl SampleRow {
                 time_lag_ms: p.time_lag_ms,
                 group_state: sample.state.clone(),
                 members: sample.members,
+            })
+            .collect()
+    }
+}
+
+/// One broker metric value (`broker_metrics`).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+pub struct BrokerRow {
+    pub ts: i64,
+    pub cluster: String,
+    pub broker: i32,
+    pub metric: String,
+    /// Topic (or request name); empty for broker totals.
+    pub topic: String,
+    pub value: f64,
+}
+
+impl std::hash::Hash for BrokerRow {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (
+            self.ts,
+            &self.cluster,
+            self.broker,
+            &self.metric,
+            &self.topic,
+        )
+            .hash(state);
+        self.value.to_bits().hash(state);
+    }
+}
+
+impl BrokerRow {
+    /// One row per metric of `sample`.
+    pub fn from_sample(sample: &BrokerSample) -> Vec<BrokerRow> {
+        sample
+            .metrics
+            .iter()
+            .map(|m| BrokerRow {
+                ts: sample.ts_ms,
+                cluster: sample.cluster.clone(),
+                broker: sample.broker,
+                metric: m.name.clone(),
+                topic: m.topic.clone().unwrap_or_default(),
+                value: m.value,
             })
             .collect()
     }

@@ -18,13 +18,13 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use clickhouse::{Client, RowOwned, RowWrite};
-use lagwatch_model::{AlertEvent, GroupSample};
+use lagwatch_model::{AlertEvent, BrokerSample, GroupSample};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::rows::{AlertRow, SampleRow};
+use super::rows::{AlertRow, BrokerRow, SampleRow};
 use super::{client, HistoryError};
 use crate::config::ClickHouseConfig;
 use crate::metrics::EvaluatorMetrics;
@@ -34,6 +34,7 @@ use crate::metrics::EvaluatorMetrics;
 pub enum HistoryRecord {
     Sample(GroupSample),
     Alert(AlertEvent),
+    Broker(BrokerSample),
     /// Everything sent before this is part of metrics-topic message
     /// `offset` on `partition` or earlier.
     Checkpoint(Checkpoint),
@@ -54,6 +55,7 @@ pub struct HistoryWriter {
     samples: Vec<SampleRow>,
     sample_bytes: usize,
     alerts: Vec<AlertRow>,
+    brokers: Vec<BrokerRow>,
     pending: Vec<Checkpoint>,
 }
 
@@ -66,6 +68,7 @@ impl HistoryWriter {
             samples: Vec::new(),
             sample_bytes: 0,
             alerts: Vec::new(),
+            brokers: Vec::new(),
             pending: Vec::new(),
         }
     }
@@ -123,6 +126,7 @@ impl HistoryWriter {
                 }
             }
             HistoryRecord::Alert(alert) => self.alerts.push(AlertRow::from(&alert)),
+            HistoryRecord::Broker(sample) => self.brokers.extend(BrokerRow::from_sample(&sample)),
             HistoryRecord::Checkpoint(checkpoint) => self.pending.push(checkpoint),
         }
         self.metrics
@@ -135,12 +139,16 @@ impl HistoryWriter {
     pub async fn flush(&mut self, shutdown: &CancellationToken) -> bool {
         let samples = std::mem::take(&mut self.samples);
         let alerts = std::mem::take(&mut self.alerts);
+        let brokers = std::mem::take(&mut self.brokers);
         self.sample_bytes = 0;
         let stored = self
             .write_until_done("lag_samples", &samples, shutdown)
             .await
             && self
                 .write_until_done("alert_events", &alerts, shutdown)
+                .await
+            && self
+                .write_until_done("broker_metrics", &brokers, shutdown)
                 .await;
         if !stored {
             tracing::warn!(

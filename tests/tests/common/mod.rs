@@ -29,6 +29,10 @@ pub fn clickhouse_url() -> String {
     std::env::var("LAGWATCH_TEST_CLICKHOUSE_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:18123".into())
 }
+pub fn jolokia_url() -> String {
+    std::env::var("LAGWATCH_TEST_JOLOKIA_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:18778/jolokia".into())
+}
 pub fn smtp() -> (String, u16) {
     let addr = std::env::var("LAGWATCH_TEST_SMTP").unwrap_or_else(|_| "127.0.0.1:12525".into());
     let (host, port) = addr.rsplit_once(':').unwrap_or(("127.0.0.1", "12525"));
@@ -261,6 +265,10 @@ url = "{store_url}"
 [clusters.local]
 bootstrap_servers = "{kafka}"
 
+[clusters.local.jmx]
+interval = "1s"
+brokers = [{{ broker = 1, kind = "jolokia", url = "{jolokia}" }}]
+
 [metrics_topic]
 cluster = "local"
 topic = "{metrics_topic}"
@@ -290,6 +298,7 @@ listen = "127.0.0.1:{http_port}"
 "#,
         kafka = kafka(),
         clickhouse = clickhouse_url(),
+        jolokia = jolokia_url(),
     );
     let path = dir.join("lagwatch.toml");
     std::fs::write(&path, text)?;
