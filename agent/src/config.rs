@@ -7,7 +7,7 @@ use std::path::Path;
 
 use lagwatch_collector::{ClusterConfig, CollectorConfig, MetricsTopicConfig};
 use lagwatch_evaluator::{ClickHouseConfig, EvaluatorConfig};
-use lagwatch_sinks::EmailConfig;
+use lagwatch_sinks::{EmailConfig, PagerDutyConfig, SlackConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 
 /// Why the configuration cannot be used.
@@ -43,6 +43,15 @@ pub struct AppConfig {
     /// E-mail notifications; off when absent.
     #[serde(default)]
     pub email: Option<EmailConfig>,
+    /// Generic JSON webhooks (`[[webhooks]]`), each posted every alert.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+    /// Slack incoming-webhook messages; off when absent.
+    #[serde(default)]
+    pub slack: Option<SlackConfig>,
+    /// PagerDuty Events API v2 incidents; off when absent.
+    #[serde(default)]
+    pub pagerduty: Option<PagerDutyConfig>,
     #[serde(default)]
     pub http: HttpConfig,
 }
@@ -169,6 +178,17 @@ impl AppConfig {
                 return Err("`clickhouse.database` may only hold letters, digits and _".into());
             }
         }
+        for (index, webhook) in self.webhooks.iter().enumerate() {
+            webhook
+                .check()
+                .map_err(|e| format!("`webhooks[{index}]`: {e}"))?;
+        }
+        if let Some(slack) = &self.slack {
+            slack.check().map_err(|e| format!("`slack`: {e}"))?;
+        }
+        if let Some(pagerduty) = &self.pagerduty {
+            pagerduty.check().map_err(|e| format!("`pagerduty`: {e}"))?;
+        }
         Ok(())
     }
 }
@@ -238,6 +258,44 @@ interval = "5s"
             load(&VALID.replace("cluster = \"local\"", "cluster = \"nope\"")).expect_err("bad");
         assert!(
             error.to_string().contains("metrics_topic.cluster"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn http_sinks_load_and_are_checked() {
+        let text = format!(
+            r#"{VALID}
+[[webhooks]]
+url = "http://127.0.0.1:8080/hook"
+headers = {{ Authorization = "Bearer t0ken" }}
+template = '{{"text": "{{{{summary}}}}"}}'
+timeout = "3s"
+
+[slack]
+webhook_url = "https://hooks.slack.com/services/T0/B0/x"
+
+[pagerduty]
+routing_key = "0123456789abcdef0123456789abcdef"
+severity = "critical"
+"#
+        );
+        let config = load(&text).expect("valid");
+        assert_eq!(config.webhooks.len(), 1);
+        assert_eq!(config.webhooks[0].timeout.as_secs(), 3);
+        assert!(
+            config.webhooks[0].headers.contains_key("Authorization"),
+            "{:?}",
+            config.webhooks[0].headers.keys().collect::<Vec<_>>()
+        );
+        assert!(!format!("{config:?}").contains("t0ken"));
+        let pagerduty = config.pagerduty.expect("pagerduty");
+        assert_eq!(pagerduty.url, lagwatch_sinks::pagerduty::DEFAULT_EVENTS_URL);
+
+        let bad = text.replace("{{summary}}", "{{nope}}");
+        let error = load(&bad).expect_err("unknown template field").to_string();
+        assert!(
+            error.contains("webhooks[0]") && error.contains("nope"),
             "{error}"
         );
     }

@@ -13,7 +13,10 @@ use lagwatch_collector::{
 };
 use lagwatch_evaluator::history::{self, HistoryWriter};
 use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
-use lagwatch_sinks::{EmailSink, SinkMetrics, SinkRunner};
+use lagwatch_model::AlertEvent;
+use lagwatch_sinks::{
+    EmailSink, PagerDutySink, Sink, SinkMetrics, SinkRunner, SlackSink, WebhookSink,
+};
 use prometheus::Registry;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -189,18 +192,24 @@ async fn start_evaluator(
     let mut sinks = Vec::new();
     let sink_metrics = SinkMetrics::register(registry)?;
     match &config.email {
-        Some(email) => {
-            let sink = EmailSink::build(email)?;
-            let (tx, rx) = mpsc::channel(1_000);
-            let runner = SinkRunner::new(sink, sink_metrics.clone());
-            tasks.spawn(async move {
-                runner.run(rx).await;
-                Ok(())
-            });
-            sinks.push(tx);
-        }
+        Some(email) => sinks.push(spawn_sink(EmailSink::build(email)?, &sink_metrics, tasks)),
         None => tracing::warn!("no [email] section: alerts are logged but not mailed"),
     }
+    for (index, webhook) in config.webhooks.iter().enumerate() {
+        let sink = WebhookSink::build(webhook).with_context(|| format!("webhooks[{index}]"))?;
+        sinks.push(spawn_sink(sink, &sink_metrics, tasks));
+    }
+    if let Some(slack) = &config.slack {
+        sinks.push(spawn_sink(SlackSink::build(slack)?, &sink_metrics, tasks));
+    }
+    if let Some(pagerduty) = &config.pagerduty {
+        sinks.push(spawn_sink(
+            PagerDutySink::build(pagerduty)?,
+            &sink_metrics,
+            tasks,
+        ));
+    }
+    tracing::info!(sinks = sinks.len(), "alert sinks started");
 
     let cluster = config.clusters[&config.metrics_topic.cluster].clone();
     let topic = config.metrics_topic.topic.clone();
@@ -215,4 +224,20 @@ async fn start_evaluator(
         Ok(())
     });
     Ok(())
+}
+
+/// Runs `sink` behind its own bounded queue (a slow sink never holds up
+/// another) and returns the queue's sending side.
+fn spawn_sink<S: Sink>(
+    sink: S,
+    metrics: &SinkMetrics,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> mpsc::Sender<AlertEvent> {
+    let (tx, rx) = mpsc::channel(1_000);
+    let runner = SinkRunner::new(sink, metrics.clone());
+    tasks.spawn(async move {
+        runner.run(rx).await;
+        Ok(())
+    });
+    tx
 }

@@ -39,6 +39,8 @@ impl SinkMetrics {
 
 /// Drives one sink: takes alerts from a channel and delivers each, retrying
 /// with exponential backoff until it succeeds or `max_attempts` is reached.
+/// A [permanent](crate::SinkError::is_permanent) error ends the attempts at
+/// once.
 pub struct SinkRunner<S> {
     pub sink: S,
     pub metrics: SinkMetrics,
@@ -77,6 +79,11 @@ impl<S: Sink> SinkRunner<S> {
                     self.metrics.sent.with_label_values(&[name]).inc();
                     tracing::info!(sink = name, fingerprint = %alert.fingerprint, state = alert.state.as_str(), "notification delivered");
                     return true;
+                }
+                Err(error) if error.is_permanent() => {
+                    self.metrics.errors.with_label_values(&[name]).inc();
+                    tracing::error!(sink = name, fingerprint = %alert.fingerprint, attempt, error = %error, "notification rejected, not retried");
+                    return false;
                 }
                 Err(error) => {
                     self.metrics.errors.with_label_values(&[name]).inc();
@@ -143,6 +150,20 @@ mod tests {
         }
     }
 
+    struct Refusing {
+        calls: Arc<AtomicU32>,
+    }
+
+    impl Sink for Refusing {
+        fn name(&self) -> &'static str {
+            "refusing"
+        }
+        async fn deliver(&self, _alert: &AlertEvent) -> Result<(), SinkError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Err(SinkError::Rejected("HTTP 400".into()))
+        }
+    }
+
     fn alert() -> AlertEvent {
         AlertEvent {
             fingerprint: "f".into(),
@@ -174,5 +195,27 @@ mod tests {
         assert_eq!(delivered.load(Ordering::SeqCst), 1);
         assert_eq!(runner.metrics.errors.with_label_values(&["flaky"]).get(), 3);
         assert_eq!(runner.metrics.sent.with_label_values(&["flaky"]).get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_error_is_not_retried() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let registry = Registry::new();
+        let runner = SinkRunner::new(
+            Refusing {
+                calls: calls.clone(),
+            },
+            SinkMetrics::register(&registry).expect("metrics"),
+        );
+        assert!(!runner.deliver_with_retry(&alert()).await);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            runner.metrics.errors.with_label_values(&["refusing"]).get(),
+            1
+        );
+        assert_eq!(
+            runner.metrics.sent.with_label_values(&["refusing"]).get(),
+            0
+        );
     }
 }

@@ -2,6 +2,8 @@
 
 use lagwatch_model::{AlertEvent, AlertState};
 
+use crate::links::dashboard_link;
+
 /// Plain-text body listing the lagging partitions.
 pub fn text_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
     let mut body = String::new();
@@ -68,27 +70,6 @@ pub fn html_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
         table,
         link
     )
-}
-
-fn dashboard_link(base: &str, alert: &AlertEvent) -> String {
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!(
-        "{base}{separator}var-cluster={}&var-group={}",
-        url_component(&alert.cluster),
-        url_component(&alert.consumer_group)
-    )
-}
-
-fn url_component(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn escape(text: &str) -> String {
