@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`config`]: evaluator and ClickHouse settings.
 //! - [`engine`]: matches samples to monitors and runs the rules (pure, no I/O).
+//! - [`status_rule`]: the `lag_status` rule's per-partition windows and
+//!   alert state (used by the engine).
 //! - [`consumer`]: the metrics-topic consumer loop.
 //! - [`history`]: ClickHouse schema migrations and the batched writer.
 //! - [`metrics`]: Prometheus metrics.
@@ -17,6 +19,7 @@ pub mod consumer;
 pub mod engine;
 pub mod history;
 pub mod metrics;
+pub mod status_rule;
 
 pub use config::{ClickHouseConfig, EvaluatorConfig};
 pub use consumer::{run_consumer, ConsumerError, Outputs};

@@ -179,6 +179,7 @@ mod tests {
             ts_ms: 0,
             partitions: vec![],
             emails: vec![],
+            status: None,
         }
     }
 

@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 const PARTITIONS: i32 = 3;
 const MESSAGES_PER_PARTITION: usize = 1_000;
 const COMMITTED: i64 = 100;
+/// Subject prefixes of the threshold rule's e-mails.
+const THRESHOLD_FIRING: &str = "[FIRING] lag of group";
+const THRESHOLD_RESOLVED: &str = "[RESOLVED] lag of group";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<()> {
@@ -110,51 +113,98 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
     assert!(metrics.contains("lagwatch_collector_samples_published_total"));
     assert_eq!(http_get(http_port, "/healthz")?.trim(), "ok");
 
-    // (b) exactly one alert e-mail, even after several more cycles.
+    // (b) exactly one threshold alert e-mail, even after several more cycles.
     common::eventually("the firing e-mail", Duration::from_secs(60), || {
         let subjects = common::subjects_for(&recipient);
         subjects
             .iter()
-            .any(|s| s.contains("[FIRING]"))
+            .any(|s| s.contains(THRESHOLD_FIRING))
+            .then_some(())
+    })
+    .await?;
+    // The group sits at lag 900 without committing: after five samples the
+    // window-status rule (lag_status) sees it STALL and pages once too.
+    // Wait for it so the rest of the test is deterministic.
+    let stall_firing = format!("[FIRING] group {group} on local is STALL (");
+    common::eventually("the lag_status e-mail", Duration::from_secs(60), || {
+        let subjects = common::subjects_for(&recipient);
+        subjects
+            .iter()
+            .any(|s| s.contains(&stall_firing))
             .then_some(())
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let subjects = common::subjects_for(&recipient);
     assert_eq!(
-        subjects.iter().filter(|s| s.contains("[FIRING]")).count(),
+        subjects
+            .iter()
+            .filter(|s| s.contains(THRESHOLD_FIRING))
+            .count(),
         1,
         "{subjects:?}"
     );
+    // Still stuck past the window (STALL turns STOP): no second page.
+    assert_eq!(
+        subjects.iter().filter(|s| s.contains("[FIRING]")).count(),
+        2,
+        "one threshold and one lag_status page: {subjects:?}"
+    );
     let firing_mail = common::mails_containing(&recipient)
         .into_iter()
-        .find(|m| m.contains("[FIRING]"))
+        .find(|m| m.contains(THRESHOLD_FIRING))
         .unwrap_or_default();
     assert!(
         firing_mail.contains(&format!("{topic}[2] lag 900")),
         "mail lists lagging partitions"
     );
 
-    // (c) the consumer catches up: exactly one resolve e-mail.
+    // (c) the consumer catches up: exactly one resolve e-mail per rule.
     common::commit_offsets(&group, &topic, PARTITIONS, MESSAGES_PER_PARTITION as i64)?;
     common::eventually("the resolve e-mail", Duration::from_secs(60), || {
         let subjects = common::subjects_for(&recipient);
         subjects
             .iter()
-            .any(|s| s.contains("[RESOLVED]"))
+            .any(|s| s.contains(THRESHOLD_RESOLVED))
             .then_some(())
     })
     .await?;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let subjects = common::subjects_for(&recipient);
     assert_eq!(
-        subjects.iter().filter(|s| s.contains("[RESOLVED]")).count(),
+        subjects
+            .iter()
+            .filter(|s| s.contains(THRESHOLD_RESOLVED))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains(THRESHOLD_FIRING))
+            .count(),
+        1,
+        "{subjects:?}"
+    );
+    // lag_status fired once and resolved once, back to OK.
+    let stall_resolved = format!("[RESOLVED] group {group} on local is back to OK");
+    assert_eq!(
+        subjects
+            .iter()
+            .filter(|s| s.contains(&stall_resolved))
+            .count(),
         1,
         "{subjects:?}"
     );
     assert_eq!(
         subjects.iter().filter(|s| s.contains("[FIRING]")).count(),
-        1,
+        2,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects.iter().filter(|s| s.contains("[RESOLVED]")).count(),
+        2,
         "{subjects:?}"
     );
 
@@ -164,21 +214,31 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
         .with_database(&database)
         .with_compression(clickhouse::Compression::None)
         .with_validation(false);
-    let states = common::eventually_async(
-        "both alert events in ClickHouse",
-        Duration::from_secs(30),
-        || async {
-            let states: Vec<String> = clickhouse
-                .query("SELECT state FROM alert_events WHERE consumer_group = ? ORDER BY ts")
-                .bind(&group)
-                .fetch_all()
-                .await
-                .ok()?;
-            (states.len() >= 2).then_some(states)
-        },
-    )
-    .await?;
-    assert_eq!(states, vec!["firing".to_string(), "resolved".to_string()]);
+    for rule in ["lag_threshold", "lag_status"] {
+        let states = common::eventually_async(
+            "both alert events in ClickHouse",
+            Duration::from_secs(30),
+            || async {
+                let states: Vec<String> = clickhouse
+                    .query(
+                        "SELECT state FROM alert_events \
+                         WHERE consumer_group = ? AND rule = ? ORDER BY ts",
+                    )
+                    .bind(&group)
+                    .bind(rule)
+                    .fetch_all()
+                    .await
+                    .ok()?;
+                (states.len() >= 2).then_some(states)
+            },
+        )
+        .await?;
+        assert_eq!(
+            states,
+            vec!["firing".to_string(), "resolved".to_string()],
+            "rule {rule}"
+        );
+    }
     let lagging_rows: u64 = clickhouse
         .query("SELECT count() FROM lag_samples WHERE consumer_group = ? AND lag = 900")
         .bind(&group)

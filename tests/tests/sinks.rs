@@ -147,6 +147,7 @@ fn alert(state: AlertState) -> AlertEvent {
             AlertState::Resolved => vec![],
         },
         emails: vec![],
+        status: None,
     }
 }
 

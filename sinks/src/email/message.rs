@@ -104,6 +104,7 @@ mod tests {
                 lag: 900,
             }],
             emails: vec![],
+            status: None,
         }
     }
 

@@ -109,6 +109,7 @@ mod tests {
                 })
                 .collect(),
             emails: vec![],
+            status: None,
         }
     }
 

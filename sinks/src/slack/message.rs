@@ -98,6 +98,7 @@ mod tests {
                 })
                 .collect(),
             emails: vec![],
+            status: None,
         }
     }
 

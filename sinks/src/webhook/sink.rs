@@ -152,6 +152,7 @@ mod tests {
             ts_ms: 1,
             partitions: vec![],
             emails: vec![],
+            status: None,
         }
     }
 

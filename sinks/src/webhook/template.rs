@@ -202,6 +202,7 @@ fn sample_alert() -> AlertEvent {
             lag: 2,
         }],
         emails: vec![],
+        status: None,
     }
 }
 

@@ -1,0 +1,155 @@
+//! The `lag_status` rule: Burrow-style window status of a monitored group.
+//!
+//! For every (monitor, group) the engine keeps one [`GroupWindows`]: a
+//! [`Window`] per watched (topic, partition), fed one point per sample with
+//! the monitor's isolation, and whether the alert is firing. The group's
+//! status is the worst partition status ([`group_status`]) under the default
+//! [`WindowRules`].
+//!
+//! # Alerting
+//! - fires when the group status becomes an error (STALL, STOP, REWIND);
+//!   WARN never pages;
+//! - while firing, a change between error kinds (e.g. STALL → STOP) sends
+//!   nothing: the alert keeps firing and only its remembered status is
+//!   updated, so one incident is one page;
+//! - resolves when the status is back to OK or WARN;
+//! - UNKNOWN (too little data, or every window forgotten) neither fires nor
+//!   resolves: missing data changes nothing, as for the threshold rule.
+//!
+//! # Memory bound
+//! Each window holds at most [`lagwatch_rules::window::DEFAULT_CAPACITY`]
+//! points. A partition's window is dropped once the partition has been
+//! absent from the group's samples for [`STALE_AFTER_MS`] of sample time; a
+//! group that received no sample for that long is dropped whole by
+//! [`GroupWindows::is_stale`] sweeps, except that a firing alert keeps its
+//! (window-less) entry so that it can still resolve. Memory is therefore
+//! O(watched partitions seen in the last [`STALE_AFTER_MS`] × capacity) plus
+//! one small entry per firing alert.
+
+use std::collections::HashMap;
+
+use lagwatch_model::{GroupSample, Isolation, PartitionSample};
+use lagwatch_rules::{evaluate, group_status, GroupStatus, Point, Status, Window, WindowRules};
+
+/// Name of the window-status rule in fingerprints and history.
+pub const STATUS_RULE: &str = "lag_status";
+
+/// Sample time after which an unseen partition's window, or an unseen
+/// group's windows, are forgotten (10 minutes).
+pub const STALE_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// What one observation did to a group's `lag_status` alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusTransition {
+    /// The group entered an error status: the partitions at that status.
+    Fire(GroupStatus<(String, i32)>),
+    /// The group is back to OK or WARN (the status it is back to).
+    Resolve(Status),
+}
+
+/// A partition's window and when the partition was last sampled.
+#[derive(Debug)]
+struct PartitionWindow {
+    window: Window,
+    last_seen_ms: i64,
+}
+
+/// Windows and alert state of one (monitor, group).
+#[derive(Debug, Default)]
+pub struct GroupWindows {
+    partitions: HashMap<(String, i32), PartitionWindow>,
+    /// Error status the alert fired with (updated while firing).
+    firing: Option<Status>,
+    /// Sample time of the newest sample of the group.
+    last_seen_ms: i64,
+}
+
+impl GroupWindows {
+    /// Whether the alert is firing.
+    pub fn is_firing(&self) -> bool {
+        self.firing.is_some()
+    }
+
+    /// The error status of the firing alert (the latest one seen while
+    /// firing); `None` when not firing.
+    pub fn firing_status(&self) -> Option<Status> {
+        self.firing
+    }
+
+    /// Number of partition windows held.
+    pub fn len(&self) -> usize {
+        self.partitions.len()
+    }
+
+    /// Whether no partition window is held.
+    pub fn is_empty(&self) -> bool {
+        self.partitions.is_empty()
+    }
+
+    /// Whether the group has had no sample for [`STALE_AFTER_MS`] before
+    /// `now_ms`; a stale group's windows are forgotten.
+    pub fn is_stale(&self, now_ms: i64) -> bool {
+        now_ms.saturating_sub(self.last_seen_ms) > STALE_AFTER_MS
+    }
+
+    /// Forgets every window, keeping the alert state.
+    pub fn forget_windows(&mut self) {
+        self.partitions.clear();
+    }
+
+    /// Pushes one point per watched partition of `sample`, drops windows of
+    /// partitions unseen for [`STALE_AFTER_MS`], and returns the alert
+    /// transition, if any, with the group status behind it.
+    pub fn observe<'a>(
+        &mut self,
+        sample: &GroupSample,
+        watched: impl IntoIterator<Item = &'a PartitionSample>,
+        isolation: Isolation,
+        rules: &WindowRules,
+    ) -> Option<StatusTransition> {
+        let now = sample.ts_ms;
+        self.last_seen_ms = self.last_seen_ms.max(now);
+        for p in watched {
+            let entry = self
+                .partitions
+                .entry((p.topic.clone(), p.partition))
+                .or_insert_with(|| PartitionWindow {
+                    window: Window::default(),
+                    last_seen_ms: now,
+                });
+            entry.last_seen_ms = entry.last_seen_ms.max(now);
+            entry.window.push(Point {
+                ts_ms: now,
+                committed: p.committed,
+                end: p.end,
+                lag: p.lag_for(isolation),
+            });
+        }
+        self.partitions
+            .retain(|_, w| now.saturating_sub(w.last_seen_ms) <= STALE_AFTER_MS);
+
+        let group = group_status(
+            self.partitions
+                .iter()
+                .map(|(key, w)| (key.clone(), evaluate(&w.window, rules))),
+        );
+        match (self.firing, group.status) {
+            (_, Status::Unknown) => None,
+            (None, status) if status.is_error() => {
+                self.firing = Some(status);
+                let mut group = group;
+                group.partitions.sort();
+                Some(StatusTransition::Fire(group))
+            }
+            (Some(_), status) if status.is_error() => {
+                self.firing = Some(status);
+                None
+            }
+            (Some(_), status) => {
+                self.firing = None;
+                Some(StatusTransition::Resolve(status))
+            }
+            (None, _) => None,
+        }
+    }
+}
