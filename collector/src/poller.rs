@@ -227,9 +227,13 @@ pub fn targets_for(
                     topic_patterns: Vec::new(),
                     all_topics: false,
                     exact_time_lag: false,
+                    read_committed: false,
                 });
             if monitor.time_lag == lagwatch_model::TimeLagMode::Exact {
                 target.exact_time_lag = true;
+            }
+            if monitor.isolation == lagwatch_model::Isolation::ReadCommitted {
+                target.read_committed = true;
             }
             if monitor.topics.is_empty() && monitor.topic_regex.is_none() {
                 target.all_topics = true;

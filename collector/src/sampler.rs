@@ -27,6 +27,9 @@ pub struct GroupTarget {
     pub all_topics: bool,
     /// Whether time lag is read from record timestamps (exact mode).
     pub exact_time_lag: bool,
+    /// Whether some monitor measures this group against the last stable
+    /// offset; the LSO lookup is skipped when no target needs it.
+    pub read_committed: bool,
 }
 
 impl GroupTarget {
@@ -162,7 +165,8 @@ fn sample_with(
     }
 
     let union: Vec<(String, i32)> = union.into_iter().collect();
-    let (high, stable, start) = list_all_offsets(source, &union);
+    let needs_lso = targets.iter().any(|t| t.read_committed);
+    let (high, stable, start) = list_all_offsets(source, &union, needs_lso);
     let descriptions = wait_describe();
 
     let mut samples = Vec::with_capacity(targets.len());
@@ -288,14 +292,20 @@ type OffsetsResult = Result<OffsetsByPartition, SourceError>;
 /// A partition to report for a group: topic, partition, committed offset.
 type WantedPartition = (String, i32, Option<i64>);
 
-/// Runs the three ListOffsets calls concurrently.
+/// Runs the ListOffsets calls concurrently (the last stable offset only
+/// when `needs_lso`).
 fn list_all_offsets(
     source: &dyn OffsetSource,
     partitions: &[(String, i32)],
+    needs_lso: bool,
 ) -> (OffsetsResult, OffsetsResult, OffsetsResult) {
     std::thread::scope(|scope| {
         let stable = scope.spawn(|| {
-            source.list_offsets(partitions, OffsetSpec::Latest, Isolation::ReadCommitted)
+            if needs_lso {
+                source.list_offsets(partitions, OffsetSpec::Latest, Isolation::ReadCommitted)
+            } else {
+                Ok(OffsetsByPartition::new())
+            }
         });
         let start = scope.spawn(|| {
             source.list_offsets(partitions, OffsetSpec::Earliest, Isolation::ReadUncommitted)
@@ -396,6 +406,7 @@ mod tests {
             topic_patterns: vec![],
             all_topics: all,
             exact_time_lag: false,
+            read_committed: true,
         }
     }
 

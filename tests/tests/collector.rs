@@ -38,6 +38,7 @@ fn target(group: &str, topics: &[&str]) -> GroupTarget {
         topic_patterns: vec![],
         all_topics: topics.is_empty(),
         exact_time_lag: false,
+        read_committed: true,
     }
 }
 

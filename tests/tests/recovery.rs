@@ -20,6 +20,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
+/// Private brokers are JVMs: on a 2-core machine, start one at a time.
+static ONE_BROKER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn broker(args: &[&str]) -> anyhow::Result<()> {
     let script = common::repo_root().join("tests/infra/private-kafka.sh");
     let status = Command::new(&script).args(args).status()?;
@@ -34,6 +37,7 @@ async fn sample(source: Arc<KafkaOffsetSource>, group: &str, topic: &str) -> Gro
         topic_patterns: vec![],
         all_topics: false,
         exact_time_lag: false,
+        read_committed: false,
     };
     tokio::task::spawn_blocking(move || sample_cluster(source.as_ref(), "private", &[target], 0))
         .await
@@ -43,6 +47,7 @@ async fn sample(source: Arc<KafkaOffsetSource>, group: &str, topic: &str) -> Gro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Result<()> {
+    let _serial = ONE_BROKER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir()?;
     let dir_text = dir.path().to_string_lossy().to_string();
     let port = common::free_port();
@@ -128,6 +133,7 @@ async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Re
 /// from a file (never written in the config).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
+    let _serial = ONE_BROKER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir()?;
     let dir_text = dir.path().to_string_lossy().to_string();
     let (port, controller, sasl_port) = (

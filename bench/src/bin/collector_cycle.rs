@@ -451,6 +451,7 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
             topic_patterns: vec![],
             all_topics: true,
             exact_time_lag: false,
+            read_committed: false,
         })
         .collect();
     let mut walls = Vec::new();

@@ -124,11 +124,18 @@ impl ClusterConfig {
 /// crashes a client that has none — found by tests/tests/recovery.rs.
 const ADMIN_HANDLE_GROUP: &str = "lagwatch-admin-handle";
 
-/// Reads offsets and group state from one cluster through one shared
-/// admin handle, whatever the number of groups.
+/// Admin handles per cluster. librdkafka serves all admin requests of a
+/// client on that client's one main thread, so at thousands of groups the
+/// committed-offset requests are CPU-bound there; a small fixed pool spreads
+/// them over threads. The count does not depend on the number of groups.
+const ADMIN_HANDLES: usize = 3;
+
+/// Reads offsets and group state from one cluster through a small fixed
+/// pool of admin handles, whatever the number of groups.
 pub struct KafkaOffsetSource {
-    /// A consumer-type handle used only for admin calls and metadata.
-    admin: BaseConsumer,
+    /// Consumer-type handles used only for admin calls and metadata;
+    /// `handles[0]` also serves metadata and group descriptions.
+    handles: Vec<BaseConsumer>,
     timeout: Duration,
     cluster: ClusterConfig,
     /// Reads records for exact time lag; created on first use, never joins
@@ -139,18 +146,29 @@ pub struct KafkaOffsetSource {
 impl KafkaOffsetSource {
     /// Creates the cluster's client; does not contact the brokers yet.
     pub fn new(cluster: &ClusterConfig, timeout: Duration) -> Result<Self, SourceError> {
-        let admin = cluster
-            .client_config()
-            .set("group.id", ADMIN_HANDLE_GROUP)
-            .set("enable.auto.commit", "false")
-            .create()
-            .map_err(|error| SourceError::Client(error.to_string()))?;
+        let handles = (0..ADMIN_HANDLES)
+            .map(|_| {
+                cluster
+                    .client_config()
+                    .set("group.id", ADMIN_HANDLE_GROUP)
+                    .set("enable.auto.commit", "false")
+                    .create::<BaseConsumer>()
+                    .map_err(|error| SourceError::Client(error.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(KafkaOffsetSource {
-            admin,
+            handles,
             timeout,
             cluster: cluster.clone(),
             probe: std::sync::Mutex::new(None),
         })
+    }
+}
+
+impl KafkaOffsetSource {
+    /// The handle for metadata, listings and descriptions.
+    fn admin(&self) -> &BaseConsumer {
+        &self.handles[0]
     }
 }
 
@@ -218,9 +236,11 @@ impl OffsetSource for KafkaOffsetSource {
     fn topic_partitions(&self) -> Result<HashMap<String, i32>, SourceError> {
         // Serve the handle's event queue (errors, logs) once per cycle, so
         // nothing piles up; it has no assignment, so no records arrive.
-        let _ = self.admin.poll(Duration::ZERO);
+        for handle in &self.handles {
+            let _ = handle.poll(Duration::ZERO);
+        }
         let metadata = self
-            .admin
+            .admin()
             .fetch_metadata(None, self.timeout)
             .map_err(|error| SourceError::Metadata(error.to_string()))?;
         Ok(metadata
@@ -235,20 +255,75 @@ impl OffsetSource for KafkaOffsetSource {
     }
 
     fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
-        admin_ffi::list_consumer_groups(self.admin.client(), self.timeout)
+        admin_ffi::list_consumer_groups(self.admin().client(), self.timeout)
             .map_err(SourceError::Admin)
     }
 
     fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup {
-        admin_ffi::list_consumer_group_offsets(self.admin.client(), groups, self.timeout)
+        // Split the groups over the handles; each handle's main thread
+        // works through its share concurrently with the others.
+        let share = groups.len().div_ceil(self.handles.len()).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .handles
+                .iter()
+                .zip(groups.chunks(share))
+                .map(|(handle, chunk)| {
+                    scope.spawn(move || {
+                        admin_ffi::list_consumer_group_offsets(handle.client(), chunk, self.timeout)
+                    })
+                })
+                .collect();
+            let mut all = CommittedByGroup::with_capacity(groups.len());
+            for worker in workers {
+                if let Ok(part) = worker.join() {
+                    all.extend(part);
+                }
+            }
+            all
+        })
     }
 
     fn describe_groups(
         &self,
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError> {
-        admin_ffi::describe_consumer_groups(self.admin.client(), groups, self.timeout)
-            .map_err(SourceError::Admin)
+        // Like committed offsets: spread over the handles' threads.
+        let share = groups.len().div_ceil(self.handles.len()).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .handles
+                .iter()
+                .zip(groups.chunks(share))
+                .map(|(handle, chunk)| {
+                    scope.spawn(move || {
+                        admin_ffi::describe_consumer_groups(handle.client(), chunk, self.timeout)
+                    })
+                })
+                .collect();
+            let mut all = HashMap::with_capacity(groups.len());
+            let mut first_error = None;
+            for worker in workers {
+                match worker.join() {
+                    Ok(Ok(part)) => all.extend(part),
+                    Ok(Err(error)) => {
+                        first_error.get_or_insert(error);
+                    }
+                    Err(_) => {}
+                }
+            }
+            match first_error {
+                Some(error) if all.is_empty() => Err(SourceError::Admin(error)),
+                Some(error) => {
+                    for group in groups {
+                        all.entry(group.clone())
+                            .or_insert_with(|| Err(error.to_string()));
+                    }
+                    Ok(all)
+                }
+                None => Ok(all),
+            }
+        })
     }
 
     fn list_offsets(
@@ -257,8 +332,15 @@ impl OffsetSource for KafkaOffsetSource {
         spec: OffsetSpec,
         isolation: Isolation,
     ) -> Result<OffsetsByPartition, SourceError> {
+        // Each kind of offset has its own handle, so the three lookups of a
+        // cycle run on different librdkafka threads.
+        let index = match (spec, isolation) {
+            (OffsetSpec::Latest, Isolation::ReadUncommitted) => 0,
+            (OffsetSpec::Latest, Isolation::ReadCommitted) => 1,
+            (OffsetSpec::Earliest, _) => 2,
+        } % self.handles.len();
         admin_ffi::list_offsets(
-            self.admin.client(),
+            self.handles[index].client(),
             partitions,
             spec,
             isolation,
