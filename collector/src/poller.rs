@@ -2,9 +2,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use lagwatch_model::{GroupMatch, GroupSample, Matcher, MetricsMessage, Monitor};
+use lagwatch_model::{now_ms, GroupMatch, GroupSample, Matcher, MetricsMessage, Monitor};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -251,13 +251,6 @@ pub fn targets_for(
         }
     }
     by_group.into_values().collect()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

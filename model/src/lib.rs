@@ -10,6 +10,7 @@
 //! - [`alert`]: alert notifications handed to sinks and written to history.
 //! - [`broker`]: broker health metrics read over JMX.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
+//! - [`time`]: wall-clock milliseconds.
 
 pub mod alert;
 pub mod broker;
@@ -17,6 +18,7 @@ pub mod matching;
 pub mod monitor;
 pub mod sample;
 pub mod secret;
+pub mod time;
 
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
 pub use broker::{BrokerMetric, BrokerSample};
@@ -26,3 +28,4 @@ pub use sample::{
     decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, WIRE_VERSION,
 };
 pub use secret::Secret;
+pub use time::now_ms;

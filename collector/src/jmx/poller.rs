@@ -1,10 +1,10 @@
 //! Reads the brokers of one cluster and turns the reads into samples.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lagwatch_model::broker::metric;
-use lagwatch_model::{BrokerMetric, BrokerSample};
+use lagwatch_model::{now_ms, BrokerMetric, BrokerSample};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -339,13 +339,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -166,9 +166,32 @@ impl KafkaOffsetSource {
 }
 
 impl KafkaOffsetSource {
-    /// The handle for metadata, listings and descriptions.
+    /// The handle for metadata and listings.
     fn admin(&self) -> &BaseConsumer {
         &self.handles[0]
+    }
+
+    /// Splits `groups` over the handles and runs `call` for each share on
+    /// its own thread (librdkafka serves each handle on its own thread).
+    fn spread<T: Send>(
+        &self,
+        groups: &[String],
+        call: impl Fn(&BaseConsumer, &[String]) -> T + Sync,
+    ) -> Vec<T> {
+        let share = groups.len().div_ceil(self.handles.len()).max(1);
+        let call = &call;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .handles
+                .iter()
+                .zip(groups.chunks(share))
+                .map(|(handle, chunk)| scope.spawn(move || call(handle, chunk)))
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|worker| worker.join().ok())
+                .collect()
+        })
     }
 }
 
@@ -260,70 +283,44 @@ impl OffsetSource for KafkaOffsetSource {
     }
 
     fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup {
-        // Split the groups over the handles; each handle's main thread
-        // works through its share concurrently with the others.
-        let share = groups.len().div_ceil(self.handles.len()).max(1);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = self
-                .handles
-                .iter()
-                .zip(groups.chunks(share))
-                .map(|(handle, chunk)| {
-                    scope.spawn(move || {
-                        admin_ffi::list_consumer_group_offsets(handle.client(), chunk, self.timeout)
-                    })
-                })
-                .collect();
-            let mut all = CommittedByGroup::with_capacity(groups.len());
-            for worker in workers {
-                if let Ok(part) = worker.join() {
-                    all.extend(part);
-                }
-            }
-            all
-        })
+        // Each handle's main thread works through its share concurrently.
+        let mut all = CommittedByGroup::with_capacity(groups.len());
+        for part in self.spread(groups, |handle, chunk| {
+            admin_ffi::list_consumer_group_offsets(handle.client(), chunk, self.timeout)
+        }) {
+            all.extend(part);
+        }
+        all
     }
 
     fn describe_groups(
         &self,
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError> {
-        // Like committed offsets: spread over the handles' threads.
-        let share = groups.len().div_ceil(self.handles.len()).max(1);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = self
-                .handles
-                .iter()
-                .zip(groups.chunks(share))
-                .map(|(handle, chunk)| {
-                    scope.spawn(move || {
-                        admin_ffi::describe_consumer_groups(handle.client(), chunk, self.timeout)
-                    })
-                })
-                .collect();
-            let mut all = HashMap::with_capacity(groups.len());
-            let mut first_error = None;
-            for worker in workers {
-                match worker.join() {
-                    Ok(Ok(part)) => all.extend(part),
-                    Ok(Err(error)) => {
-                        first_error.get_or_insert(error);
-                    }
-                    Err(_) => {}
+        let parts = self.spread(groups, |handle, chunk| {
+            admin_ffi::describe_consumer_groups(handle.client(), chunk, self.timeout)
+        });
+        let mut all = HashMap::with_capacity(groups.len());
+        let mut first_error = None;
+        for part in parts {
+            match part {
+                Ok(part) => all.extend(part),
+                Err(error) => {
+                    first_error.get_or_insert(error);
                 }
             }
-            match first_error {
-                Some(error) if all.is_empty() => Err(SourceError::Admin(error)),
-                Some(error) => {
-                    for group in groups {
-                        all.entry(group.clone())
-                            .or_insert_with(|| Err(error.to_string()));
-                    }
-                    Ok(all)
+        }
+        match first_error {
+            Some(error) if all.is_empty() => Err(SourceError::Admin(error)),
+            Some(error) => {
+                for group in groups {
+                    all.entry(group.clone())
+                        .or_insert_with(|| Err(error.to_string()));
                 }
-                None => Ok(all),
+                Ok(all)
             }
-        })
+            None => Ok(all),
+        }
     }
 
     fn list_offsets(

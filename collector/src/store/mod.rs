@@ -7,9 +7,7 @@
 //! use only `?` placeholders and portable types, so they run unchanged on
 //! both.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use lagwatch_model::{Monitor, NewMonitor};
+use lagwatch_model::{now_ms, Monitor, NewMonitor};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
@@ -317,13 +315,6 @@ pub fn redact_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
