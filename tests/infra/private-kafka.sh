@@ -50,18 +50,25 @@ num.io.threads=2
 PROPS
     if [[ ! -f "$dir/data/meta.properties" ]]; then
         id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-        java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$SRC/kafka-tools-log4j2.xml" -cp "$cp" \
+        if ! java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$SRC/kafka-tools-log4j2.xml" -cp "$cp" \
             kafka.tools.StorageTool format --cluster-id "$id" --config "$dir/server.properties" \
-            --add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]' >"$dir/logs/format.log" 2>&1
+            --add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]' >"$dir/logs/format.log" 2>&1; then
+            echo "private broker: storage format failed:" >&2
+            tail -n 20 "$dir/logs/format.log" >&2
+            exit 1
+        fi
     fi
     nohup java -Xmx384m -XX:+UseG1GC -Dlog4j2.configurationFile="$SRC/kafka-log4j2.xml" -Dkafka.logs.dir="$dir/logs" \
         -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &
     echo $! >"$dir/pid"
-    for _ in $(seq 1 120); do
+    for _ in $(seq 1 180); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then exit 0; fi
+        if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then break; fi
         sleep 0.5
     done
-    echo "private broker did not start; see $dir/logs" >&2
+    echo "private broker did not start on port $port; its output:" >&2
+    tail -n 30 "$dir/logs/stdout.log" >&2 || true
+    tail -n 30 "$dir/logs/server.log" >&2 || true
     exit 1
     ;;
 kill)

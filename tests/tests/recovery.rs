@@ -25,7 +25,17 @@ static ONE_BROKER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_
 
 fn broker(args: &[&str]) -> anyhow::Result<()> {
     let script = common::repo_root().join("tests/infra/private-kafka.sh");
-    let status = Command::new(&script).args(args).status()?;
+    let run = || Command::new(&script).args(args).status();
+    let mut status = run()?;
+    if !status.success() && args.first() == Some(&"start") {
+        // A JVM start on a loaded 2-core machine can miss its window once:
+        // clean up and try again before failing (the script prints why).
+        if let Some(dir) = args.get(1) {
+            let _ = Command::new(&script).args(["kill", dir]).status();
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        status = run()?;
+    }
     anyhow::ensure!(status.success(), "{} {args:?} failed", script.display());
     Ok(())
 }
@@ -50,8 +60,7 @@ async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Re
     let _serial = ONE_BROKER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir()?;
     let dir_text = dir.path().to_string_lossy().to_string();
-    let port = common::free_port();
-    let controller = common::free_port();
+    let [port, controller] = common::free_ports::<2>();
     let bootstrap = format!("127.0.0.1:{port}");
     broker(&[
         "start",
@@ -136,11 +145,7 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
     let _serial = ONE_BROKER_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir()?;
     let dir_text = dir.path().to_string_lossy().to_string();
-    let (port, controller, sasl_port) = (
-        common::free_port(),
-        common::free_port(),
-        common::free_port(),
-    );
+    let [port, controller, sasl_port] = common::free_ports::<3>();
     broker(&[
         "start",
         &dir_text,

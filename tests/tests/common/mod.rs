@@ -305,6 +305,19 @@ listen = "127.0.0.1:{http_port}"
     Ok(path)
 }
 
+/// `N` distinct free loopback TCP ports (all held while choosing, so they
+/// cannot repeat).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .filter_map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
+        .collect();
+    let mut ports = [0u16; N];
+    for (slot, listener) in ports.iter_mut().zip(&listeners) {
+        *slot = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    }
+    ports
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
