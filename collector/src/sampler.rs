@@ -101,7 +101,7 @@ fn sample_with(
     // Partitions each group reports, and their union for ListOffsets.
     let mut wanted: Vec<(usize, Vec<WantedPartition>)> = Vec::new();
     let mut union: BTreeSet<(String, i32)> = BTreeSet::new();
-    let mut group_errors: HashMap<usize, String> = HashMap::new();
+    let mut group_errors: HashMap<usize, Vec<String>> = HashMap::new();
     for (index, target) in targets.iter().enumerate() {
         let mut partitions: HashMap<(String, i32), Option<i64>> = HashMap::new();
         match committed.remove(&target.group) {
@@ -113,10 +113,16 @@ fn sample_with(
                 }
             }
             Some(Err(error)) => {
-                group_errors.insert(index, error.to_string());
+                group_errors
+                    .entry(index)
+                    .or_default()
+                    .push(error.to_string());
             }
             None => {
-                group_errors.insert(index, "no committed offsets returned".to_string());
+                group_errors
+                    .entry(index)
+                    .or_default()
+                    .push("no committed offsets returned".to_string());
             }
         }
         for topic in &target.topics {
@@ -127,14 +133,10 @@ fn sample_with(
                     }
                 }
                 None => {
-                    let note = format!("topic {topic} does not exist");
                     group_errors
                         .entry(index)
-                        .and_modify(|e| {
-                            e.push_str("; ");
-                            e.push_str(&note);
-                        })
-                        .or_insert(note);
+                        .or_default()
+                        .push(format!("topic {topic} does not exist"));
                 }
             }
         }
@@ -149,13 +151,7 @@ fn sample_with(
                 "committed offsets on deleted topics: {}",
                 topics.into_iter().collect::<Vec<_>>().join(",")
             );
-            group_errors
-                .entry(index)
-                .and_modify(|e| {
-                    e.push_str("; ");
-                    e.push_str(&note);
-                })
-                .or_insert(note);
+            group_errors.entry(index).or_default().push(note);
         }
         let mut present: Vec<WantedPartition> =
             present.into_iter().map(|((t, p), c)| (t, p, c)).collect();
@@ -172,7 +168,7 @@ fn sample_with(
     let mut samples = Vec::with_capacity(targets.len());
     for (index, partitions) in wanted {
         let target = &targets[index];
-        let mut errors: Vec<String> = group_errors.remove(&index).into_iter().collect();
+        let mut errors: Vec<String> = group_errors.remove(&index).unwrap_or_default();
         let (state, members) = match &descriptions {
             Ok(map) => match map.get(&target.group) {
                 Some(Ok(description)) => (description.state.clone(), description.members),

@@ -11,9 +11,11 @@
 //! - [`broker`]: broker health metrics read over JMX.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
 //! - [`time`]: wall-clock milliseconds.
+//! - [`errors`]: error text with its causes.
 
 pub mod alert;
 pub mod broker;
+pub mod errors;
 pub mod matching;
 pub mod monitor;
 pub mod sample;
@@ -22,6 +24,7 @@ pub mod time;
 
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
 pub use broker::{BrokerMetric, BrokerSample};
+pub use errors::error_chain;
 pub use matching::{compile_pattern, Matcher};
 pub use monitor::{GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
 pub use sample::{

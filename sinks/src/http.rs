@@ -109,17 +109,7 @@ fn is_permanent(status: StatusCode) -> bool {
 /// A transport error with its causes, without the URL (it may hold a token).
 fn describe(error: reqwest::Error) -> String {
     let timed_out = error.is_timeout();
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    let mut text = lagwatch_model::error_chain(&error.without_url());
     if timed_out && !text.contains("timed out") {
         text.push_str(" (timed out)");
     }

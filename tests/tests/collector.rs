@@ -342,9 +342,7 @@ async fn unreachable_cluster_yields_error_samples_quickly() -> anyhow::Result<()
 async fn exact_time_lag_reads_the_record_timestamp_at_the_committed_offset() -> anyhow::Result<()> {
     let (id, topic) = fixture("exact", 0).await?;
     let group = format!("{id}_g");
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
+    let now_ms = lagwatch_model::now_ms();
     // Records 0..10 on partition 0, written "one minute apart" ten minutes ago.
     let producer: BaseProducer = common::client_config().create()?;
     for i in 0..10i64 {

@@ -91,11 +91,7 @@ async fn send_message(
     offset: i64,
 ) -> anyhow::Result<()> {
     // Recent times: older rows would fall to the raw table's TTL.
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let ts_ms = now_ms - 3_600_000 + offset * 1_000;
+    let ts_ms = lagwatch_model::now_ms() - 3_600_000 + offset * 1_000;
     records
         .send(HistoryRecord::Sample(sample(group, ts_ms, offset)))
         .await?;

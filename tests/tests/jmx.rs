@@ -14,25 +14,18 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use lagwatch_collector::jmx::{BrokerEndpoint, EndpointKind, JmxConfig, JmxPoller};
 use lagwatch_model::broker::metric;
-use lagwatch_model::BrokerSample;
+use lagwatch_model::{now_ms, BrokerSample};
 
 const BROKER: i32 = 1;
 
 fn jolokia_url() -> String {
     std::env::var("LAGWATCH_TEST_JOLOKIA_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:18778/jolokia".into())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn endpoint(kind: EndpointKind, url: &str) -> BrokerEndpoint {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lagwatch_model::broker::metric;
-use lagwatch_model::{now_ms, BrokerMetric, BrokerSample};
+use lagwatch_model::{error_chain, now_ms, BrokerMetric, BrokerSample};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -324,21 +324,6 @@ fn log_change(
         ),
     }
     state.last_error = sample.error.clone();
-}
-
-/// An error and its causes, `outer: inner: root`.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! rows of the latest snapshot, so removed monitors disappear without
 //! deletes.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lagwatch_collector::monitor_watch::MonitorList;
 use lagwatch_model::Monitor;
@@ -57,10 +57,7 @@ async fn write_snapshot(
         url: url.to_string(),
         source,
     };
-    let updated_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
+    let updated_at = lagwatch_model::now_ms();
     let mut insert = client
         .insert::<MonitorGroupRow>("monitor_groups")
         .await
