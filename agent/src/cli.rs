@@ -37,8 +37,51 @@ pub enum Command {
     /// Register, list and remove monitors.
     #[command(subcommand)]
     Monitors(MonitorsCommand),
+    /// Mute a team's matching alerts for a while; list and expire silences.
+    #[command(subcommand)]
+    Silences(SilencesCommand),
 }
 
+#[derive(Debug, Subcommand)]
+pub enum SilencesCommand {
+    /// Create a silence that starts now.
+    Add {
+        /// Team whose alerts are muted.
+        #[arg(long)]
+        team: String,
+        /// How long (e.g. 30m, 2h; at most 90 days).
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Duration,
+        /// Only alerts of this monitor.
+        #[arg(long)]
+        monitor: Option<i64>,
+        /// Only alerts on this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only alerts of this consumer group.
+        #[arg(long)]
+        group: Option<String>,
+        /// Only alerts of this rule (lag_threshold, lag_status, ...).
+        #[arg(long)]
+        rule: Option<String>,
+        /// Why (shown in listings).
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// List silences that have not expired (with --all, expired ones too).
+    List {
+        #[arg(long)]
+        all: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Expire { id: i64 },
+}
+
+// Parsed once per process; boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum MonitorsCommand {
     /// Register a monitor.
@@ -80,6 +123,21 @@ pub enum MonitorsCommand {
         /// timestamp of the record at the committed offset).
         #[arg(long, default_value = "estimate")]
         time_lag: lagwatch_model::TimeLagMode,
+        /// Also alert when one topic's summed lag exceeds this.
+        #[arg(long)]
+        topic_threshold: Option<i64>,
+        /// Also alert when the group's summed lag exceeds this.
+        #[arg(long)]
+        total_threshold: Option<i64>,
+        /// Also alert when a partition is further behind than this (e.g. 5m).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        time_lag_threshold: Option<Duration>,
+        /// Re-send a still-firing alert after this long (at least 1m).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        repeat_interval: Option<Duration>,
+        /// Webhook URL that receives the alerts as JSON (repeat for several).
+        #[arg(long = "webhook")]
+        webhooks: Vec<String>,
     },
     /// List monitors.
     List {

@@ -7,9 +7,11 @@
 //! - [`topology`]: wires collector, evaluator, sinks and history together.
 //! - [`http`]: `/metrics` and `/healthz`.
 //! - [`monitors`]: the `monitors add|list|rm` commands.
+//! - [`silences`]: the `silences add|list|expire` commands.
 
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod monitors;
+pub mod silences;
 pub mod topology;

@@ -8,8 +8,8 @@ use tracing_subscriber::EnvFilter;
 
 use lagwatch::cli::{Cli, Command};
 use lagwatch::config::AppConfig;
-use lagwatch::monitors;
 use lagwatch::topology::{self, Roles};
+use lagwatch::{monitors, silences};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -63,6 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Monitors(command) => monitors::run(&config, command).await,
+        Command::Silences(command) => silences::run(&config, command).await,
         Command::Collector => {
             serve(
                 config,

@@ -1,7 +1,7 @@
 //! `lagwatch monitors add|list|rm`: manage monitors without writing SQL.
 
 use lagwatch_collector::MonitorStore;
-use lagwatch_model::{GroupMatch, NewMonitor};
+use lagwatch_model::{AlertSettings, GroupMatch, NewMonitor};
 
 use crate::cli::MonitorsCommand;
 use crate::config::AppConfig;
@@ -22,6 +22,11 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
             time_lag,
             group_regex,
             topic_regex,
+            topic_threshold,
+            total_threshold,
+            time_lag_threshold,
+            repeat_interval,
+            webhooks,
         } => {
             if !config.clusters.contains_key(&cluster) {
                 anyhow::bail!(
@@ -51,6 +56,13 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
                     emails,
                     isolation,
                     time_lag,
+                    alerting: AlertSettings {
+                        topic_lag_threshold: topic_threshold,
+                        total_lag_threshold: total_threshold,
+                        time_lag_threshold_secs: time_lag_threshold.map(|d| d.as_secs()),
+                        repeat_interval_secs: repeat_interval.map(|d| d.as_secs()),
+                        webhooks,
+                    },
                 })
                 .await?;
             println!("added monitor {}", monitor.id);

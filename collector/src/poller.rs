@@ -269,6 +269,7 @@ mod tests {
             emails: vec![],
             isolation: Default::default(),
             time_lag: Default::default(),
+            alerting: Default::default(),
             group_match: Default::default(),
             topic_regex: None,
         }

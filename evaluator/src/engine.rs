@@ -247,6 +247,7 @@ mod tests {
             emails: vec!["oncall@example.com".into()],
             isolation: Default::default(),
             time_lag: Default::default(),
+            alerting: Default::default(),
             group_match: Default::default(),
             topic_regex: None,
         }

@@ -9,6 +9,7 @@
 //! - [`matching`]: which groups and topics a monitor covers.
 //! - [`alert`]: alert notifications handed to sinks and written to history.
 //! - [`broker`]: broker health metrics read over JMX.
+//! - [`silence`]: a team's request to mute matching alerts for a while.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
 //! - [`time`]: wall-clock milliseconds.
 //! - [`errors`]: error text with its causes.
@@ -20,15 +21,17 @@ pub mod matching;
 pub mod monitor;
 pub mod sample;
 pub mod secret;
+pub mod silence;
 pub mod time;
 
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
 pub use broker::{BrokerMetric, BrokerSample};
 pub use errors::error_chain;
 pub use matching::{compile_pattern, Matcher};
-pub use monitor::{GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
+pub use monitor::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
 pub use sample::{
     decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, WIRE_VERSION,
 };
 pub use secret::Secret;
+pub use silence::{NewSilence, Silence};
 pub use time::now_ms;

@@ -99,6 +99,7 @@ mod tests {
             emails: vec![],
             isolation: Isolation::ReadUncommitted,
             time_lag: Default::default(),
+            alerting: Default::default(),
         }
     }
 

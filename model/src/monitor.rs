@@ -35,6 +35,33 @@ pub struct Monitor {
     /// How time lag is measured for this monitor's groups.
     #[serde(default)]
     pub time_lag: TimeLagMode,
+    /// Further thresholds, repeat interval and webhook receivers; each
+    /// unset value falls back to the rules file's default.
+    #[serde(default)]
+    pub alerting: AlertSettings,
+}
+
+/// A monitor's own alerting settings: overrides of the rules-file defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Alert when the summed lag of one topic's watched partitions exceeds
+    /// this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_lag_threshold: Option<i64>,
+    /// Alert when the summed lag of all watched partitions exceeds this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_lag_threshold: Option<i64>,
+    /// Alert when any watched partition is more than this many seconds
+    /// behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_lag_threshold_secs: Option<u64>,
+    /// Re-send a still-firing alert after this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval_secs: Option<u64>,
+    /// Webhook URLs that receive this monitor's alerts as JSON.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<String>,
 }
 
 /// How time lag is measured.
@@ -160,4 +187,6 @@ pub struct NewMonitor {
     pub isolation: Isolation,
     #[serde(default)]
     pub time_lag: TimeLagMode,
+    #[serde(default)]
+    pub alerting: AlertSettings,
 }

@@ -289,6 +289,7 @@ async fn group_and_topic_patterns_select_groups_and_topics() -> anyhow::Result<(
         emails: vec![],
         isolation: Isolation::ReadUncommitted,
         time_lag: Default::default(),
+        alerting: Default::default(),
     };
     let samples = tokio::task::spawn_blocking(move || {
         let source = source();

@@ -66,6 +66,7 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
             emails: vec![recipient.clone()],
             isolation: Default::default(),
             time_lag: Default::default(),
+            alerting: Default::default(),
             group_match: Default::default(),
             topic_regex: None,
         })

@@ -21,6 +21,13 @@ fn monitor(group: &str) -> NewMonitor {
         time_lag: lagwatch_model::TimeLagMode::Exact,
         group_match: lagwatch_model::GroupMatch::Exact,
         topic_regex: Some("audit\\..*".into()),
+        alerting: lagwatch_model::AlertSettings {
+            topic_lag_threshold: None,
+            total_lag_threshold: Some(10_000),
+            time_lag_threshold_secs: Some(600),
+            repeat_interval_secs: Some(7_200),
+            webhooks: vec!["https://hooks.example.com/x?a=1".into()],
+        },
     }
 }
 

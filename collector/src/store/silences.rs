@@ -1,0 +1,238 @@
+//! Silence rows: create, list, expire, and the active set the evaluator
+//! reads.
+
+use lagwatch_model::{now_ms, NewSilence, Silence};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use super::{MonitorStore, StoreError};
+
+const COLUMNS: &str = "id, team, monitor_id, cluster, consumer_group, rule, starts_at_ms, \
+     ends_at_ms, created_by, comment, created_at_ms";
+
+/// Longest silence accepted: 90 days.
+pub const MAX_SILENCE_MS: i64 = 90 * 24 * 3_600 * 1_000;
+
+impl MonitorStore {
+    /// Stores a silence after checking it.
+    pub async fn add_silence(&self, silence: &NewSilence) -> Result<Silence, StoreError> {
+        validate_silence(silence)?;
+        let now = now_ms();
+        let result = sqlx::query(
+            "INSERT INTO silences (team, monitor_id, cluster, consumer_group, rule, \
+             starts_at_ms, ends_at_ms, created_by, comment, created_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&silence.team)
+        .bind(silence.monitor_id)
+        .bind(silence.cluster.as_deref())
+        .bind(silence.consumer_group.as_deref())
+        .bind(silence.rule.as_deref())
+        .bind(silence.starts_at_ms)
+        .bind(silence.ends_at_ms)
+        .bind(&silence.created_by)
+        .bind(&silence.comment)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        let id = match result.last_insert_id() {
+            Some(id) => id,
+            None => sqlx::query("SELECT MAX(id) AS id FROM silences")
+                .fetch_one(self.pool())
+                .await?
+                .try_get::<i64, _>("id")?,
+        };
+        Ok(Silence {
+            id,
+            team: silence.team.clone(),
+            monitor_id: silence.monitor_id,
+            cluster: silence.cluster.clone(),
+            consumer_group: silence.consumer_group.clone(),
+            rule: silence.rule.clone(),
+            starts_at_ms: silence.starts_at_ms,
+            ends_at_ms: silence.ends_at_ms,
+            created_by: silence.created_by.clone(),
+            comment: silence.comment.clone(),
+            created_at_ms: now,
+        })
+    }
+
+    /// One silence by id.
+    pub async fn get_silence(&self, id: i64) -> Result<Option<Silence>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM silences WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(silence_from_row).transpose()
+    }
+
+    /// Silences of `team` (every team's with `None`), newest first; expired
+    /// ones only when `include_expired`.
+    pub async fn list_silences(
+        &self,
+        team: Option<&str>,
+        include_expired: bool,
+    ) -> Result<Vec<Silence>, StoreError> {
+        let now = now_ms();
+        let min_end = if include_expired { i64::MIN } else { now };
+        let rows = match team {
+            Some(team) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM silences WHERE team = ? AND ends_at_ms > ? \
+                     ORDER BY id DESC"
+                )))
+                .bind(team)
+                .bind(min_end)
+                .fetch_all(self.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {COLUMNS} FROM silences WHERE ends_at_ms > ? ORDER BY id DESC"
+                )))
+                .bind(min_end)
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(silence_from_row).collect()
+    }
+
+    /// Silences in force now or starting later (what the evaluator keeps).
+    pub async fn unexpired_silences(&self) -> Result<Vec<Silence>, StoreError> {
+        self.list_silences(None, false).await
+    }
+
+    /// Ends a silence now; returns `None` when it does not exist. Expiring
+    /// an already expired silence leaves it unchanged.
+    pub async fn expire_silence(&self, id: i64) -> Result<Option<Silence>, StoreError> {
+        let now = now_ms();
+        sqlx::query("UPDATE silences SET ends_at_ms = ? WHERE id = ? AND ends_at_ms > ?")
+            .bind(now)
+            .bind(id)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        self.get_silence(id).await
+    }
+}
+
+/// Checks a silence; the error names the field.
+pub fn validate_silence(silence: &NewSilence) -> Result<(), StoreError> {
+    let invalid = |msg: &str| Err(StoreError::InvalidSilence(msg.to_string()));
+    if silence.team.trim().is_empty() {
+        return invalid("team must not be empty");
+    }
+    if silence.ends_at_ms <= silence.starts_at_ms {
+        return invalid("ends_at_ms must be after starts_at_ms");
+    }
+    if silence.ends_at_ms - silence.starts_at_ms > MAX_SILENCE_MS {
+        return invalid("a silence may last at most 90 days");
+    }
+    if silence.comment.len() > 1024 {
+        return invalid("comment must be at most 1024 characters");
+    }
+    if let Some(rule) = &silence.rule {
+        if rule.is_empty() || rule.len() > 64 {
+            return invalid("rule must be 1 to 64 characters");
+        }
+    }
+    Ok(())
+}
+
+fn silence_from_row(row: &AnyRow) -> Result<Silence, StoreError> {
+    Ok(Silence {
+        id: row.try_get("id")?,
+        team: row.try_get("team")?,
+        monitor_id: row.try_get("monitor_id")?,
+        cluster: row.try_get("cluster")?,
+        consumer_group: row.try_get("consumer_group")?,
+        rule: row.try_get("rule")?,
+        starts_at_ms: row.try_get("starts_at_ms")?,
+        ends_at_ms: row.try_get("ends_at_ms")?,
+        created_by: row.try_get("created_by")?,
+        comment: row.try_get("comment")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_silence(team: &str, minutes: i64) -> NewSilence {
+        let now = now_ms();
+        NewSilence {
+            team: team.into(),
+            monitor_id: Some(3),
+            cluster: None,
+            consumer_group: Some("billing".into()),
+            rule: None,
+            starts_at_ms: now - 1_000,
+            ends_at_ms: now + minutes * 60_000,
+            created_by: team.into(),
+            comment: "deploy".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn silences_are_created_listed_per_team_and_expired() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("m.db").display());
+        let store = MonitorStore::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+
+        let ours = store
+            .add_silence(&new_silence("payments", 30))
+            .await
+            .expect("add");
+        let theirs = store
+            .add_silence(&new_silence("search", 30))
+            .await
+            .expect("add");
+        assert_eq!(ours.monitor_id, Some(3));
+        assert_eq!(ours.cluster, None);
+        let listed = store
+            .list_silences(Some("payments"), false)
+            .await
+            .expect("list");
+        assert_eq!(listed, vec![ours.clone()]);
+        assert_eq!(store.unexpired_silences().await.expect("all").len(), 2);
+
+        let expired = store
+            .expire_silence(ours.id)
+            .await
+            .expect("expire")
+            .expect("exists");
+        assert!(!expired.is_active(now_ms() + 1));
+        assert!(store
+            .list_silences(Some("payments"), false)
+            .await
+            .expect("list")
+            .is_empty());
+        assert_eq!(
+            store
+                .list_silences(Some("payments"), true)
+                .await
+                .expect("list")
+                .len(),
+            1
+        );
+        assert_eq!(store.unexpired_silences().await.expect("all"), vec![theirs]);
+        assert_eq!(store.expire_silence(999).await.expect("expire"), None);
+    }
+
+    #[tokio::test]
+    async fn invalid_silences_are_rejected() {
+        let mut bad = new_silence("payments", 30);
+        bad.ends_at_ms = bad.starts_at_ms;
+        assert!(validate_silence(&bad).is_err());
+        let bad = new_silence("payments", 91 * 24 * 60);
+        assert!(validate_silence(&bad)
+            .expect_err("too long")
+            .to_string()
+            .contains("90 days"));
+    }
+}
