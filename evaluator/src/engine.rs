@@ -1,58 +1,158 @@
 //! Matches samples to monitors and runs the rules; pure, no I/O.
 //!
-//! Two rules run per (monitor, group):
-//! - `lag_threshold` ([`THRESHOLD_RULE`]): the largest watched partition lag
-//!   above the monitor's threshold for `for_secs`;
+//! Rules run per (monitor, group), each with its own alert:
+//! - `lag_threshold`: the largest watched partition lag above the monitor's
+//!   threshold for `for_secs`;
+//! - `topic_lag_threshold` (one alert per topic), `total_lag_threshold` and
+//!   `time_lag_threshold`: summed lag per topic, summed lag of the group and
+//!   the largest time lag, each above the monitor's own value or else the
+//!   rules file's default (off when neither sets one), with the monitor's
+//!   `for`;
 //! - `lag_status` ([`STATUS_RULE`]): the Burrow-style window status of the
 //!   watched partitions, firing on STALL, STOP or REWIND (see
 //!   [`crate::status_rule`] for the transitions and the memory bound).
+//!
+//! Alert state survives restarts through an [`AlertMemory`]: when the engine
+//! meets an alert it holds no state for, it asks the memory what was last
+//! recorded for that fingerprint, takes over its firing state, and ignores
+//! samples not newer than the recorded transition, so replayed samples
+//! neither repeat nor undo a notification.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use lagwatch_model::alert::rule;
 use lagwatch_model::{
     AlertEvent, AlertState, GroupSample, LaggingPartition, Matcher, Monitor, PartitionSample,
 };
-use lagwatch_rules::{ThresholdRule, ThresholdState, Transition, WindowRules};
+use lagwatch_rules::{RuleSet, ThresholdRule, ThresholdState, Transition};
 
 pub use crate::status_rule::STATUS_RULE;
 use crate::status_rule::{GroupWindows, StatusTransition};
 
-/// Name of the threshold rule in fingerprints and history.
-pub const THRESHOLD_RULE: &str = "lag_threshold";
+/// Name of the per-partition threshold rule in fingerprints and history.
+pub const THRESHOLD_RULE: &str = rule::LAG_THRESHOLD;
 
 /// How often, in sample time, groups without recent samples are swept.
 const SWEEP_EVERY_MS: i64 = 60 * 1000;
 
+/// Largest number of partitions listed in one notification; the summary
+/// keeps the totals of all.
+pub const MAX_LISTED_PARTITIONS: usize = 50;
+
+/// What was last recorded about an alert, as far as the engine cares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remembered {
+    pub firing: bool,
+    /// Sample time of the recorded transition.
+    pub as_of_ms: i64,
+    /// Group status of a firing `lag_status` alert (`stall`, ...).
+    pub status: Option<String>,
+}
+
+/// Where the engine looks up alerts it has no state for (after a restart
+/// or a rebalance).
+pub trait AlertMemory: Send + Sync {
+    fn recall(&self, fingerprint: &str) -> Option<Remembered>;
+}
+
+/// Identity of one threshold alert.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AlertKey {
+    monitor_id: i64,
+    group: String,
+    rule: &'static str,
+    topic: Option<String>,
+}
+
+/// A threshold rule's state plus the replay guard.
+#[derive(Debug)]
+struct ThresholdAlert {
+    state: ThresholdState,
+    /// Samples at or before this time were already judged before a restart.
+    replayed_until_ms: i64,
+}
+
+impl Default for ThresholdAlert {
+    fn default() -> Self {
+        ThresholdAlert {
+            state: ThresholdState::default(),
+            replayed_until_ms: i64::MIN,
+        }
+    }
+}
+
 /// Alert state of every (monitor, group) this instance has seen samples
 /// for; a monitor naming groups by pattern has one alert per group and rule.
-#[derive(Debug, Default)]
 pub struct Engine {
-    threshold: HashMap<(i64, String), ThresholdState>,
-    status: HashMap<(i64, String), GroupWindows>,
-    status_rules: WindowRules,
+    threshold: HashMap<AlertKey, ThresholdAlert>,
+    status: HashMap<(i64, String), (GroupWindows, i64)>,
+    rules: Arc<RuleSet>,
+    memory: Option<Arc<dyn AlertMemory>>,
     /// Sample time of the last sweep of stale groups.
     last_sweep_ms: i64,
     matcher: Matcher,
 }
 
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("threshold_alerts", &self.threshold.len())
+            .field("status_groups", &self.status.len())
+            .finish()
+    }
+}
+
+/// One threshold rule instance to evaluate for a sample.
+struct Check {
+    rule: &'static str,
+    topic: Option<String>,
+    threshold: i64,
+    value: Option<i64>,
+}
+
 impl Engine {
+    /// An engine with the compiled-in default rules and no memory.
     pub fn new() -> Self {
-        Engine::default()
+        Engine::with_rules(Arc::new(RuleSet::defaults()))
     }
 
-    /// Number of alerts currently firing (both rules).
+    pub fn with_rules(rules: Arc<RuleSet>) -> Self {
+        Engine {
+            threshold: HashMap::new(),
+            status: HashMap::new(),
+            rules,
+            memory: None,
+            last_sweep_ms: 0,
+            matcher: Matcher::new(),
+        }
+    }
+
+    /// Restores alert state from `memory` for alerts met for the first time.
+    pub fn with_memory(mut self, memory: Arc<dyn AlertMemory>) -> Self {
+        self.memory = Some(memory);
+        self
+    }
+
+    /// Number of alerts currently firing (all rules).
     pub fn firing(&self) -> usize {
-        self.threshold.values().filter(|s| s.firing).count()
-            + self.status.values().filter(|g| g.is_firing()).count()
+        self.threshold.values().filter(|s| s.state.firing).count()
+            + self.status.values().filter(|(g, _)| g.is_firing()).count()
     }
 
     /// Number of partition windows held by the `lag_status` rule.
     pub fn windows(&self) -> usize {
-        self.status.values().map(GroupWindows::len).sum()
+        self.status.values().map(|(g, _)| g.len()).sum()
     }
 
     /// Applies one sample to every monitor of its group; returns the alert
-    /// transitions it caused (per monitor: threshold first, then status).
+    /// transitions it caused (per monitor: thresholds first, then status).
     pub fn observe(&mut self, sample: &GroupSample, monitors: &[Monitor]) -> Vec<AlertEvent> {
         let mut events = Vec::new();
         for monitor in monitors {
@@ -66,11 +166,78 @@ impl Engine {
                 .iter()
                 .filter(|p| self.matcher.covers_topic(monitor, &p.topic))
                 .collect();
-            events.extend(self.observe_threshold(sample, monitor, &watched));
-            events.extend(self.observe_status(sample, monitor, &watched));
+            for check in self.checks(sample, monitor, &watched) {
+                events.extend(self.observe_threshold(sample, monitor, &watched, check));
+            }
+            if self
+                .rules
+                .status_for(&sample.cluster, &sample.group)
+                .enabled
+            {
+                events.extend(self.observe_status(sample, monitor, &watched));
+            }
         }
         self.sweep(sample.ts_ms);
         events
+    }
+
+    /// The threshold rules that apply to `monitor` on this sample.
+    fn checks(
+        &self,
+        sample: &GroupSample,
+        monitor: &Monitor,
+        watched: &[&PartitionSample],
+    ) -> Vec<Check> {
+        let isolation = monitor.isolation;
+        let defaults = self.rules.thresholds_for(&sample.cluster, &sample.group);
+        let lags = || watched.iter().filter_map(|p| p.lag_for(isolation));
+        let mut checks = vec![Check {
+            rule: rule::LAG_THRESHOLD,
+            topic: None,
+            threshold: monitor.lag_threshold,
+            value: lags().max(),
+        }];
+        if let Some(threshold) = monitor.alerting.topic_lag_threshold.or(defaults.topic_lag) {
+            let mut per_topic: Vec<(&str, Option<i64>)> = Vec::new();
+            for p in watched {
+                let lag = p.lag_for(isolation);
+                match per_topic.iter_mut().find(|(t, _)| *t == p.topic) {
+                    Some((_, sum)) => *sum = sum.zip(lag).map(|(a, b)| a + b).or(*sum),
+                    None => per_topic.push((&p.topic, lag)),
+                }
+            }
+            checks.extend(per_topic.into_iter().map(|(topic, sum)| Check {
+                rule: rule::TOPIC_LAG_THRESHOLD,
+                topic: Some(topic.to_string()),
+                threshold,
+                value: sum,
+            }));
+        }
+        if let Some(threshold) = monitor.alerting.total_lag_threshold.or(defaults.total_lag) {
+            let known = lags().count();
+            checks.push(Check {
+                rule: rule::TOTAL_LAG_THRESHOLD,
+                topic: None,
+                threshold,
+                value: (known > 0).then(|| lags().sum()),
+            });
+        }
+        let time_threshold_ms = monitor
+            .alerting
+            .time_lag_threshold_secs
+            .map(|s| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX))
+            .or(defaults
+                .time_lag
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
+        if let Some(threshold) = time_threshold_ms {
+            checks.push(Check {
+                rule: rule::TIME_LAG_THRESHOLD,
+                topic: None,
+                threshold,
+                value: watched.iter().filter_map(|p| p.time_lag_ms).max(),
+            });
+        }
+        checks
     }
 
     fn observe_threshold(
@@ -78,43 +245,68 @@ impl Engine {
         sample: &GroupSample,
         monitor: &Monitor,
         watched: &[&PartitionSample],
+        check: Check,
     ) -> Option<AlertEvent> {
-        let isolation = monitor.isolation;
-        let max_lag = watched.iter().filter_map(|p| p.lag_for(isolation)).max();
+        let key = AlertKey {
+            monitor_id: monitor.id,
+            group: sample.group.clone(),
+            rule: check.rule,
+            topic: check.topic.clone(),
+        };
+        let fingerprint =
+            fingerprint_of(check.rule, monitor, &sample.group, check.topic.as_deref());
+        let memory = self.memory.clone();
+        let alert = self.threshold.entry(key).or_insert_with(|| {
+            let mut alert = ThresholdAlert::default();
+            if let Some(remembered) = memory.and_then(|m| m.recall(&fingerprint)) {
+                alert.state.firing = remembered.firing;
+                alert.replayed_until_ms = remembered.as_of_ms;
+            }
+            alert
+        });
+        if sample.ts_ms <= alert.replayed_until_ms {
+            return None;
+        }
         let rule = ThresholdRule {
-            threshold: monitor.lag_threshold,
+            threshold: check.threshold,
             for_ms: i64::try_from(monitor.for_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         };
-        let state = self
-            .threshold
-            .entry((monitor.id, sample.group.clone()))
-            .or_default();
-        let alert_state = match state.observe(&rule, max_lag, sample.ts_ms) {
+        let alert_state = match alert.state.observe(&rule, check.value, sample.ts_ms) {
             Transition::None => return None,
             Transition::Fire => AlertState::Firing,
             Transition::Resolve => AlertState::Resolved,
         };
-        let partitions = watched
-            .iter()
-            .filter_map(|p| {
-                let lag = p.lag_for(isolation)?;
-                (lag > monitor.lag_threshold).then(|| LaggingPartition {
-                    topic: p.topic.clone(),
-                    partition: p.partition,
-                    lag,
-                })
-            })
-            .collect();
-        Some(event(
+        let isolation = monitor.isolation;
+        let listed = |p: &&&PartitionSample| match check.rule {
+            rule::LAG_THRESHOLD => p.lag_for(isolation).is_some_and(|l| l > check.threshold),
+            rule::TIME_LAG_THRESHOLD => p.time_lag_ms.is_some_and(|t| t > check.threshold),
+            rule::TOPIC_LAG_THRESHOLD => {
+                Some(&p.topic) == check.topic.as_ref()
+                    && p.lag_for(isolation).is_some_and(|l| l > 0)
+            }
+            _ => p.lag_for(isolation).is_some_and(|l| l > 0),
+        };
+        let partitions = if alert_state == AlertState::Firing {
+            lagging(watched.iter().filter(listed), isolation)
+        } else {
+            Vec::new()
+        };
+        let mut event = event(
             sample,
             monitor,
             watched,
-            THRESHOLD_RULE,
+            check.rule,
             alert_state,
-            monitor.lag_threshold,
+            check.threshold,
             partitions,
             None,
-        ))
+        );
+        event.fingerprint = fingerprint;
+        event.topic = check.topic;
+        if check.rule != rule::LAG_THRESHOLD {
+            event.value = check.value.map(|v| v as f64);
+        }
+        Some(event)
     }
 
     fn observe_status(
@@ -124,17 +316,36 @@ impl Engine {
         watched: &[&PartitionSample],
     ) -> Option<AlertEvent> {
         let isolation = monitor.isolation;
-        let rules = self.status_rules;
-        let group = self
+        let rules = self
+            .rules
+            .status_for(&sample.cluster, &sample.group)
+            .window_rules();
+        let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
+        let memory = self.memory.clone();
+        let (group, replayed_until_ms) = self
             .status
             .entry((monitor.id, sample.group.clone()))
-            .or_default();
+            .or_insert_with(|| {
+                let mut group = GroupWindows::default();
+                let mut until = i64::MIN;
+                if let Some(remembered) = memory.and_then(|m| m.recall(&fingerprint)) {
+                    if remembered.firing {
+                        group.restore_firing(remembered.status.as_deref());
+                    }
+                    until = remembered.as_of_ms;
+                }
+                (group, until)
+            });
+        if sample.ts_ms <= *replayed_until_ms {
+            return None;
+        }
         let (alert_state, status, partitions) =
             match group.observe(sample, watched.iter().copied(), isolation, &rules)? {
                 StatusTransition::Fire(worst) => {
                     let partitions = worst
                         .partitions
                         .iter()
+                        .take(MAX_LISTED_PARTITIONS)
                         .map(|(topic, partition)| LaggingPartition {
                             topic: topic.clone(),
                             partition: *partition,
@@ -149,7 +360,7 @@ impl Engine {
                 }
                 StatusTransition::Resolve(status) => (AlertState::Resolved, status, Vec::new()),
             };
-        Some(event(
+        let mut event = event(
             sample,
             monitor,
             watched,
@@ -158,7 +369,9 @@ impl Engine {
             rules.allowed_lag,
             partitions,
             Some(status.as_str().to_string()),
-        ))
+        );
+        event.fingerprint = fingerprint;
+        Some(event)
     }
 
     /// Every [`SWEEP_EVERY_MS`] of sample time, forgets the windows of
@@ -170,7 +383,7 @@ impl Engine {
             return;
         }
         self.last_sweep_ms = now_ms;
-        self.status.retain(|_, group| {
+        self.status.retain(|_, (group, _)| {
             if !group.is_stale(now_ms) {
                 return true;
             }
@@ -182,10 +395,30 @@ impl Engine {
     /// Forgets state of monitors that no longer exist.
     pub fn retain_monitors(&mut self, monitors: &[Monitor]) {
         self.threshold
-            .retain(|(id, _), _| monitors.iter().any(|m| m.id == *id));
+            .retain(|key, _| monitors.iter().any(|m| m.id == key.monitor_id));
         self.status
             .retain(|(id, _), _| monitors.iter().any(|m| m.id == *id));
     }
+}
+
+/// The partitions to list, largest lag first, at most
+/// [`MAX_LISTED_PARTITIONS`].
+fn lagging<'a>(
+    partitions: impl Iterator<Item = &'a &'a PartitionSample>,
+    isolation: lagwatch_model::Isolation,
+) -> Vec<LaggingPartition> {
+    let mut listed: Vec<LaggingPartition> = partitions
+        .filter_map(|p| {
+            Some(LaggingPartition {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                lag: p.lag_for(isolation)?,
+            })
+        })
+        .collect();
+    listed.sort_by(|a, b| b.lag.cmp(&a.lag).then(a.partition.cmp(&b.partition)));
+    listed.truncate(MAX_LISTED_PARTITIONS);
+    listed
 }
 
 /// An alert event of `rule` for `monitor` on the sample's group.
@@ -203,7 +436,7 @@ fn event(
     let isolation = monitor.isolation;
     let lags = || watched.iter().filter_map(|p| p.lag_for(isolation));
     AlertEvent {
-        fingerprint: format!("{rule}/{}/{}/{}", monitor.id, monitor.cluster, sample.group),
+        fingerprint: fingerprint_of(rule, monitor, &sample.group, None),
         rule: rule.to_string(),
         state,
         monitor_id: monitor.id,
@@ -217,15 +450,27 @@ fn event(
         partitions,
         emails: monitor.emails.clone(),
         status,
+        topic: None,
+        value: None,
+        broker: None,
+        repeat: false,
+        muted_by: None,
+        webhooks: monitor.alerting.webhooks.clone(),
+    }
+}
+
+/// Stable identity of an alert: rule, monitor, cluster, group and, for
+/// per-topic rules, topic.
+pub fn fingerprint_of(rule: &str, monitor: &Monitor, group: &str, topic: Option<&str>) -> String {
+    match topic {
+        Some(topic) => format!("{rule}/{}/{}/{group}/{topic}", monitor.id, monitor.cluster),
+        None => format!("{rule}/{}/{}/{group}", monitor.id, monitor.cluster),
     }
 }
 
 /// Stable identity of a monitor's threshold alert on one group.
 pub fn fingerprint(monitor: &Monitor, group: &str) -> String {
-    format!(
-        "{THRESHOLD_RULE}/{}/{}/{group}",
-        monitor.id, monitor.cluster
-    )
+    fingerprint_of(THRESHOLD_RULE, monitor, group, None)
 }
 
 #[cfg(test)]
@@ -463,7 +708,7 @@ mod tests {
         let firing: Vec<_> = engine
             .status
             .values()
-            .filter_map(GroupWindows::firing_status)
+            .filter_map(|(g, _)| g.firing_status())
             .collect();
         assert_eq!(firing, vec![lagwatch_rules::Status::Stop]);
     }
@@ -494,5 +739,205 @@ mod tests {
         engine.observe(&offsets(3 * later, 5, 5), &monitors);
         engine.retain_monitors(&[]);
         assert_eq!(engine.windows(), 0);
+    }
+
+    /// A sample whose partitions are `(topic, lag, time_lag_ms)`.
+    fn timed(ts_ms: i64, parts: &[(&str, i64, Option<i64>)]) -> GroupSample {
+        let mut s = sample(ts_ms, &[]);
+        s.partitions = parts
+            .iter()
+            .enumerate()
+            .map(|(i, (topic, lag, time_lag))| {
+                let mut p = PartitionSample::new(*topic, i as i32, Some(0), *lag);
+                p.time_lag_ms = *time_lag;
+                p
+            })
+            .collect();
+        s
+    }
+
+    /// Numbered cases for the threshold rules next to `lag_threshold`:
+    /// (case, monitor alerting, samples, expected (sample index, rule,
+    /// topic, state, value)). The monitor's partition threshold is 500 and
+    /// `for` is 0; `lag_status` is switched off to keep the table small.
+    #[test]
+    fn threshold_rules_table() {
+        use lagwatch_model::AlertSettings;
+        use AlertState::{Firing, Resolved};
+        type Expected = (
+            usize,
+            &'static str,
+            Option<&'static str>,
+            AlertState,
+            Option<f64>,
+        );
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(
+            &str,
+            AlertSettings,
+            Vec<Vec<(&str, i64, Option<i64>)>>,
+            Vec<Expected>,
+        )> = vec![
+            (
+                "1 total lag fires on the sum although no partition passes 500",
+                AlertSettings {
+                    total_lag_threshold: Some(1_000),
+                    ..Default::default()
+                },
+                vec![
+                    vec![("a", 400, None), ("a", 400, None), ("b", 400, None)],
+                    vec![("a", 100, None), ("a", 100, None), ("b", 100, None)],
+                ],
+                vec![
+                    (0, rule::TOTAL_LAG_THRESHOLD, None, Firing, Some(1_200.0)),
+                    (1, rule::TOTAL_LAG_THRESHOLD, None, Resolved, Some(300.0)),
+                ],
+            ),
+            (
+                "2 topic lag alerts per topic, each with its own fingerprint",
+                AlertSettings {
+                    topic_lag_threshold: Some(600),
+                    ..Default::default()
+                },
+                vec![
+                    vec![("a", 400, None), ("a", 400, None), ("b", 400, None)],
+                    vec![("a", 400, None), ("a", 400, None), ("b", 700, None)],
+                ],
+                vec![
+                    (0, rule::TOPIC_LAG_THRESHOLD, Some("a"), Firing, Some(800.0)),
+                    (1, rule::LAG_THRESHOLD, None, Firing, None),
+                    (1, rule::TOPIC_LAG_THRESHOLD, Some("b"), Firing, Some(700.0)),
+                ],
+            ),
+            (
+                "3 time lag uses the largest partition time lag in ms",
+                AlertSettings {
+                    time_lag_threshold_secs: Some(60),
+                    ..Default::default()
+                },
+                vec![
+                    vec![("a", 10, Some(30_000)), ("a", 10, Some(61_000))],
+                    vec![("a", 10, Some(30_000)), ("a", 10, Some(60_000))],
+                ],
+                vec![
+                    (0, rule::TIME_LAG_THRESHOLD, None, Firing, Some(61_000.0)),
+                    (1, rule::TIME_LAG_THRESHOLD, None, Resolved, Some(60_000.0)),
+                ],
+            ),
+            (
+                "4 unknown time lag neither fires nor resolves",
+                AlertSettings {
+                    time_lag_threshold_secs: Some(60),
+                    ..Default::default()
+                },
+                vec![
+                    vec![("a", 10, Some(90_000))],
+                    vec![("a", 10, None)],
+                    vec![("a", 10, Some(1_000))],
+                ],
+                vec![
+                    (0, rule::TIME_LAG_THRESHOLD, None, Firing, Some(90_000.0)),
+                    (2, rule::TIME_LAG_THRESHOLD, None, Resolved, Some(1_000.0)),
+                ],
+            ),
+            (
+                "5 no monitor value and no file default: rules stay off",
+                AlertSettings::default(),
+                vec![vec![("a", 400, Some(10_000_000)), ("b", 400, None)]],
+                vec![],
+            ),
+        ];
+        for (case, alerting, samples, expected) in cases {
+            let mut m = monitor(&[]);
+            m.alerting = alerting;
+            let monitors = vec![m];
+            let mut rules = RuleSet::defaults();
+            rules.lag_status.enabled = false;
+            rules.thresholds = Default::default();
+            let mut engine = Engine::with_rules(Arc::new(rules));
+            let mut got = Vec::new();
+            for (i, parts) in samples.iter().enumerate() {
+                for e in engine.observe(&timed(i as i64 * 1_000, parts), &monitors) {
+                    got.push((i, e.rule.clone(), e.topic.clone(), e.state, e.value));
+                }
+            }
+            let expected: Vec<_> = expected
+                .into_iter()
+                .map(|(i, r, t, s, v)| (i, r.to_string(), t.map(str::to_string), s, v))
+                .collect();
+            assert_eq!(got, expected, "case {case}");
+        }
+    }
+
+    #[test]
+    fn file_defaults_apply_when_the_monitor_sets_nothing() {
+        let monitors = vec![monitor(&[])];
+        let mut engine = Engine::new(); // default.yaml: time_lag 15m
+        let fired = engine.observe(&timed(0, &[("a", 1, Some(16 * 60_000))]), &monitors);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].rule, rule::TIME_LAG_THRESHOLD);
+        assert_eq!(fired[0].threshold, 15 * 60_000);
+        assert!(
+            fired[0].summary().contains("960s behind"),
+            "{}",
+            fired[0].summary()
+        );
+    }
+
+    struct Recorded(HashMap<String, Remembered>);
+
+    impl AlertMemory for Recorded {
+        fn recall(&self, fingerprint: &str) -> Option<Remembered> {
+            self.0.get(fingerprint).cloned()
+        }
+    }
+
+    #[test]
+    fn remembered_alerts_are_neither_repeated_nor_undone_by_replayed_samples() {
+        let monitors = vec![monitor(&[])];
+        let firing_at = 5_000;
+        let memory = Recorded(HashMap::from([(
+            fingerprint(&monitors[0], "billing"),
+            Remembered {
+                firing: true,
+                as_of_ms: firing_at,
+                status: None,
+            },
+        )]));
+        let mut engine = Engine::new().with_memory(Arc::new(memory));
+        // Replayed samples from before the recorded transition: one below
+        // the threshold (would resolve) and one above (would fire again).
+        assert!(engine
+            .observe(&sample(4_000, &[("orders", 10)]), &monitors)
+            .is_empty());
+        assert!(engine
+            .observe(&sample(5_000, &[("orders", 900)]), &monitors)
+            .is_empty());
+        assert_eq!(engine.firing(), 1, "firing state taken over");
+        assert!(engine
+            .observe(&sample(6_000, &[("orders", 950)]), &monitors)
+            .is_empty());
+        let resolved = engine.observe(&sample(7_000, &[("orders", 0)]), &monitors);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].state, AlertState::Resolved);
+    }
+
+    #[test]
+    fn remembered_resolution_keeps_replayed_breaches_quiet() {
+        let monitors = vec![monitor(&[])];
+        let memory = Recorded(HashMap::from([(
+            fingerprint(&monitors[0], "billing"),
+            Remembered {
+                firing: false,
+                as_of_ms: 5_000,
+                status: None,
+            },
+        )]));
+        let mut engine = Engine::new().with_memory(Arc::new(memory));
+        assert!(engine
+            .observe(&sample(3_000, &[("orders", 900)]), &monitors)
+            .is_empty());
+        let fired = engine.observe(&sample(6_000, &[("orders", 900)]), &monitors);
+        assert_eq!(fired.len(), 1, "a new breach after the record fires");
     }
 }

@@ -93,6 +93,16 @@ impl GroupWindows {
     }
 
     /// Forgets every window, keeping the alert state.
+    /// Takes over a firing state recorded before a restart (`status` as in
+    /// [`Status::as_str`]; an unreadable one counts as STOP).
+    pub fn restore_firing(&mut self, status: Option<&str>) {
+        let status = status
+            .and_then(|s| Status::ALL.iter().copied().find(|k| k.as_str() == s))
+            .filter(|s| s.is_error())
+            .unwrap_or(Status::Stop);
+        self.firing = Some(status);
+    }
+
     pub fn forget_windows(&mut self) {
         self.partitions.clear();
     }

@@ -58,11 +58,99 @@ pub struct AlertEvent {
     /// and then left out of the JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The topic of a per-topic alert (`topic_lag_threshold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// The measured value the rule compared with `threshold` when it is not
+    /// `max_lag`: summed lag, time lag in ms, or a broker metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The broker of a per-broker broker-rule alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<i32>,
+    /// A reminder of a still-firing alert (repeat interval), not a
+    /// transition.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// Why the notification was recorded but not sent: `silence <id>` or
+    /// `inhibited by <fingerprint>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_by: Option<String>,
+    /// Webhook URLs of the monitor (its own receivers, besides `emails`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<String>,
+}
+
+/// Rule names as they appear in fingerprints, history and notifications.
+pub mod rule {
+    /// Largest partition offset lag above the monitor's threshold.
+    pub const LAG_THRESHOLD: &str = "lag_threshold";
+    /// Summed offset lag of one topic above the threshold.
+    pub const TOPIC_LAG_THRESHOLD: &str = "topic_lag_threshold";
+    /// Summed offset lag of all watched partitions above the threshold.
+    pub const TOTAL_LAG_THRESHOLD: &str = "total_lag_threshold";
+    /// Largest partition time lag above the threshold (ms).
+    pub const TIME_LAG_THRESHOLD: &str = "time_lag_threshold";
+    /// Burrow-style window status STALL / STOP / REWIND.
+    pub const LAG_STATUS: &str = "lag_status";
+    /// Prefix of broker rules (`broker:<name>`).
+    pub const BROKER_PREFIX: &str = "broker:";
 }
 
 impl AlertEvent {
     /// A one-line human summary, used as the e-mail subject.
     pub fn summary(&self) -> String {
+        let text = self.transition_summary();
+        if self.repeat {
+            format!("[REPEAT] {}", text.trim_start_matches("[FIRING] "))
+        } else {
+            text
+        }
+    }
+
+    fn transition_summary(&self) -> String {
+        let tag = match self.state {
+            AlertState::Firing => "[FIRING]",
+            AlertState::Resolved => "[RESOLVED]",
+        };
+        let value = self.value.unwrap_or(self.max_lag as f64);
+        match self.rule.as_str() {
+            rule::TOPIC_LAG_THRESHOLD => {
+                return format!(
+                    "{tag} lag of group {} on topic {} ({}) is {value} (threshold {})",
+                    self.consumer_group,
+                    self.topic.as_deref().unwrap_or("?"),
+                    self.cluster,
+                    self.threshold
+                )
+            }
+            rule::TOTAL_LAG_THRESHOLD => {
+                return format!(
+                    "{tag} total lag of group {} on {} is {value} (threshold {})",
+                    self.consumer_group, self.cluster, self.threshold
+                )
+            }
+            rule::TIME_LAG_THRESHOLD => {
+                return format!(
+                    "{tag} group {} on {} is {}s behind (threshold {}s)",
+                    self.consumer_group,
+                    self.cluster,
+                    (value / 1000.0).round(),
+                    self.threshold / 1000
+                )
+            }
+            name if name.starts_with(rule::BROKER_PREFIX) => {
+                let scope = match self.broker {
+                    Some(id) => format!("broker {id} of {}", self.cluster),
+                    None => format!("cluster {}", self.cluster),
+                };
+                return format!(
+                    "{tag} {} on {scope}: value {value}",
+                    &name[rule::BROKER_PREFIX.len()..]
+                );
+            }
+            _ => {}
+        }
         if let Some(status) = &self.status {
             let status = status.to_uppercase();
             return match self.state {

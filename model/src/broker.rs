@@ -115,10 +115,12 @@ impl BrokerSample {
         }
     }
 
-    /// Message key on the metrics topic (`cluster/broker/<id>`), so that all
-    /// samples of a broker stay in order on one partition.
+    /// Message key on the metrics topic (`cluster/brokers`): every broker
+    /// of a cluster lands on one partition, so one evaluator sees them all
+    /// in order and can evaluate cluster-wide broker rules (the active
+    /// controller count summed over brokers must be 1).
     pub fn key(&self) -> String {
-        format!("{}/broker/{}", self.cluster, self.broker)
+        format!("{}/brokers", self.cluster)
     }
 
     /// The value of `name` for `topic` (`None`: the broker total).
@@ -167,7 +169,7 @@ mod tests {
         let sample = sample();
         let decoded: BrokerSample = serde_json::from_slice(&sample.to_json()).expect("decodes");
         assert_eq!(decoded, sample);
-        assert_eq!(sample.key(), "local/broker/1");
+        assert_eq!(sample.key(), "local/brokers");
         assert_eq!(
             decoded.get(metric::BYTES_IN_PER_SEC, Some("orders")),
             Some(1234.5)

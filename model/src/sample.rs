@@ -211,7 +211,7 @@ mod tests {
             value: 2.0,
         });
         let message = MetricsMessage::Broker(sample);
-        assert_eq!(message.key(), "local/broker/1");
+        assert_eq!(message.key(), "local/brokers");
         let json: serde_json::Value = serde_json::from_slice(&message.to_json()).expect("json");
         assert_eq!(json["kind"], "broker");
         assert_eq!(

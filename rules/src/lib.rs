@@ -4,6 +4,8 @@
 //! control time completely and the evaluator can replay history.
 //!
 //! # Layout
+//! - [`config`]: the rules files (`rules/*.yaml`) — defaults, broker rules,
+//!   group-pattern overrides — parsed strictly with file:line errors.
 //! - [`threshold`]: Rule 1 — offset lag above a threshold for a duration.
 //! - [`window`]: the bounded per-partition window of observations (ring
 //!   buffer of committed offset, end offset and lag; ignores stale points,
@@ -14,6 +16,7 @@
 //! - `tests` (test builds only): the numbered, table-driven cases of the
 //!   window rules and seeded property tests.
 
+pub mod config;
 pub mod status;
 pub mod threshold;
 pub mod window;
@@ -21,6 +24,10 @@ pub mod window;
 #[cfg(test)]
 mod tests;
 
+pub use config::{
+    Aggregate, BrokerRule, Comparison, NotificationSettings, RuleSet, RulesError, StatusSettings,
+    ThresholdDefaults,
+};
 pub use status::{evaluate, group_status, GroupStatus, Status, WindowRules};
 pub use threshold::{ThresholdRule, ThresholdState, Transition};
 pub use window::{Point, Push, Window};

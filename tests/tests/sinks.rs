@@ -148,6 +148,12 @@ fn alert(state: AlertState) -> AlertEvent {
         },
         emails: vec![],
         status: None,
+        topic: None,
+        value: None,
+        broker: None,
+        repeat: false,
+        muted_by: None,
+        webhooks: Vec::new(),
     }
 }
 

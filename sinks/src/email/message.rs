@@ -105,6 +105,12 @@ mod tests {
             }],
             emails: vec![],
             status: None,
+            topic: None,
+            value: None,
+            broker: None,
+            repeat: false,
+            muted_by: None,
+            webhooks: Vec::new(),
         }
     }
 

@@ -110,6 +110,12 @@ mod tests {
                 .collect(),
             emails: vec![],
             status: None,
+            topic: None,
+            value: None,
+            broker: None,
+            repeat: false,
+            muted_by: None,
+            webhooks: Vec::new(),
         }
     }
 

@@ -99,6 +99,12 @@ mod tests {
                 .collect(),
             emails: vec![],
             status: None,
+            topic: None,
+            value: None,
+            broker: None,
+            repeat: false,
+            muted_by: None,
+            webhooks: Vec::new(),
         }
     }
 

@@ -153,6 +153,12 @@ mod tests {
             partitions: vec![],
             emails: vec![],
             status: None,
+            topic: None,
+            value: None,
+            broker: None,
+            repeat: false,
+            muted_by: None,
+            webhooks: Vec::new(),
         }
     }
 

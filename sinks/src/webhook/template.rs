@@ -203,6 +203,12 @@ fn sample_alert() -> AlertEvent {
         }],
         emails: vec![],
         status: None,
+        topic: None,
+        value: None,
+        broker: None,
+        repeat: false,
+        muted_by: None,
+        webhooks: Vec::new(),
     }
 }
 
