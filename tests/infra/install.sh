@@ -4,6 +4,7 @@
 #   - Python venv with chdb-core + aiosmtpd    -> $LAGWATCH_CACHE_DIR/venv
 #   - Apache Kafka broker + tools jars         -> $LAGWATCH_CACHE_DIR/kafka-<version>/libs
 #   - Jolokia JVM agent (optional)             -> $LAGWATCH_CACHE_DIR/jolokia
+#   - chromium (Debian) + playwright-core (npm) -> system, $LAGWATCH_CACHE_DIR/node
 # Idempotent: each piece is skipped when its completion marker exists.
 # Usage: install.sh [--force]   (--force re-does the cached pieces)
 set -euo pipefail
@@ -180,9 +181,49 @@ install_jolokia() {
     fi
 }
 
+# ------------------------------------------- web page test: Chromium + playwright-core ---
+# tests/tests/web_ui.rs drives the team web page through tests/web/ui.mjs:
+# Debian's Chromium (apt package `chromium`, /usr/bin/chromium) and the npm
+# package playwright-core, pinned, in $LAGWATCH_CACHE_DIR/node. playwright-core
+# never downloads a browser; the script passes executablePath.
+: "${LAGWATCH_PLAYWRIGHT_VERSION:=1.65.1}"
+LAGWATCH_NODE_DIR="$LAGWATCH_CACHE_DIR/node"
+install_web_browser() {
+    if [[ -x /usr/bin/chromium ]] && command -v node >/dev/null && command -v npm >/dev/null; then
+        lw_log "web: chromium and node present, skipping apt"
+    else
+        command -v apt-get >/dev/null || lw_die "chromium or node missing and apt-get not available"
+        local packages=(chromium)
+        command -v node >/dev/null || packages+=(nodejs)
+        command -v npm >/dev/null || packages+=(npm)
+        lw_log "web: installing ${packages[*]} via apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+        [[ -x /usr/bin/chromium ]] || lw_die "web: chromium installed but /usr/bin/chromium is missing"
+    fi
+    local want="playwright-core@$LAGWATCH_PLAYWRIGHT_VERSION"
+    if [[ $FORCE -eq 0 && -f "$LAGWATCH_NODE_DIR/.lagwatch-ok" && "$(cat "$LAGWATCH_NODE_DIR/.lagwatch-ok")" == "$want" ]]; then
+        lw_log "web: $want cached in $LAGWATCH_NODE_DIR"
+        return
+    fi
+    mkdir -p "$LAGWATCH_NODE_DIR"
+    printf '{\n  "name": "lagwatch-web-test",\n  "private": true,\n  "dependencies": { "playwright-core": "%s" }\n}\n' \
+        "$LAGWATCH_PLAYWRIGHT_VERSION" >"$LAGWATCH_NODE_DIR/package.json"
+    lw_log "web: npm install $want into $LAGWATCH_NODE_DIR"
+    (cd "$LAGWATCH_NODE_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+        || lw_die "web: npm install $want failed"
+    (cd "$LAGWATCH_NODE_DIR" && node -e 'const p = require("playwright-core/package.json"); if (p.version !== process.argv[1]) process.exit(1)' \
+        "$LAGWATCH_PLAYWRIGHT_VERSION") || lw_die "web: playwright-core $LAGWATCH_PLAYWRIGHT_VERSION does not load from $LAGWATCH_NODE_DIR"
+    lw_log "web: $want with $(/usr/bin/chromium --version 2>/dev/null | head -n 1), node $(node --version)"
+    printf '%s' "$want" >"$LAGWATCH_NODE_DIR/.lagwatch-ok"
+}
+# ------------------------------------------- end of web page test block ---
+
 install_mariadb
 install_venv
 install_kafka
 install_jolokia
+install_web_browser
 
 lw_log "install complete in $(( $(lw_now) - START ))s (cache: $LAGWATCH_CACHE_DIR)"
