@@ -59,7 +59,7 @@ function validate(input, who) {
 function statusOf(m) {
   if (Date.now() - db.created.get(m.id) < 3000) return { monitor_id: m.id, groups: [] };
   const partitions = (m.topics.length ? m.topics : ["orders"]).flatMap((topic) =>
-    [0, 1, 2].map((partition) => ({ topic, partition, committed_offset: 100, end_offset: 100 + LAG, lag: LAG, time_lag_ms: 12000 })),
+    [0, 1, 2].map((partition) => ({ topic, partition, committed_offset: 100, end_offset: 100 + LAG, lag: LAG, time_lag_ms: 12000, status: LAG > m.lag_threshold ? "over_threshold" : "ok" })),
   );
   return {
     monitor_id: m.id,

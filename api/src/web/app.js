@@ -11,6 +11,8 @@
   // Poll period in seconds; `?refresh=1` speeds the page up (tests use it).
   const POLL_MS = Math.max(1, Number(params.get("refresh")) || 5) * 1000;
   const SILENCE_SECS = 3600;
+  // Partition states of GET /monitors/{id}/status.
+  const STATE_TEXT = { ok: "ok", no_offset: "no committed offset", over_threshold: "over threshold" };
 
   const state = {
     whoami: null,
@@ -431,7 +433,7 @@
               el(
                 "tr",
                 {},
-                ["Topic", "Partition", "Committed", "End offset", "Lag", "Time lag"].map((h) => el("th", { scope: "col", text: h })),
+                ["Topic", "Partition", "Committed", "End offset", "Lag", "Time lag", "State"].map((h) => el("th", { scope: "col", text: h })),
               ),
             ),
             el(
@@ -447,6 +449,7 @@
                   el("td", { class: "num", text: fmtNumber(p.end_offset) }),
                   el("td", { class: "num", text: fmtNumber(p.lag) }),
                   el("td", { class: "num", text: fmtDuration(p.time_lag_ms) }),
+                  el("td", { class: "state-" + (p.status || "unknown"), text: STATE_TEXT[p.status] || p.status || "—" }),
                 ),
               ),
             ),
