@@ -800,6 +800,12 @@
   $("add-monitor").addEventListener("click", () => openForm(null));
   $("form-cancel").addEventListener("click", () => closeForm());
   $("monitor-form").addEventListener("submit", saveForm);
+  $("monitor-form").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      closeForm();
+      $("add-monitor").focus();
+    }
+  });
 
   if (token()) {
     login(token()).catch((error) => {
