@@ -5,21 +5,41 @@
 #          formats DIR once, waits until ready; with SASL_PORT also a
 #          SASL_PLAINTEXT listener with PLAIN and SCRAM-SHA-256 users
 #          alice/alice-secret (and admin/admin-secret for PLAIN)
+#        private-kafka.sh start-tls DIR PORT CONTROLLER_PORT SSL_PORT SASL_SSL_PORT
+#          as start, plus TLS listeners with certificates made by
+#          tls-certs.sh in DIR/tls: SSL requires a client certificate
+#          (mTLS), SASL_SSL takes PLAIN alice/alice-secret over TLS
 #        private-kafka.sh kill DIR                          (SIGKILL, like a crash)
 # Needs the jars installed by install.sh.
 set -euo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=common.sh
 source "$SRC/common.sh"
-cmd="${1:?start|kill}"; dir="${2:?DIR}"
+cmd="${1:?start|start-tls|kill}"; dir="${2:?DIR}"
 cp="$LAGWATCH_KAFKA_HOME/libs/*"
 case "$cmd" in
-start)
-    port="${3:?PORT}"; cport="${4:?CONTROLLER_PORT}"; sport="${5:-}"
+start|start-tls)
+    port="${3:?PORT}"; cport="${4:?CONTROLLER_PORT}"; sport=""
+    [[ "$cmd" == start ]] && sport="${5:-}"
     mkdir -p "$dir/data" "$dir/logs"
     listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
     advertised="PLAINTEXT://127.0.0.1:$port"
     sasl=""
+    tls=""
+    if [[ "$cmd" == start-tls ]]; then
+        tport="${5:?SSL_PORT}"; stport="${6:?SASL_SSL_PORT}"
+        "$SRC/tls-certs.sh" "$dir/tls"
+        listeners="$listeners,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$stport"
+        advertised="$advertised,SSL://127.0.0.1:$tport,SASL_SSL://127.0.0.1:$stport"
+        tls="ssl.keystore.type=PEM
+ssl.keystore.location=$dir/tls/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$dir/tls/ca.pem
+listener.name.ssl.ssl.client.auth=required
+listener.name.sasl_ssl.ssl.client.auth=none
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin=\"admin-secret\" user_alice=\"alice-secret\";"
+    fi
     if [[ -n "$sport" ]]; then
         listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sport"
         advertised="$advertised,SASL_PLAINTEXT://127.0.0.1:$sport"
@@ -35,8 +55,9 @@ listeners=$listeners
 advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 $sasl
+$tls
 log.dirs=$dir/data
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -74,5 +95,5 @@ PROPS
 kill)
     if [[ -s "$dir/pid" ]]; then kill -9 "$(cat "$dir/pid")" 2>/dev/null || true; rm -f "$dir/pid"; fi
     ;;
-*) echo "usage: $0 start DIR PORT CONTROLLER_PORT | kill DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start DIR PORT CONTROLLER_PORT [SASL_PORT] | start-tls DIR PORT CONTROLLER_PORT SSL_PORT SASL_SSL_PORT | kill DIR" >&2; exit 2 ;;
 esac

@@ -490,6 +490,25 @@ pub fn list_consumer_groups<C: ClientContext>(
     Ok((groups, errors))
 }
 
+/// Number of events waiting on a consumer-type client's queue (its main
+/// queue is forwarded there): errors and logs to serve. rust-rdkafka's
+/// `poll(0)` returns `None` after serving a log event, so the count, not
+/// `None`, tells when the queue is drained. 0 when the client has no
+/// consumer queue.
+pub fn queued_events<C: ClientContext>(client: &Client<C>) -> usize {
+    // SAFETY: the client is alive for the call; the queue handle returned
+    // by rd_kafka_queue_get_consumer is a new reference, released once.
+    unsafe {
+        let queue = rd::rd_kafka_queue_get_consumer(client.native_ptr());
+        if queue.is_null() {
+            return 0;
+        }
+        let length = rd::rd_kafka_queue_length(queue);
+        rd::rd_kafka_queue_destroy(queue);
+        length
+    }
+}
+
 /// Copies the elements of a librdkafka partition list into owned values.
 ///
 /// # Safety

@@ -1,12 +1,35 @@
-//! The rdkafka-backed [`OffsetSource`]: one admin handle per cluster.
+//! The rdkafka-backed [`OffsetSource`]: a small fixed pool of admin handles
+//! per cluster, and the cluster's connection profile.
+//!
+//! A profile is `bootstrap_servers` plus librdkafka `properties` (plain
+//! values) and `secret_properties` (read from an environment variable or a
+//! file, never logged). Security is plain librdkafka settings:
+//!
+//! - TLS: `security.protocol = "SSL"` (or `"SASL_SSL"` with SASL on top),
+//!   `ssl.ca.location` (the CA bundle that signed the brokers'
+//!   certificates), and for mutual TLS `ssl.certificate.location` plus
+//!   `ssl.key.location`, with `ssl.key.password` as a secret property when
+//!   the key is encrypted.
+//! - SASL: `sasl.mechanism`, `sasl.username`, and `sasl.password` as a
+//!   secret property.
+//!
+//! [`ClusterConfig::check_secrets`] runs at start: secrets must be readable,
+//! `security.protocol` must be a known one, TLS files must be readable and
+//! TLS settings must not sit next to a plaintext protocol (librdkafka would
+//! silently ignore them). Client-level errors (a failed TLS handshake, a
+//! refused login) are logged with the bootstrap list and attached to the
+//! error of the request that then times out, so an error sample says why.
 
 pub mod admin_ffi;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::source::{OffsetSource, SourceError};
@@ -85,13 +108,76 @@ impl std::fmt::Debug for ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// Checks that every secret property can be read (run at start, so a
-    /// missing secret is a clear startup error, not an auth failure later).
+    /// Checks, at start, what the profile reads from outside the config:
+    /// every secret property must be readable, and the security settings
+    /// must be coherent (see [`ClusterConfig::check_security`]). A mistake
+    /// is a clear startup error instead of an auth failure or a silent
+    /// plaintext connection later. Errors name keys and paths, never
+    /// secret values.
     pub fn check_secrets(&self) -> Result<(), String> {
         for (key, secret) in &self.secret_properties {
             secret
                 .resolve()
                 .map_err(|e| format!("secret property `{key}`: {e}"))?;
+        }
+        self.check_security()
+    }
+
+    /// Checks the TLS / SASL settings: a known `security.protocol`, TLS
+    /// files that exist and can be read, a client certificate only with
+    /// its key (and the other way round), and no TLS settings on a
+    /// plaintext protocol.
+    pub fn check_security(&self) -> Result<(), String> {
+        let protocol = self
+            .properties
+            .get("security.protocol")
+            .map(|p| p.to_ascii_lowercase());
+        let tls = match protocol.as_deref() {
+            None | Some("plaintext") | Some("sasl_plaintext") => false,
+            Some("ssl") | Some("sasl_ssl") => true,
+            Some(other) => {
+                return Err(format!(
+                    "`security.protocol` is `{other}`; expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+                ))
+            }
+        };
+        let has = |key: &str| {
+            self.properties.contains_key(key) || self.secret_properties.contains_key(key)
+        };
+        let tls_keys: Vec<&str> = self
+            .properties
+            .keys()
+            .chain(self.secret_properties.keys())
+            .map(String::as_str)
+            .filter(|k| k.starts_with("ssl.") && *k != "ssl.endpoint.identification.algorithm")
+            .collect();
+        if !tls && !tls_keys.is_empty() {
+            return Err(format!(
+                "TLS settings ({}) need `security.protocol` SSL or SASL_SSL, not {}",
+                tls_keys.join(", "),
+                protocol.as_deref().unwrap_or("the default PLAINTEXT")
+            ));
+        }
+        if has("ssl.certificate.location") != has("ssl.key.location") {
+            return Err(
+                "mutual TLS needs both `ssl.certificate.location` and `ssl.key.location`".into(),
+            );
+        }
+        for key in TLS_FILE_PROPERTIES {
+            let Some(path) = self.properties.get(*key) else {
+                continue;
+            };
+            // librdkafka's own keyword: use the system's CA store.
+            if *key == "ssl.ca.location" && path == "probe" {
+                continue;
+            }
+            let path = std::path::Path::new(path);
+            let readable = if path.is_dir() {
+                std::fs::read_dir(path).map(|_| ())
+            } else {
+                std::fs::File::open(path).map(|_| ())
+            };
+            readable.map_err(|e| format!("`{key}`: cannot read {}: {e}", path.display()))?;
         }
         Ok(())
     }
@@ -130,12 +216,80 @@ const ADMIN_HANDLE_GROUP: &str = "lagwatch-admin-handle";
 /// them over threads. The count does not depend on the number of groups.
 const ADMIN_HANDLES: usize = 3;
 
+/// Properties naming files librdkafka reads when a client is created.
+const TLS_FILE_PROPERTIES: &[&str] = &[
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.keystore.location",
+    "ssl.crl.location",
+];
+
+/// Most events drained from one handle's queue per call, so a flood of
+/// connection errors cannot hold up a cycle.
+const MAX_EVENTS_PER_DRAIN: usize = 1_000;
+
+/// Client-level errors of one cluster's handles, shared by the pool.
+#[derive(Debug, Default)]
+struct ClientErrors {
+    /// The latest error that says why brokers cannot be used (TLS
+    /// handshake, authentication, connection refused); cleared when a
+    /// request succeeds.
+    last_cause: Mutex<Option<String>>,
+}
+
+impl ClientErrors {
+    fn last_cause(&self) -> Option<String> {
+        self.last_cause.lock().ok().and_then(|cause| cause.clone())
+    }
+
+    fn clear(&self) {
+        if let Ok(mut cause) = self.last_cause.lock() {
+            *cause = None;
+        }
+    }
+}
+
+/// Context of the admin handles: logs librdkafka's client-level errors with
+/// the cluster's bootstrap list (once per distinct message) and remembers
+/// the latest cause, so a request that then times out can say why.
+pub struct SourceContext {
+    bootstrap: String,
+    errors: Arc<ClientErrors>,
+}
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // "N/N brokers are down" follows the real cause; keep the cause.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            tracing::debug!(bootstrap = %self.bootstrap, reason, "all brokers down");
+            return;
+        }
+        let Ok(mut cause) = self.errors.last_cause.lock() else {
+            return;
+        };
+        if cause.as_deref() != Some(reason) {
+            tracing::warn!(
+                bootstrap = %self.bootstrap,
+                error = %error,
+                reason,
+                "kafka client error"
+            );
+            *cause = Some(reason.to_string());
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
 /// Reads offsets and group state from one cluster through a small fixed
 /// pool of admin handles, whatever the number of groups.
 pub struct KafkaOffsetSource {
     /// Consumer-type handles used only for admin calls and metadata;
     /// `handles[0]` also serves metadata and group descriptions.
-    handles: Vec<BaseConsumer>,
+    handles: Vec<BaseConsumer<SourceContext>>,
+    /// Client-level errors reported by the handles.
+    errors: Arc<ClientErrors>,
     timeout: Duration,
     cluster: ClusterConfig,
     /// Reads records for exact time lag; created on first use, never joins
@@ -145,19 +299,28 @@ pub struct KafkaOffsetSource {
 
 impl KafkaOffsetSource {
     /// Creates the cluster's client; does not contact the brokers yet.
+    ///
+    /// Fails when librdkafka rejects the profile, e.g. an unreadable TLS
+    /// key or a wrong key password; the error names the setting, never a
+    /// secret value.
     pub fn new(cluster: &ClusterConfig, timeout: Duration) -> Result<Self, SourceError> {
+        let errors = Arc::new(ClientErrors::default());
         let handles = (0..ADMIN_HANDLES)
             .map(|_| {
                 cluster
                     .client_config()
                     .set("group.id", ADMIN_HANDLE_GROUP)
                     .set("enable.auto.commit", "false")
-                    .create::<BaseConsumer>()
+                    .create_with_context::<_, BaseConsumer<SourceContext>>(SourceContext {
+                        bootstrap: cluster.bootstrap_servers.clone(),
+                        errors: Arc::clone(&errors),
+                    })
                     .map_err(|error| SourceError::Client(error.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(KafkaOffsetSource {
             handles,
+            errors,
             timeout,
             cluster: cluster.clone(),
             probe: std::sync::Mutex::new(None),
@@ -167,8 +330,27 @@ impl KafkaOffsetSource {
 
 impl KafkaOffsetSource {
     /// The handle for metadata and listings.
-    fn admin(&self) -> &BaseConsumer {
+    fn admin(&self) -> &BaseConsumer<SourceContext> {
         &self.handles[0]
+    }
+
+    /// Serves every handle's event queue (errors, logs): nothing piles up,
+    /// and reported errors reach [`SourceContext`]. The handles have no
+    /// assignment, so no records arrive.
+    fn drain_events(&self) {
+        for handle in &self.handles {
+            let queued = admin_ffi::queued_events(handle.client()).min(MAX_EVENTS_PER_DRAIN);
+            for _ in 0..queued {
+                let _ = handle.poll(Duration::ZERO);
+            }
+        }
+    }
+
+    /// The latest client-level error (e.g. a failed TLS handshake), for
+    /// the message of a request that failed.
+    pub fn last_client_error(&self) -> Option<String> {
+        self.drain_events();
+        self.errors.last_cause()
     }
 
     /// Splits `groups` over the handles and runs `call` for each share on
@@ -176,7 +358,7 @@ impl KafkaOffsetSource {
     fn spread<T: Send>(
         &self,
         groups: &[String],
-        call: impl Fn(&BaseConsumer, &[String]) -> T + Sync,
+        call: impl Fn(&BaseConsumer<SourceContext>, &[String]) -> T + Sync,
     ) -> Vec<T> {
         let share = groups.len().div_ceil(self.handles.len()).max(1);
         let call = &call;
@@ -257,15 +439,19 @@ impl OffsetSource for KafkaOffsetSource {
     }
 
     fn topic_partitions(&self) -> Result<HashMap<String, i32>, SourceError> {
-        // Serve the handle's event queue (errors, logs) once per cycle, so
-        // nothing piles up; it has no assignment, so no records arrive.
-        for handle in &self.handles {
-            let _ = handle.poll(Duration::ZERO);
-        }
-        let metadata = self
-            .admin()
-            .fetch_metadata(None, self.timeout)
-            .map_err(|error| SourceError::Metadata(error.to_string()))?;
+        self.drain_events();
+        let metadata = match self.admin().fetch_metadata(None, self.timeout) {
+            Ok(metadata) => {
+                self.errors.clear();
+                metadata
+            }
+            Err(error) => {
+                return Err(SourceError::Metadata(match self.last_client_error() {
+                    Some(cause) => format!("{error}; last client error: {cause}"),
+                    None => error.to_string(),
+                }))
+            }
+        };
         Ok(metadata
             .topics()
             .iter()
@@ -359,6 +545,7 @@ mod tests {
         let cluster = ClusterConfig {
             bootstrap_servers: "b:9092".into(),
             properties: BTreeMap::from([
+                ("security.protocol".to_string(), "SASL_SSL".to_string()),
                 ("sasl.username".to_string(), "svc".to_string()),
                 ("ssl.key.password".to_string(), "inline-secret".to_string()),
             ]),
@@ -376,6 +563,99 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("svc"));
+    }
+
+    fn tls_profile(dir: &std::path::Path, protocol: &str) -> ClusterConfig {
+        for name in ["ca.pem", "client.pem", "client.key"] {
+            std::fs::write(dir.join(name), "-----BEGIN X-----\n").expect("write");
+        }
+        let path = |name: &str| dir.join(name).to_string_lossy().to_string();
+        std::fs::write(dir.join("key-password"), "k3y-pass\n").expect("write");
+        ClusterConfig {
+            bootstrap_servers: "b:9093".into(),
+            properties: BTreeMap::from([
+                ("security.protocol".to_string(), protocol.to_string()),
+                ("ssl.ca.location".to_string(), path("ca.pem")),
+                ("ssl.certificate.location".to_string(), path("client.pem")),
+                ("ssl.key.location".to_string(), path("client.key")),
+            ]),
+            secret_properties: BTreeMap::from([(
+                "ssl.key.password".to_string(),
+                SecretRef::File(dir.join("key-password")),
+            )]),
+            jmx: None,
+        }
+    }
+
+    #[test]
+    fn tls_profiles_pass_the_start_checks_and_hide_the_key_password() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for protocol in ["SSL", "SASL_SSL", "ssl"] {
+            let cluster = tls_profile(dir.path(), protocol);
+            assert_eq!(cluster.check_secrets(), Ok(()), "{protocol}");
+            let config = cluster.client_config();
+            assert_eq!(config.get("ssl.key.password"), Some("k3y-pass"));
+            assert_eq!(config.get("security.protocol"), Some(protocol));
+            let shown = format!("{cluster:?}");
+            assert!(!shown.contains("k3y-pass"), "{shown}");
+            assert!(shown.contains("ca.pem") && shown.contains("ssl.key.password"));
+        }
+        // The system CA store keyword and a CA directory are accepted.
+        let mut cluster = tls_profile(dir.path(), "SSL");
+        cluster
+            .properties
+            .insert("ssl.ca.location".into(), "probe".into());
+        assert_eq!(cluster.check_secrets(), Ok(()));
+        cluster.properties.insert(
+            "ssl.ca.location".into(),
+            dir.path().to_string_lossy().to_string(),
+        );
+        assert_eq!(cluster.check_secrets(), Ok(()));
+    }
+
+    #[test]
+    fn incoherent_tls_profiles_are_start_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let error = |edit: &dyn Fn(&mut ClusterConfig)| {
+            let mut cluster = tls_profile(dir.path(), "SSL");
+            edit(&mut cluster);
+            cluster.check_secrets().expect_err("must be rejected")
+        };
+        let missing = error(&|c| {
+            c.properties
+                .insert("ssl.ca.location".into(), "/nonexistent/ca.pem".into());
+        });
+        assert!(
+            missing.contains("ssl.ca.location") && missing.contains("/nonexistent/ca.pem"),
+            "{missing}"
+        );
+        let plaintext = error(&|c| {
+            c.properties
+                .insert("security.protocol".into(), "SASL_PLAINTEXT".into());
+        });
+        assert!(
+            plaintext.contains("SSL or SASL_SSL") && plaintext.contains("ssl.ca.location"),
+            "{plaintext}"
+        );
+        let default_plaintext = error(&|c| {
+            c.properties.remove("security.protocol");
+        });
+        assert!(
+            default_plaintext.contains("PLAINTEXT"),
+            "{default_plaintext}"
+        );
+        let typo = error(&|c| {
+            c.properties
+                .insert("security.protocol".into(), "TLS".into());
+        });
+        assert!(typo.contains("`tls`"), "{typo}");
+        let half_mtls = error(&|c| {
+            c.properties.remove("ssl.key.location");
+        });
+        assert!(half_mtls.contains("ssl.key.location"), "{half_mtls}");
+        for message in [missing, plaintext, default_plaintext, typo, half_mtls] {
+            assert!(!message.contains("k3y-pass"), "{message}");
+        }
     }
 
     #[test]
