@@ -1,10 +1,15 @@
 //! The per-cluster sampling loop.
+//!
+//! Each cycle merges the cluster's monitors into one [`GroupTarget`] per
+//! group ([`targets_with`]); group and topic patterns are compiled once per
+//! monitor set ([`CompiledPatterns`]), not once per cycle.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lagwatch_model::{now_ms, GroupMatch, GroupSample, Matcher, MetricsMessage, Monitor};
+use lagwatch_model::{compile_pattern, now_ms, GroupMatch, GroupSample, MetricsMessage, Monitor};
+use regex::Regex;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -31,6 +36,8 @@ pub struct ClusterPoller {
     pub time_lag: Mutex<TimeLagEstimator>,
     /// Which groups this instance samples; `None` = all.
     pub ownership: Option<Ownership>,
+    /// Compiled patterns of the current monitor set, kept across cycles.
+    pub patterns: Arc<Mutex<CompiledPatterns>>,
 }
 
 impl ClusterPoller {
@@ -52,6 +59,7 @@ impl ClusterPoller {
             metrics,
             time_lag: Mutex::new(TimeLagEstimator::new(TIME_LAG_HISTORY)),
             ownership: None,
+            patterns: Arc::default(),
         }
     }
 
@@ -95,6 +103,7 @@ impl ClusterPoller {
         let source = Arc::clone(&self.source);
         let cluster = self.cluster.clone();
         let ownership = self.ownership.clone();
+        let patterns = Arc::clone(&self.patterns);
         let sampled = tokio::task::spawn_blocking(move || {
             // Patterns need the cluster's group list; exact names do not.
             let needs_groups = monitors
@@ -116,7 +125,14 @@ impl ClusterPoller {
             } else {
                 None
             };
-            let mut targets = targets_for(&cluster, &monitors, existing.as_deref());
+            let mut targets = match patterns.lock() {
+                Ok(mut patterns) => {
+                    patterns.use_monitors(&monitors);
+                    targets_with(&mut patterns, &cluster, &monitors, existing.as_deref())
+                }
+                // A panic elsewhere poisoned the cache: compile afresh.
+                Err(_) => targets_for(&cluster, &monitors, existing.as_deref()),
+            };
             if let Some(ownership) = &ownership {
                 targets.retain(|t| ownership.owns(&cluster, &t.group));
             }
@@ -194,30 +210,101 @@ impl ClusterPoller {
     }
 }
 
+/// Compiled group and topic patterns of one monitor set. Compiling a
+/// pattern costs far more than matching with it, so the poller keeps them
+/// across cycles; they are dropped when the monitor set changes (the
+/// monitor watch hands over a new list), so patterns of removed monitors do
+/// not pile up. Patterns are keyed by text: the same text always compiles
+/// to the same matcher, so the result never depends on the cache.
+#[derive(Debug, Default)]
+pub struct CompiledPatterns {
+    /// The monitor set the cache belongs to.
+    monitors: Option<Arc<Vec<Monitor>>>,
+    /// Pattern text → anchored regex (`None`: invalid, matches nothing).
+    compiled: HashMap<String, Option<Regex>>,
+    /// Compilations since creation, for tests and debugging.
+    compilations: u64,
+}
+
+impl CompiledPatterns {
+    /// Makes `monitors` the current set, dropping the compiled patterns if
+    /// the set changed.
+    pub fn use_monitors(&mut self, monitors: &Arc<Vec<Monitor>>) {
+        let unchanged = self
+            .monitors
+            .as_ref()
+            .is_some_and(|current| Arc::ptr_eq(current, monitors) || current == monitors);
+        if !unchanged {
+            if self.monitors.is_some() {
+                tracing::debug!(
+                    patterns = self.compiled.len(),
+                    "monitor set changed, dropping compiled patterns"
+                );
+            }
+            self.compiled.clear();
+            self.monitors = Some(Arc::clone(monitors));
+        }
+    }
+
+    /// The compiled `pattern`; `None` when it is invalid.
+    fn get(&mut self, pattern: &str) -> Option<&Regex> {
+        if !self.compiled.contains_key(pattern) {
+            self.compilations += 1;
+            self.compiled
+                .insert(pattern.to_string(), compile_pattern(pattern).ok());
+        }
+        self.compiled.get(pattern).and_then(Option::as_ref)
+    }
+
+    /// How many patterns were compiled so far.
+    pub fn compilations(&self) -> u64 {
+        self.compilations
+    }
+}
+
 /// Merges the monitors of one cluster into one target per group. Monitors
 /// naming groups by pattern expand to the matching groups of `existing`
-/// (the cluster's group list; `None` when it could not be read).
+/// (the cluster's group list; `None` when it could not be read). Compiles
+/// the patterns afresh; the poller uses [`targets_with`] and its cache.
 pub fn targets_for(
     cluster: &str,
     monitors: &[Monitor],
     existing: Option<&[String]>,
 ) -> Vec<GroupTarget> {
-    let mut matcher = Matcher::new();
+    targets_with(
+        &mut CompiledPatterns::default(),
+        cluster,
+        monitors,
+        existing,
+    )
+}
+
+/// [`targets_for`] with patterns taken from (and added to) `patterns`.
+pub fn targets_with(
+    patterns: &mut CompiledPatterns,
+    cluster: &str,
+    monitors: &[Monitor],
+    existing: Option<&[String]>,
+) -> Vec<GroupTarget> {
     let mut by_group: BTreeMap<String, GroupTarget> = BTreeMap::new();
     for monitor in monitors.iter().filter(|m| m.cluster == cluster) {
         let groups: Vec<String> = match monitor.group_match {
             GroupMatch::Exact => vec![monitor.consumer_group.clone()],
-            GroupMatch::Regex => existing
-                .unwrap_or_default()
-                .iter()
-                .filter(|g| matcher.covers_group(monitor, g))
-                .cloned()
-                .collect(),
+            GroupMatch::Regex => match patterns.get(&monitor.consumer_group) {
+                Some(pattern) => existing
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|g| pattern.is_match(g))
+                    .cloned()
+                    .collect(),
+                None => Vec::new(),
+            },
         };
         let pattern = monitor
             .topic_regex
             .as_deref()
-            .and_then(|p| lagwatch_model::compile_pattern(p).ok());
+            .and_then(|p| patterns.get(p))
+            .cloned();
         for group in groups {
             let target = by_group
                 .entry(group.clone())
@@ -294,6 +381,92 @@ mod tests {
             targets_for("a", &[pattern], None).is_empty(),
             "no group list, no pattern targets"
         );
+    }
+
+    /// A comparable view of targets (regexes compared by text).
+    type Summary = Vec<(String, Vec<String>, Vec<String>, bool, bool, bool)>;
+
+    fn summary(targets: &[GroupTarget]) -> Summary {
+        targets
+            .iter()
+            .map(|t| {
+                (
+                    t.group.clone(),
+                    t.topics.iter().cloned().collect(),
+                    t.topic_patterns
+                        .iter()
+                        .map(|p| p.as_str().to_string())
+                        .collect(),
+                    t.all_topics,
+                    t.exact_time_lag,
+                    t.read_committed,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn patterns_compile_once_per_monitor_set_with_identical_targets() {
+        let mut pay = monitor(1, "a", "pay-.*", &[]);
+        pay.group_match = GroupMatch::Regex;
+        pay.topic_regex = Some("orders\\..*".into());
+        let mut ship = monitor(2, "a", "ship-(eu|us)", &["audit"]);
+        ship.group_match = GroupMatch::Regex;
+        ship.topic_regex = Some("orders\\..*".into());
+        let mut broken = monitor(3, "a", "(", &[]);
+        broken.group_match = GroupMatch::Regex;
+        let set = Arc::new(vec![
+            pay,
+            ship,
+            broken,
+            monitor(4, "a", "pay-eu", &["x"]),
+            monitor(5, "b", "pay-us", &[]),
+        ]);
+        let existing: Vec<String> = ["pay-eu", "pay-us", "ship-eu", "ship-asia", "("]
+            .iter()
+            .map(|g| g.to_string())
+            .collect();
+        let fresh = summary(&targets_for("a", &set, Some(&existing)));
+        assert_eq!(
+            fresh.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(),
+            vec!["pay-eu", "pay-us", "ship-eu"]
+        );
+
+        let mut cache = CompiledPatterns::default();
+        for _ in 0..5 {
+            cache.use_monitors(&set);
+            let cached = summary(&targets_with(&mut cache, "a", &set, Some(&existing)));
+            assert_eq!(cached, fresh);
+        }
+        // "pay-.*", "orders\..*", "ship-(eu|us)" and the invalid "(": once each.
+        assert_eq!(cache.compilations(), 4);
+
+        // The same monitors in a new list (a reload without changes).
+        let reloaded = Arc::new((*set).clone());
+        cache.use_monitors(&reloaded);
+        targets_with(&mut cache, "a", &reloaded, Some(&existing));
+        assert_eq!(cache.compilations(), 4);
+
+        // A changed set drops the cache; the new pattern takes effect.
+        let mut changed = (*set).clone();
+        changed[0].consumer_group = "pay-u.".into();
+        let changed = Arc::new(changed);
+        cache.use_monitors(&changed);
+        let cached = summary(&targets_with(&mut cache, "a", &changed, Some(&existing)));
+        assert_eq!(
+            cached,
+            summary(&targets_for("a", &changed, Some(&existing)))
+        );
+        assert_eq!(
+            cached.iter().map(|t| t.0.as_str()).collect::<Vec<_>>(),
+            vec!["pay-eu", "pay-us", "ship-eu"],
+            "pay-eu stays through its exact monitor"
+        );
+        assert!(
+            cached[0].2.is_empty(),
+            "pay-eu lost the pattern monitor's topics"
+        );
+        assert_eq!(cache.compilations(), 8);
     }
 
     #[test]
