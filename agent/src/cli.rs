@@ -28,8 +28,11 @@ pub enum Command {
     Collector,
     /// Run the evaluator: consume samples, raise alerts, write history.
     Evaluator,
-    /// Run collector and evaluator in one process (the embedded default).
+    /// Run collector, evaluator and the team API in one process (the
+    /// embedded default; `api.enabled = false` leaves the API out).
     All,
+    /// Run only the team REST API and web page on `http.listen`.
+    Api,
     /// Apply monitor-store and ClickHouse schema migrations, then exit.
     Migrate,
     /// Validate the configuration file and exit.
@@ -37,9 +40,33 @@ pub enum Command {
     /// Register, list and remove monitors.
     #[command(subcommand)]
     Monitors(MonitorsCommand),
+    /// Issue, list and revoke team API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Mute a team's matching alerts for a while; list and expire silences.
     #[command(subcommand)]
     Silences(SilencesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Issue a token for a team and print it (shown only this once).
+    Add {
+        /// The team the token acts for.
+        #[arg(long)]
+        team: String,
+    },
+    /// List tokens (id, team, creation time, last 4 characters).
+    List {
+        /// Only this team's tokens.
+        #[arg(long)]
+        team: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id.
+    Rm { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

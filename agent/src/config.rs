@@ -54,6 +54,9 @@ pub struct AppConfig {
     pub pagerduty: Option<PagerDutyConfig>,
     #[serde(default)]
     pub http: HttpConfig,
+    /// The team REST API and web page (`lagwatch api`, `lagwatch all`).
+    #[serde(default)]
+    pub api: ApiConfig,
 }
 
 const fn default_version() -> u32 {
@@ -98,6 +101,70 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: default_listen(),
         }
+    }
+}
+
+/// The team REST API served on `http.listen` by the `api` role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Serve the API in `lagwatch all` (`lagwatch api` always serves it).
+    #[serde(default = "default_api_enabled")]
+    pub enabled: bool,
+    /// File holding the admin token (first line); the admin manages team
+    /// tokens and sees every team.
+    #[serde(default)]
+    pub admin_token_file: Option<std::path::PathBuf>,
+    /// The admin token itself, normally from `LAGWATCH__API__ADMIN_TOKEN`.
+    #[serde(default)]
+    pub admin_token: Option<lagwatch_model::Secret>,
+    /// Grafana base URL the web page links to.
+    #[serde(default)]
+    pub grafana_url: Option<String>,
+}
+
+const fn default_api_enabled() -> bool {
+    true
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: default_api_enabled(),
+            admin_token_file: None,
+            admin_token: None,
+            grafana_url: None,
+        }
+    }
+}
+
+/// Shortest admin token accepted.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+impl ApiConfig {
+    /// The admin token from `admin_token` or `admin_token_file`, if any;
+    /// the error names the key, never the value.
+    pub fn resolve_admin_token(&self) -> Result<Option<lagwatch_model::Secret>, String> {
+        let token = match (&self.admin_token, &self.admin_token_file) {
+            (Some(_), Some(_)) => {
+                return Err("set only one of `api.admin_token` and `api.admin_token_file`".into())
+            }
+            (Some(token), None) => token.expose().trim().to_string(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| format!("`api.admin_token_file` {}: {e}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            (None, None) => return Ok(None),
+        };
+        if token.len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "the admin token (`api.admin_token` / `api.admin_token_file`) must be at least {MIN_ADMIN_TOKEN_LEN} characters"
+            ));
+        }
+        Ok(Some(lagwatch_model::Secret::new(token)))
     }
 }
 
@@ -189,6 +256,7 @@ impl AppConfig {
         if let Some(pagerduty) = &self.pagerduty {
             pagerduty.check().map_err(|e| format!("`pagerduty`: {e}"))?;
         }
+        self.api.resolve_admin_token()?;
         Ok(())
     }
 }
@@ -298,6 +366,30 @@ severity = "critical"
             error.contains("webhooks[0]") && error.contains("nope"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn api_section_reads_the_admin_token_file() {
+        let mut token = tempfile::NamedTempFile::new().expect("tempfile");
+        token.write_all(b"0123456789abcdef-admin\n").expect("write");
+        let text = format!(
+            "{VALID}\n[api]\nadmin_token_file = \"{}\"\ngrafana_url = \"http://g\"\n",
+            token.path().display()
+        );
+        let config = load(&text).expect("valid");
+        let admin = config.api.resolve_admin_token().expect("token");
+        assert_eq!(
+            admin.as_ref().map(|s| s.expose()),
+            Some("0123456789abcdef-admin")
+        );
+        assert!(config.api.enabled);
+        let short = format!("{VALID}\n[api]\nadmin_token = \"short\"\n");
+        let error = load(&short).expect_err("too short").to_string();
+        assert!(
+            error.contains("at least 16") && !error.contains("short\""),
+            "{error}"
+        );
+        assert!(load(&format!("{VALID}\n[api]\ntoken = 1\n")).is_err());
     }
 
     #[test]

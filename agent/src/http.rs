@@ -1,4 +1,5 @@
-//! The agent's HTTP endpoint: `/metrics` (Prometheus text) and `/healthz`.
+//! The agent's HTTP endpoint: `/metrics` (Prometheus text) and `/healthz`,
+//! plus the team API and web page when this process runs the `api` role.
 
 use std::net::SocketAddr;
 
@@ -10,17 +11,23 @@ use axum::Router;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio_util::sync::CancellationToken;
 
-/// Serves the endpoints on `listen` until `shutdown`.
+/// Serves the endpoints, and `api` routes when given, on `listen` until
+/// `shutdown`.
 pub async fn serve(
     listen: SocketAddr,
     registry: Registry,
+    api: Option<Router>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = router(registry);
+    let serves_api = api.is_some();
+    let app = match api {
+        Some(api) => router(registry).merge(api),
+        None => router(registry),
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (set http.listen): {e}"))?;
-    tracing::info!(%listen, "serving /metrics and /healthz");
+    tracing::info!(%listen, api = serves_api, "serving /metrics and /healthz");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;

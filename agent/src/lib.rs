@@ -8,10 +8,12 @@
 //! - [`http`]: `/metrics` and `/healthz`.
 //! - [`monitors`]: the `monitors add|list|rm` commands.
 //! - [`silences`]: the `silences add|list|expire` commands.
+//! - [`tokens`]: the `tokens add|list|rm` commands (team API tokens).
 
 pub mod cli;
 pub mod config;
 pub mod http;
 pub mod monitors;
 pub mod silences;
+pub mod tokens;
 pub mod topology;

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 use lagwatch::cli::{Cli, Command};
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
-use lagwatch::{monitors, silences};
+use lagwatch::{monitors, silences, tokens};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Monitors(command) => monitors::run(&config, command).await,
         Command::Silences(command) => silences::run(&config, command).await,
+        Command::Tokens(command) => tokens::run(&config, command).await,
         Command::Collector => {
             serve(
                 config,
@@ -71,6 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     collector: true,
                     evaluator: false,
                 },
+                false,
             )
             .await
         }
@@ -81,23 +83,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     collector: false,
                     evaluator: true,
                 },
+                false,
             )
             .await
         }
         Command::All => {
+            let api = config.api.enabled;
             serve(
                 config,
                 Roles {
                     collector: true,
                     evaluator: true,
                 },
+                api,
+            )
+            .await
+        }
+        Command::Api => {
+            serve(
+                config,
+                Roles {
+                    collector: false,
+                    evaluator: false,
+                },
+                true,
             )
             .await
         }
     }
 }
 
-async fn serve(config: AppConfig, roles: Roles) -> anyhow::Result<()> {
+async fn serve(config: AppConfig, roles: Roles, api: bool) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let signal = shutdown.clone();
     tokio::spawn(async move {
@@ -105,7 +121,7 @@ async fn serve(config: AppConfig, roles: Roles) -> anyhow::Result<()> {
         tracing::info!("shutdown requested");
         signal.cancel();
     });
-    topology::run(config, roles, shutdown).await
+    topology::run_with_api(config, roles, api, shutdown).await
 }
 
 async fn wait_for_signal() {

@@ -6,6 +6,9 @@ use lagwatch_model::{AlertSettings, GroupMatch, NewMonitor};
 use crate::cli::MonitorsCommand;
 use crate::config::AppConfig;
 
+/// How command-line changes appear in the audit log.
+const CLI_ACTOR: &str = "cli";
+
 pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result<()> {
     let store = MonitorStore::connect(&config.store.url).await?;
     store.migrate().await?;
@@ -40,30 +43,33 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
                 );
             }
             let monitor = store
-                .add(&NewMonitor {
-                    team,
-                    cluster,
-                    consumer_group: group,
-                    group_match: if group_regex {
-                        GroupMatch::Regex
-                    } else {
-                        GroupMatch::Exact
+                .add_audited(
+                    &NewMonitor {
+                        team,
+                        cluster,
+                        consumer_group: group,
+                        group_match: if group_regex {
+                            GroupMatch::Regex
+                        } else {
+                            GroupMatch::Exact
+                        },
+                        topics,
+                        topic_regex,
+                        lag_threshold: threshold,
+                        for_secs: for_duration.as_secs(),
+                        emails,
+                        isolation,
+                        time_lag,
+                        alerting: AlertSettings {
+                            topic_lag_threshold: topic_threshold,
+                            total_lag_threshold: total_threshold,
+                            time_lag_threshold_secs: time_lag_threshold.map(|d| d.as_secs()),
+                            repeat_interval_secs: repeat_interval.map(|d| d.as_secs()),
+                            webhooks,
+                        },
                     },
-                    topics,
-                    topic_regex,
-                    lag_threshold: threshold,
-                    for_secs: for_duration.as_secs(),
-                    emails,
-                    isolation,
-                    time_lag,
-                    alerting: AlertSettings {
-                        topic_lag_threshold: topic_threshold,
-                        total_lag_threshold: total_threshold,
-                        time_lag_threshold_secs: time_lag_threshold.map(|d| d.as_secs()),
-                        repeat_interval_secs: repeat_interval.map(|d| d.as_secs()),
-                        webhooks,
-                    },
-                })
+                    CLI_ACTOR,
+                )
                 .await?;
             println!("added monitor {}", monitor.id);
         }
@@ -97,7 +103,7 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
             }
         }
         MonitorsCommand::Rm { id } => {
-            if store.remove(id).await? {
+            if store.remove_audited(id, None, CLI_ACTOR).await?.is_some() {
                 println!("removed monitor {id}");
             } else {
                 anyhow::bail!("no monitor with id {id}");

@@ -37,33 +37,53 @@ pub async fn run(
     roles: Roles,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    run_with_api(config, roles, false, shutdown).await
+}
+
+/// Runs the selected stages, and the team API when `api` is set, until
+/// `shutdown` is cancelled.
+pub async fn run_with_api(
+    config: AppConfig,
+    roles: Roles,
+    api: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let registry = Registry::new();
     let store = MonitorStore::connect(&config.store.url).await?;
     store
         .migrate()
         .await
         .context("migrating the monitor store")?;
-    let collector_metrics = CollectorMetrics::register(&registry)?;
-    let monitors = watch_monitors(
-        store.clone(),
-        config.collector.monitor_refresh,
-        Some(collector_metrics.clone()),
-        shutdown.clone(),
-    )
-    .await
-    .context("reading monitors")?;
 
     let mut tasks = JoinSet::new();
+    let api_router = if api {
+        Some(api_router(&config, store.clone())?)
+    } else {
+        None
+    };
     let http_shutdown = shutdown.clone();
     let listen = config.http.listen;
     let http_registry = registry.clone();
-    tasks.spawn(async move { crate::http::serve(listen, http_registry, http_shutdown).await });
+    tasks.spawn(async move {
+        crate::http::serve(listen, http_registry, api_router, http_shutdown).await
+    });
 
-    if roles.evaluator {
-        start_evaluator(&config, &registry, monitors.clone(), &shutdown, &mut tasks).await?;
-    }
-    if roles.collector {
-        start_collector(&config, collector_metrics, monitors, &shutdown, &mut tasks).await?;
+    if roles.collector || roles.evaluator {
+        let collector_metrics = CollectorMetrics::register(&registry)?;
+        let monitors = watch_monitors(
+            store.clone(),
+            config.collector.monitor_refresh,
+            Some(collector_metrics.clone()),
+            shutdown.clone(),
+        )
+        .await
+        .context("reading monitors")?;
+        if roles.evaluator {
+            start_evaluator(&config, &registry, monitors.clone(), &shutdown, &mut tasks).await?;
+        }
+        if roles.collector {
+            start_collector(&config, collector_metrics, monitors, &shutdown, &mut tasks).await?;
+        }
     }
 
     let mut first_error = None;
@@ -77,6 +97,26 @@ pub async fn run(
     }
     store.close().await;
     first_error.map_or(Ok(()), Err)
+}
+
+/// The team API over `store`, configured from `[api]`, `[clusters]` and
+/// `[clickhouse]`.
+fn api_router(config: &AppConfig, store: MonitorStore) -> anyhow::Result<axum::Router> {
+    let admin_token = config
+        .api
+        .resolve_admin_token()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    if admin_token.is_none() {
+        tracing::info!("no admin token configured: team tokens only (lagwatch tokens add)");
+    }
+    let settings = lagwatch_api::ApiSettings {
+        clusters: config.clusters.keys().cloned().collect(),
+        admin_token,
+        grafana_url: config.api.grafana_url.clone(),
+        clickhouse: config.clickhouse.clone(),
+    };
+    tracing::info!(listen = %config.http.listen, "team API on /api/v1, web page on /");
+    Ok(lagwatch_api::router(store, settings))
 }
 
 async fn start_collector(

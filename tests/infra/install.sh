@@ -2,6 +2,7 @@
 # Install (once, cached) everything the lagwatch integration tests need:
 #   - mariadb-server (Debian package)          -> system
 #   - Python venv with chdb-core + aiosmtpd    -> $LAGWATCH_CACHE_DIR/venv
+#   - schemathesis (API fuzzing), same venv    -> $LAGWATCH_CACHE_DIR/venv
 #   - Apache Kafka broker + tools jars         -> $LAGWATCH_CACHE_DIR/kafka-<version>/libs
 #   - Jolokia JVM agent (optional)             -> $LAGWATCH_CACHE_DIR/jolokia
 #   - chromium (Debian) + playwright-core (npm) -> system, $LAGWATCH_CACHE_DIR/node
@@ -68,6 +69,22 @@ print("[lagwatch-infra] venv: chdb-core %s imports as `chdb`, engine %s, aiosmtp
       % (version("chdb-core"), r.bytes().decode().strip().strip('"'), version("aiosmtpd")))
 PY
     printf '%s' "$want" >"$LAGWATCH_VENV/.lagwatch-ok"
+}
+
+# ------------------------------------------------------------ schemathesis ---
+# API fuzzing for tests/api/schemathesis.sh, in the same venv, with its own
+# completion marker (so a changed version re-installs only this piece).
+: "${LAGWATCH_SCHEMATHESIS_SPEC:=schemathesis==4.32.5}"
+install_schemathesis() {
+    local marker="$LAGWATCH_VENV/.schemathesis-ok"
+    if [[ $FORCE -eq 0 && -f "$marker" && "$(cat "$marker")" == "$LAGWATCH_SCHEMATHESIS_SPEC" ]]; then
+        lw_log "schemathesis: cached in $LAGWATCH_VENV"
+        return
+    fi
+    lw_log "schemathesis: pip install $LAGWATCH_SCHEMATHESIS_SPEC"
+    "$LAGWATCH_VENV_PY" -m pip install -q --disable-pip-version-check "$LAGWATCH_SCHEMATHESIS_SPEC"
+    "$LAGWATCH_VENV/bin/schemathesis" --version >&2 || lw_die "schemathesis installed but does not run"
+    printf '%s' "$LAGWATCH_SCHEMATHESIS_SPEC" >"$marker"
 }
 
 # ------------------------------------------------------------- Kafka jars ---
@@ -222,6 +239,7 @@ install_web_browser() {
 
 install_mariadb
 install_venv
+install_schemathesis
 install_kafka
 install_jolokia
 install_web_browser

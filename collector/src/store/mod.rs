@@ -6,16 +6,28 @@
 //! their DDL dialects differ (`AUTOINCREMENT` vs `AUTO_INCREMENT`). Queries
 //! use only `?` placeholders and portable types, so they run unchanged on
 //! both.
+//!
+//! # Layout
+//! - `monitors`: monitor rows, their validation, and audited changes.
+//! - `silences`: silence rows.
+//! - `tokens`: hashed team API tokens.
+//! - `audit`: the audit log of monitor changes.
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+mod audit;
 mod monitors;
 mod silences;
+mod tokens;
 
-pub use monitors::{is_valid_topic_name, validate_monitor};
+pub use audit::{AuditAction, AuditEntry};
+pub use monitors::{
+    is_valid_team_name, is_valid_topic_name, validate_monitor, MAX_FOR_SECS, MAX_LIST_ITEMS,
+};
 pub use silences::{validate_silence, MAX_SILENCE_MS};
+pub use tokens::ApiToken;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");
@@ -41,10 +53,19 @@ pub enum StoreError {
         column: &'static str,
         reason: String,
     },
-    #[error("invalid monitor: {0}")]
-    Invalid(String),
-    #[error("invalid silence: {0}")]
-    InvalidSilence(String),
+    /// A value the caller supplied is not acceptable; `field` names it the
+    /// way the API's JSON does (`lag_threshold`, `alerting.webhooks`).
+    #[error("invalid `{field}`: {message}")]
+    InvalidField { field: String, message: String },
+}
+
+impl StoreError {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
+        StoreError::InvalidField {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
 }
 
 /// Which SQL dialect the store speaks.

@@ -1,56 +1,56 @@
-//! Monitor rows: validation, insert, read, update and delete.
+//! Monitor rows: validation, insert, read, update and delete, and the
+//! audited variants that record who changed what in the same transaction.
 
-use lagwatch_model::{now_ms, AlertSettings, Monitor, NewMonitor};
+use lagwatch_model::{now_ms, AlertSettings, GroupMatch, Monitor, NewMonitor};
 use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
+use super::audit::{insert_audit, AuditAction};
 use super::{MonitorStore, StoreError};
 
 const COLUMNS: &str = "id, team, cluster, consumer_group, group_match, topics, topic_regex, \
      lag_threshold, for_secs, emails, isolation, time_lag_mode, topic_lag_threshold, \
      total_lag_threshold, time_lag_threshold_secs, repeat_interval_secs, webhooks";
 
+/// Longest accepted `for`: 7 days.
+pub const MAX_FOR_SECS: u64 = 7 * 24 * 3_600;
+/// Most topics, e-mail addresses or webhooks one monitor may list.
+pub const MAX_LIST_ITEMS: usize = 50;
+/// Longest accepted time-lag threshold or repeat interval: 30 days.
+const MAX_ALERT_SECS: u64 = 30 * 24 * 3_600;
+/// Size of the `webhooks` column (MySQL `VARCHAR(8192)`).
+const MAX_WEBHOOKS_JSON: usize = 8_192;
+
 impl MonitorStore {
     /// Registers a monitor and returns it with its id.
     pub async fn add(&self, monitor: &NewMonitor) -> Result<Monitor, StoreError> {
         validate_monitor(monitor)?;
-        let row = MonitorRow::encode(monitor)?;
-        let now = now_ms();
-        let result = sqlx::query(
-            "INSERT INTO monitors (team, cluster, consumer_group, group_match, topics, \
-             topic_regex, lag_threshold, for_secs, emails, isolation, time_lag_mode, \
-             topic_lag_threshold, total_lag_threshold, time_lag_threshold_secs, \
-             repeat_interval_secs, webhooks, created_at_ms, updated_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        let mut conn = self.pool().acquire().await?;
+        insert_monitor(&mut conn, monitor).await
+    }
+
+    /// Registers a monitor and records `actor` as its creator in the audit
+    /// log, both or neither.
+    pub async fn add_audited(
+        &self,
+        monitor: &NewMonitor,
+        actor: &str,
+    ) -> Result<Monitor, StoreError> {
+        validate_monitor(monitor)?;
+        let mut tx = self.pool().begin().await?;
+        let added = insert_monitor(&mut tx, monitor).await?;
+        insert_audit(
+            &mut tx,
+            actor,
+            &added.team,
+            AuditAction::Create,
+            added.id,
+            None,
+            Some(&added),
         )
-        .bind(&monitor.team)
-        .bind(&monitor.cluster)
-        .bind(&monitor.consumer_group)
-        .bind(monitor.group_match.as_str())
-        .bind(row.topics)
-        .bind(monitor.topic_regex.as_deref().unwrap_or(""))
-        .bind(monitor.lag_threshold)
-        .bind(row.for_secs)
-        .bind(row.emails)
-        .bind(monitor.isolation.as_str())
-        .bind(monitor.time_lag.as_str())
-        .bind(monitor.alerting.topic_lag_threshold)
-        .bind(monitor.alerting.total_lag_threshold)
-        .bind(row.time_lag_threshold_secs)
-        .bind(row.repeat_interval_secs)
-        .bind(row.webhooks)
-        .bind(now)
-        .bind(now)
-        .execute(self.pool())
         .await?;
-        let id = match result.last_insert_id() {
-            Some(id) => id,
-            None => sqlx::query("SELECT MAX(id) AS id FROM monitors")
-                .fetch_one(self.pool())
-                .await?
-                .try_get::<i64, _>("id")?,
-        };
-        Ok(with_id(id, monitor.clone()))
+        tx.commit().await?;
+        Ok(added)
     }
 
     /// Replaces every field of monitor `id`; returns `None` when it does not
@@ -61,46 +61,49 @@ impl MonitorStore {
         monitor: &NewMonitor,
     ) -> Result<Option<Monitor>, StoreError> {
         validate_monitor(monitor)?;
-        let row = MonitorRow::encode(monitor)?;
-        let result = sqlx::query(
-            "UPDATE monitors SET team = ?, cluster = ?, consumer_group = ?, group_match = ?, \
-             topics = ?, topic_regex = ?, lag_threshold = ?, for_secs = ?, emails = ?, \
-             isolation = ?, time_lag_mode = ?, topic_lag_threshold = ?, \
-             total_lag_threshold = ?, time_lag_threshold_secs = ?, repeat_interval_secs = ?, \
-             webhooks = ?, updated_at_ms = ? WHERE id = ?",
+        let mut conn = self.pool().acquire().await?;
+        update_monitor(&mut conn, id, monitor).await
+    }
+
+    /// Replaces monitor `id` and records the change (before and after) in
+    /// the audit log in one transaction. With `owner`, only a monitor of that
+    /// team is changed; any other is reported as missing (`None`).
+    pub async fn update_audited(
+        &self,
+        id: i64,
+        owner: Option<&str>,
+        monitor: &NewMonitor,
+        actor: &str,
+    ) -> Result<Option<Monitor>, StoreError> {
+        validate_monitor(monitor)?;
+        let mut tx = self.pool().begin().await?;
+        let Some(before) = select_monitor(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        if owner.is_some_and(|team| team != before.team) {
+            return Ok(None);
+        }
+        let Some(after) = update_monitor(&mut tx, id, monitor).await? else {
+            return Ok(None);
+        };
+        insert_audit(
+            &mut tx,
+            actor,
+            &after.team,
+            AuditAction::Update,
+            id,
+            Some(&before),
+            Some(&after),
         )
-        .bind(&monitor.team)
-        .bind(&monitor.cluster)
-        .bind(&monitor.consumer_group)
-        .bind(monitor.group_match.as_str())
-        .bind(row.topics)
-        .bind(monitor.topic_regex.as_deref().unwrap_or(""))
-        .bind(monitor.lag_threshold)
-        .bind(row.for_secs)
-        .bind(row.emails)
-        .bind(monitor.isolation.as_str())
-        .bind(monitor.time_lag.as_str())
-        .bind(monitor.alerting.topic_lag_threshold)
-        .bind(monitor.alerting.total_lag_threshold)
-        .bind(row.time_lag_threshold_secs)
-        .bind(row.repeat_interval_secs)
-        .bind(row.webhooks)
-        .bind(now_ms())
-        .bind(id)
-        .execute(self.pool())
         .await?;
-        Ok((result.rows_affected() > 0).then(|| with_id(id, monitor.clone())))
+        tx.commit().await?;
+        Ok(Some(after))
     }
 
     /// One monitor by id.
     pub async fn get(&self, id: i64) -> Result<Option<Monitor>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM monitors WHERE id = ?"
-        )))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(monitor_from_row).transpose()
+        let mut conn = self.pool().acquire().await?;
+        select_monitor(&mut conn, id).await
     }
 
     /// All monitors, ordered by id.
@@ -113,6 +116,17 @@ impl MonitorStore {
         rows.iter().map(monitor_from_row).collect()
     }
 
+    /// The monitors of one team, ordered by id.
+    pub async fn list_team(&self, team: &str) -> Result<Vec<Monitor>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM monitors WHERE team = ? ORDER BY id"
+        )))
+        .bind(team)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(monitor_from_row).collect()
+    }
+
     /// Deletes a monitor; returns whether it existed.
     pub async fn remove(&self, id: i64) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM monitors WHERE id = ?")
@@ -120,6 +134,43 @@ impl MonitorStore {
             .execute(self.pool())
             .await?;
         Ok(result.rows_affected() > 0)
+    }
+
+    /// Deletes a monitor and records it in the audit log in one
+    /// transaction; returns the deleted monitor. With `owner`, only a
+    /// monitor of that team is deleted.
+    pub async fn remove_audited(
+        &self,
+        id: i64,
+        owner: Option<&str>,
+        actor: &str,
+    ) -> Result<Option<Monitor>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let Some(before) = select_monitor(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        if owner.is_some_and(|team| team != before.team) {
+            return Ok(None);
+        }
+        let result = sqlx::query("DELETE FROM monitors WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Ok(None);
+        }
+        insert_audit(
+            &mut tx,
+            actor,
+            &before.team,
+            AuditAction::Delete,
+            id,
+            Some(&before),
+            None,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(before))
     }
 
     /// A cheap fingerprint of the table's content, so pollers can skip
@@ -137,6 +188,101 @@ impl MonitorStore {
     }
 }
 
+async fn select_monitor(conn: &mut AnyConnection, id: i64) -> Result<Option<Monitor>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitors WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(monitor_from_row).transpose()
+}
+
+async fn insert_monitor(
+    conn: &mut AnyConnection,
+    monitor: &NewMonitor,
+) -> Result<Monitor, StoreError> {
+    let row = MonitorRow::encode(monitor)?;
+    let now = now_ms();
+    let result = sqlx::query(
+        "INSERT INTO monitors (team, cluster, consumer_group, group_match, topics, \
+         topic_regex, lag_threshold, for_secs, emails, isolation, time_lag_mode, \
+         topic_lag_threshold, total_lag_threshold, time_lag_threshold_secs, \
+         repeat_interval_secs, webhooks, created_at_ms, updated_at_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&monitor.team)
+    .bind(&monitor.cluster)
+    .bind(&monitor.consumer_group)
+    .bind(monitor.group_match.as_str())
+    .bind(row.topics)
+    .bind(monitor.topic_regex.as_deref().unwrap_or(""))
+    .bind(monitor.lag_threshold)
+    .bind(row.for_secs)
+    .bind(row.emails)
+    .bind(monitor.isolation.as_str())
+    .bind(monitor.time_lag.as_str())
+    .bind(monitor.alerting.topic_lag_threshold)
+    .bind(monitor.alerting.total_lag_threshold)
+    .bind(row.time_lag_threshold_secs)
+    .bind(row.repeat_interval_secs)
+    .bind(row.webhooks)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let id = match result.last_insert_id() {
+        Some(id) => id,
+        None => sqlx::query("SELECT MAX(id) AS id FROM monitors")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get::<i64, _>("id")?,
+    };
+    Ok(with_id(id, monitor.clone()))
+}
+
+async fn update_monitor(
+    conn: &mut AnyConnection,
+    id: i64,
+    monitor: &NewMonitor,
+) -> Result<Option<Monitor>, StoreError> {
+    let row = MonitorRow::encode(monitor)?;
+    let result = sqlx::query(
+        "UPDATE monitors SET team = ?, cluster = ?, consumer_group = ?, group_match = ?, \
+         topics = ?, topic_regex = ?, lag_threshold = ?, for_secs = ?, emails = ?, \
+         isolation = ?, time_lag_mode = ?, topic_lag_threshold = ?, \
+         total_lag_threshold = ?, time_lag_threshold_secs = ?, repeat_interval_secs = ?, \
+         webhooks = ?, updated_at_ms = ? WHERE id = ?",
+    )
+    .bind(&monitor.team)
+    .bind(&monitor.cluster)
+    .bind(&monitor.consumer_group)
+    .bind(monitor.group_match.as_str())
+    .bind(row.topics)
+    .bind(monitor.topic_regex.as_deref().unwrap_or(""))
+    .bind(monitor.lag_threshold)
+    .bind(row.for_secs)
+    .bind(row.emails)
+    .bind(monitor.isolation.as_str())
+    .bind(monitor.time_lag.as_str())
+    .bind(monitor.alerting.topic_lag_threshold)
+    .bind(monitor.alerting.total_lag_threshold)
+    .bind(row.time_lag_threshold_secs)
+    .bind(row.repeat_interval_secs)
+    .bind(row.webhooks)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if result.rows_affected() > 0 {
+        return Ok(Some(with_id(id, monitor.clone())));
+    }
+    // MySQL counts only changed rows: an identical update affects none.
+    Ok(select_monitor(conn, id)
+        .await?
+        .map(|_| with_id(id, monitor.clone())))
+}
+
 /// The encoded forms of a monitor's non-scalar columns.
 struct MonitorRow {
     topics: String,
@@ -149,23 +295,23 @@ struct MonitorRow {
 
 impl MonitorRow {
     fn encode(monitor: &NewMonitor) -> Result<Self, StoreError> {
-        let secs = |value: u64, what: &str| {
-            i64::try_from(value).map_err(|_| StoreError::Invalid(format!("`{what}` is too large")))
+        let secs = |value: u64, field: &str| {
+            i64::try_from(value).map_err(|_| StoreError::invalid(field, "is too large"))
         };
         Ok(MonitorRow {
             topics: encode_list(&monitor.topics),
             emails: encode_list(&monitor.emails),
             webhooks: encode_list(&monitor.alerting.webhooks),
-            for_secs: secs(monitor.for_secs, "for")?,
+            for_secs: secs(monitor.for_secs, "for_secs")?,
             time_lag_threshold_secs: monitor
                 .alerting
                 .time_lag_threshold_secs
-                .map(|v| secs(v, "time_lag_threshold_secs"))
+                .map(|v| secs(v, "alerting.time_lag_threshold_secs"))
                 .transpose()?,
             repeat_interval_secs: monitor
                 .alerting
                 .repeat_interval_secs
-                .map(|v| secs(v, "repeat_interval_secs"))
+                .map(|v| secs(v, "alerting.repeat_interval_secs"))
                 .transpose()?,
         })
     }
@@ -189,75 +335,166 @@ fn with_id(id: i64, monitor: NewMonitor) -> Monitor {
     }
 }
 
-/// Checks everything a monitor row must satisfy; the error names the field.
+/// Checks everything a monitor row must satisfy; the error names the field
+/// as the API's JSON spells it.
 pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
-    let invalid = |msg: String| Err(StoreError::Invalid(msg));
-    if monitor.team.trim().is_empty() || monitor.team.len() > 255 {
-        return invalid("team must be 1 to 255 characters".into());
+    if !is_valid_team_name(&monitor.team) {
+        return Err(StoreError::invalid(
+            "team",
+            "must be 1 to 64 characters of a-z A-Z 0-9 . _ -",
+        ));
     }
-    if monitor.cluster.trim().is_empty() || monitor.cluster.len() > 255 {
-        return invalid("cluster must be 1 to 255 characters".into());
-    }
-    if monitor.consumer_group.is_empty() || monitor.consumer_group.len() > 255 {
-        return invalid("consumer group must be 1 to 255 characters".into());
-    }
-    if monitor.group_match == lagwatch_model::GroupMatch::Regex {
-        lagwatch_model::compile_pattern(&monitor.consumer_group).map_err(|e| {
-            StoreError::Invalid(format!(
-                "consumer group pattern `{}`: {e}",
-                monitor.consumer_group
-            ))
-        })?;
+    check_name("cluster", &monitor.cluster)?;
+    match monitor.group_match {
+        GroupMatch::Exact => check_name("consumer_group", &monitor.consumer_group)?,
+        GroupMatch::Regex => {
+            check_name("consumer_group", &monitor.consumer_group)?;
+            lagwatch_model::compile_pattern(&monitor.consumer_group).map_err(|e| {
+                StoreError::invalid("consumer_group", format!("is not a valid pattern: {e}"))
+            })?;
+        }
     }
     if let Some(pattern) = &monitor.topic_regex {
-        lagwatch_model::compile_pattern(pattern)
-            .map_err(|e| StoreError::Invalid(format!("topic pattern `{pattern}`: {e}")))?;
+        if pattern.is_empty() {
+            return Err(StoreError::invalid(
+                "topic_regex",
+                "must not be empty (leave it out or null instead)",
+            ));
+        }
+        lagwatch_model::compile_pattern(pattern).map_err(|e| {
+            StoreError::invalid("topic_regex", format!("is not a valid pattern: {e}"))
+        })?;
     }
     if monitor.lag_threshold <= 0 {
-        return invalid("lag threshold must be greater than 0".into());
+        return Err(StoreError::invalid(
+            "lag_threshold",
+            "must be greater than 0",
+        ));
     }
+    if monitor.for_secs > MAX_FOR_SECS {
+        return Err(StoreError::invalid(
+            "for_secs",
+            format!("must be at most {MAX_FOR_SECS} (7 days)"),
+        ));
+    }
+    check_list("topics", &monitor.topics)?;
     for topic in &monitor.topics {
         if !is_valid_topic_name(topic) {
-            return invalid(format!(
-                "`{topic}` is not a valid Kafka topic name (1-249 chars of a-z A-Z 0-9 . _ -)"
+            return Err(StoreError::invalid(
+                "topics",
+                format!(
+                    "`{}` is not a valid Kafka topic name (1-249 chars of a-z A-Z 0-9 . _ -, not . or ..)",
+                    shorten(topic)
+                ),
             ));
         }
     }
+    check_list("emails", &monitor.emails)?;
     for email in &monitor.emails {
         if !is_plausible_email(email) {
-            return invalid(format!("`{email}` is not an e-mail address"));
+            return Err(StoreError::invalid(
+                "emails",
+                format!("`{}` is not an e-mail address", shorten(email)),
+            ));
         }
     }
     validate_alerting(&monitor.alerting)
 }
 
 fn validate_alerting(alerting: &AlertSettings) -> Result<(), StoreError> {
-    let positive = |value: Option<i64>, name: &str| match value {
-        Some(v) if v <= 0 => Err(StoreError::Invalid(format!(
-            "{name} must be greater than 0"
-        ))),
+    let positive = |value: Option<i64>, field: &str| match value {
+        Some(v) if v <= 0 => Err(StoreError::invalid(field, "must be greater than 0")),
         _ => Ok(()),
     };
-    positive(alerting.topic_lag_threshold, "topic_lag_threshold")?;
-    positive(alerting.total_lag_threshold, "total_lag_threshold")?;
-    if alerting.time_lag_threshold_secs == Some(0) {
-        return Err(StoreError::Invalid(
-            "time_lag_threshold_secs must be greater than 0".into(),
-        ));
+    positive(alerting.topic_lag_threshold, "alerting.topic_lag_threshold")?;
+    positive(alerting.total_lag_threshold, "alerting.total_lag_threshold")?;
+    if let Some(secs) = alerting.time_lag_threshold_secs {
+        if secs == 0 || secs > MAX_ALERT_SECS {
+            return Err(StoreError::invalid(
+                "alerting.time_lag_threshold_secs",
+                format!("must be 1 to {MAX_ALERT_SECS} (30 days)"),
+            ));
+        }
     }
-    if alerting.repeat_interval_secs.is_some_and(|s| s < 60) {
-        return Err(StoreError::Invalid(
-            "repeat_interval_secs must be at least 60".into(),
-        ));
+    if let Some(secs) = alerting.repeat_interval_secs {
+        if !(60..=MAX_ALERT_SECS).contains(&secs) {
+            return Err(StoreError::invalid(
+                "alerting.repeat_interval_secs",
+                format!("must be 60 to {MAX_ALERT_SECS} (30 days)"),
+            ));
+        }
     }
+    check_list("alerting.webhooks", &alerting.webhooks)?;
     for url in &alerting.webhooks {
         if !is_webhook_url(url) {
-            return Err(StoreError::Invalid(format!(
-                "`{url}` is not a webhook URL (http:// or https:// with a host)"
-            )));
+            return Err(StoreError::invalid(
+                "alerting.webhooks",
+                format!(
+                    "`{}` is not a webhook URL (http:// or https:// with a host, at most 2048 characters)",
+                    shorten(url)
+                ),
+            ));
+        }
+    }
+    if encode_list(&alerting.webhooks).chars().count() > MAX_WEBHOOKS_JSON {
+        return Err(StoreError::invalid(
+            "alerting.webhooks",
+            format!("the URLs together must stay under {MAX_WEBHOOKS_JSON} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A cluster or group name: 1 to 255 bytes, not blank, no control
+/// characters.
+fn check_name(field: &str, value: &str) -> Result<(), StoreError> {
+    if value.trim().is_empty() || value.len() > 255 {
+        return Err(StoreError::invalid(field, "must be 1 to 255 characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(StoreError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_list(field: &str, items: &[String]) -> Result<(), StoreError> {
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(StoreError::invalid(
+            field,
+            format!("at most {MAX_LIST_ITEMS} entries"),
+        ));
+    }
+    for (index, item) in items.iter().enumerate() {
+        if items[..index].contains(item) {
+            return Err(StoreError::invalid(
+                field,
+                format!("`{}` is listed twice", shorten(item)),
+            ));
         }
     }
     Ok(())
+}
+
+/// A value quoted in an error message, cut to 80 characters.
+fn shorten(value: &str) -> String {
+    if value.chars().count() <= 80 {
+        value.to_string()
+    } else {
+        format!("{}...", value.chars().take(80).collect::<String>())
+    }
+}
+
+/// Team names: 1..=64 chars of `[a-zA-Z0-9._-]` (they appear in URLs and
+/// logs).
+pub fn is_valid_team_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// Kafka's topic name rule: 1..=249 chars of `[a-zA-Z0-9._-]`, not `.`/`..`.
@@ -271,7 +508,8 @@ pub fn is_valid_topic_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
-/// `local@domain.tld`-shaped, no whitespace, at most 254 characters.
+/// `local@domain.tld`-shaped, no whitespace or control characters, at most
+/// 254 characters.
 fn is_plausible_email(address: &str) -> bool {
     let Some((local, domain)) = address.rsplit_once('@') else {
         return false;
@@ -279,10 +517,12 @@ fn is_plausible_email(address: &str) -> bool {
     address.len() <= 254
         && !local.is_empty()
         && !address.contains(char::is_whitespace)
+        && !address.contains(char::is_control)
         && !local.contains('@')
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
+        && !domain.contains("..")
 }
 
 /// An absolute http(s) URL with a non-empty host and no whitespace.
@@ -294,7 +534,10 @@ fn is_webhook_url(url: &str) -> bool {
         Some(rest) => {
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
             let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-            url.len() <= 2048 && !host.is_empty() && !url.contains(char::is_whitespace)
+            url.len() <= 2048
+                && !host.is_empty()
+                && !url.contains(char::is_whitespace)
+                && !url.contains(char::is_control)
         }
         None => false,
     }
@@ -361,7 +604,7 @@ fn monitor_from_row(row: &AnyRow) -> Result<Monitor, StoreError> {
 mod tests {
     use super::*;
 
-    pub(crate) fn new_monitor() -> NewMonitor {
+    fn new_monitor() -> NewMonitor {
         NewMonitor {
             team: "payments".into(),
             cluster: "local".into(),
@@ -420,41 +663,158 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rejects_invalid_monitors_with_reason() {
+    async fn rejects_invalid_monitors_naming_the_field() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = sqlite_store(&dir).await;
         type Spoil = fn(&mut NewMonitor);
-        let cases: Vec<(Spoil, &str)> = vec![
+        let cases: Vec<(Spoil, &str, &str)> = vec![
             (
                 |m| m.topics = vec!["no spaces allowed".into()],
+                "topics",
                 "not a valid Kafka topic name",
             ),
-            (|m| m.lag_threshold = 0, "lag threshold"),
-            (|m| m.emails = vec!["nobody".into()], "not an e-mail"),
-            (|m| m.consumer_group = "(".into(), "consumer group pattern"),
+            (|m| m.lag_threshold = 0, "lag_threshold", "greater than 0"),
+            (
+                |m| m.emails = vec!["nobody".into()],
+                "emails",
+                "not an e-mail",
+            ),
+            (
+                |m| m.consumer_group = "(".into(),
+                "consumer_group",
+                "pattern",
+            ),
+            (
+                |m| m.consumer_group = "a".repeat(256),
+                "consumer_group",
+                "255",
+            ),
+            (
+                |m| m.topic_regex = Some("a".repeat(1_001)),
+                "topic_regex",
+                "longer than 1000",
+            ),
+            (
+                |m| m.topic_regex = Some("(a{1000}){1000}".into()),
+                "topic_regex",
+                "pattern",
+            ),
+            (|m| m.team = "".into(), "team", "1 to 64"),
+            (|m| m.cluster = " ".into(), "cluster", "1 to 255"),
+            (|m| m.for_secs = MAX_FOR_SECS + 1, "for_secs", "7 days"),
+            (
+                |m| m.topics = (0..51).map(|i| format!("t{i}")).collect(),
+                "topics",
+                "at most 50",
+            ),
+            (
+                |m| m.emails = vec!["a@example.com".into(), "a@example.com".into()],
+                "emails",
+                "twice",
+            ),
             (
                 |m| m.alerting.webhooks = vec!["ftp://x".into()],
+                "alerting.webhooks",
                 "not a webhook URL",
             ),
             (
                 |m| m.alerting.total_lag_threshold = Some(-1),
-                "total_lag_threshold",
+                "alerting.total_lag_threshold",
+                "greater than 0",
             ),
             (
                 |m| m.alerting.repeat_interval_secs = Some(5),
-                "repeat_interval_secs",
+                "alerting.repeat_interval_secs",
+                "60",
+            ),
+            (
+                |m| m.alerting.time_lag_threshold_secs = Some(0),
+                "alerting.time_lag_threshold_secs",
+                "1 to",
             ),
         ];
-        for (spoil, expected) in cases {
+        for (spoil, field, expected) in cases {
             let mut bad = new_monitor();
             spoil(&mut bad);
-            let error = store.add(&bad).await.expect_err(expected);
-            assert!(error.to_string().contains(expected), "{error}");
+            match store.add(&bad).await {
+                Err(StoreError::InvalidField {
+                    field: got,
+                    message,
+                }) => {
+                    assert_eq!(got, field, "{message}");
+                    assert!(message.contains(expected), "{field}: {message}");
+                }
+                other => panic!("{field}: expected InvalidField, got {other:?}"),
+            }
         }
         assert!(
             store.list().await.expect("list").is_empty(),
             "nothing stored"
         );
+    }
+
+    #[tokio::test]
+    async fn audited_changes_write_the_audit_log_in_the_same_transaction() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite_store(&dir).await;
+        let added = store.add_audited(&new_monitor(), "cli").await.expect("add");
+        let mut changed = new_monitor();
+        changed.lag_threshold = 900;
+        assert_eq!(
+            store
+                .update_audited(added.id, Some("search"), &changed, "search")
+                .await
+                .expect("update"),
+            None,
+            "another team's monitor is not changed"
+        );
+        let updated = store
+            .update_audited(added.id, Some("payments"), &changed, "payments")
+            .await
+            .expect("update")
+            .expect("exists");
+        assert_eq!(updated.lag_threshold, 900);
+        assert_eq!(
+            store
+                .remove_audited(added.id, Some("search"), "search")
+                .await
+                .expect("rm"),
+            None
+        );
+        let removed = store
+            .remove_audited(added.id, None, "admin")
+            .await
+            .expect("rm")
+            .expect("existed");
+        assert_eq!(removed, updated);
+
+        let entries = store.list_audit(None, 10).await.expect("audit");
+        let summary: Vec<_> = entries
+            .iter()
+            .map(|e| (e.action, e.actor.as_str(), e.monitor_id, e.team.as_str()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (AuditAction::Delete, "admin", added.id, "payments"),
+                (AuditAction::Update, "payments", added.id, "payments"),
+                (AuditAction::Create, "cli", added.id, "payments"),
+            ]
+        );
+        assert_eq!(entries[1].before.as_ref(), Some(&added));
+        assert_eq!(entries[1].after.as_ref(), Some(&updated));
+        assert_eq!(entries[0].after, None);
+        assert!(store
+            .list_audit(Some("search"), 10)
+            .await
+            .expect("audit")
+            .is_empty());
+
+        // A rejected change writes no audit row either.
+        let mut bad = new_monitor();
+        bad.lag_threshold = 0;
+        assert!(store.add_audited(&bad, "cli").await.is_err());
+        assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 3);
     }
 
     #[test]

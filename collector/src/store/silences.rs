@@ -119,26 +119,36 @@ impl MonitorStore {
     }
 }
 
-/// Checks a silence; the error names the field.
+/// Checks a silence; the error names the field as the API's JSON spells it.
 pub fn validate_silence(silence: &NewSilence) -> Result<(), StoreError> {
-    let invalid = |msg: &str| Err(StoreError::InvalidSilence(msg.to_string()));
-    if silence.team.trim().is_empty() {
-        return invalid("team must not be empty");
+    let invalid = |field: &str, msg: &str| Err(StoreError::invalid(field, msg));
+    if silence.team.trim().is_empty() || silence.team.len() > 255 {
+        return invalid("team", "must be 1 to 255 characters");
     }
     if silence.ends_at_ms <= silence.starts_at_ms {
-        return invalid("ends_at_ms must be after starts_at_ms");
+        return invalid("duration_secs", "the silence must end after it starts");
     }
-    if silence.ends_at_ms - silence.starts_at_ms > MAX_SILENCE_MS {
-        return invalid("a silence may last at most 90 days");
+    if silence.ends_at_ms.saturating_sub(silence.starts_at_ms) > MAX_SILENCE_MS {
+        return invalid("duration_secs", "a silence may last at most 90 days");
     }
     if silence.comment.len() > 1024 {
-        return invalid("comment must be at most 1024 characters");
+        return invalid("comment", "must be at most 1024 characters");
     }
-    if let Some(rule) = &silence.rule {
-        if rule.is_empty() || rule.len() > 64 {
-            return invalid("rule must be 1 to 64 characters");
+    if silence.created_by.is_empty() || silence.created_by.len() > 255 {
+        return invalid("created_by", "must be 1 to 255 characters");
+    }
+    let name = |field: &str, value: &Option<String>, max: usize| match value {
+        Some(v) if v.is_empty() || v.len() > max || v.chars().any(char::is_control) => {
+            Err(StoreError::invalid(
+                field,
+                format!("must be 1 to {max} characters, no control characters"),
+            ))
         }
-    }
+        _ => Ok(()),
+    };
+    name("cluster", &silence.cluster, 255)?;
+    name("consumer_group", &silence.consumer_group, 255)?;
+    name("rule", &silence.rule, 64)?;
     Ok(())
 }
 

@@ -1,0 +1,50 @@
+//! `GET /alerts` (currently firing) and `GET /alerts/history`, from the
+//! ClickHouse `alert_events` table; a team sees only its own.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::history;
+use crate::input::{self, Params};
+use crate::router::ApiState;
+
+/// The team whose alerts to read: a team token's own; for the admin the
+/// optional `?team=`, else every team.
+fn scope(caller: &Caller, params: &Params) -> Result<Option<String>, ApiError> {
+    Ok(match caller.team() {
+        Some(own) => Some(own.to_string()),
+        None => input::optional_team(params, "team")?,
+    })
+}
+
+/// `GET /alerts`.
+pub async fn firing(
+    caller: Caller,
+    State(state): State<ApiState>,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = input::params(query)?;
+    let team = scope(&caller, &params)?;
+    let config = state.clickhouse()?;
+    let alerts = history::firing_alerts(config, team.as_deref()).await?;
+    Ok(Json(json!({ "alerts": alerts })))
+}
+
+/// `GET /alerts/history?limit=&monitor_id=`.
+pub async fn history(
+    caller: Caller,
+    State(state): State<ApiState>,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = input::params(query)?;
+    let team = scope(&caller, &params)?;
+    let limit = input::limit(&params, 100, 1_000)?;
+    let monitor_id = input::optional_i64(&params, "monitor_id")?;
+    let config = state.clickhouse()?;
+    let events = history::alert_history(config, team.as_deref(), monitor_id, limit).await?;
+    Ok(Json(json!({ "events": events })))
+}

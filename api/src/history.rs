@@ -1,0 +1,198 @@
+//! ClickHouse queries behind `/monitors/{id}/status` and `/alerts`: the
+//! latest sample of each partition of a monitor's group(s), and alert
+//! events. Values are always bound, never spliced into the SQL.
+
+use lagwatch_evaluator::{ClickHouseConfig, HistoryError};
+use lagwatch_model::{GroupMatch, LaggingPartition, Monitor};
+use serde::{Deserialize, Serialize};
+
+/// How far back `/status` looks for a partition's latest sample.
+pub const STATUS_WINDOW_SECS: u32 = 300;
+/// Most partition rows one status answer reads.
+const MAX_STATUS_ROWS: u32 = 50_000;
+/// Most currently-firing alerts one answer lists.
+const MAX_FIRING: u32 = 1_000;
+
+/// The latest sample of one partition of one group.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub struct LatestPartition {
+    pub consumer_group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub ts_ms: i64,
+    pub committed_offset: Option<i64>,
+    pub end_offset: i64,
+    pub lag: Option<i64>,
+    pub time_lag_ms: Option<i64>,
+}
+
+/// One `alert_events` row.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+struct AlertEventRow {
+    ts_ms: i64,
+    fingerprint: String,
+    rule: String,
+    state: String,
+    monitor_id: i64,
+    team: String,
+    cluster: String,
+    consumer_group: String,
+    max_lag: i64,
+    total_lag: i64,
+    threshold: i64,
+    partitions: String,
+}
+
+/// An alert event as the API returns it: the JSON shape of
+/// [`lagwatch_model::AlertEvent`] for the columns history keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertView {
+    pub fingerprint: String,
+    pub rule: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    pub monitor_id: i64,
+    pub team: String,
+    pub cluster: String,
+    pub consumer_group: String,
+    pub max_lag: i64,
+    pub total_lag: i64,
+    pub threshold: i64,
+    pub ts_ms: i64,
+    pub partitions: Vec<LaggingPartition>,
+    /// Not kept in history: always empty.
+    pub emails: Vec<String>,
+}
+
+impl AlertEventRow {
+    fn into_view(self) -> AlertView {
+        AlertView {
+            // Partitions the current schema cannot read are shown as none
+            // rather than failing the whole answer.
+            partitions: serde_json::from_str::<Vec<LaggingPartition>>(&self.partitions)
+                .unwrap_or_default(),
+            fingerprint: self.fingerprint,
+            rule: self.rule,
+            state: self.state,
+            monitor_id: self.monitor_id,
+            team: self.team,
+            cluster: self.cluster,
+            consumer_group: self.consumer_group,
+            max_lag: self.max_lag,
+            total_lag: self.total_lag,
+            threshold: self.threshold,
+            ts_ms: self.ts_ms,
+            emails: Vec::new(),
+        }
+    }
+}
+
+const ALERT_COLUMNS: &str = "toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, fingerprint, rule, \
+     state, monitor_id, team, cluster, consumer_group, max_lag, total_lag, threshold, partitions";
+
+fn client(config: &ClickHouseConfig) -> clickhouse::Client {
+    lagwatch_evaluator::history::client(config).with_database(&config.database)
+}
+
+fn failed(config: &ClickHouseConfig) -> impl Fn(clickhouse::error::Error) -> HistoryError + '_ {
+    move |source| HistoryError::ClickHouse {
+        url: config.url.clone(),
+        source,
+    }
+}
+
+/// The latest sample (within [`STATUS_WINDOW_SECS`]) of every partition of
+/// the group(s) `monitor` covers on its cluster; a regex monitor matches
+/// group names with ClickHouse `match()`, anchored like the collector.
+pub async fn latest_partitions(
+    config: &ClickHouseConfig,
+    monitor: &Monitor,
+) -> Result<Vec<LatestPartition>, HistoryError> {
+    let (condition, group) = match monitor.group_match {
+        GroupMatch::Exact => ("consumer_group = ?", monitor.consumer_group.clone()),
+        GroupMatch::Regex => (
+            "match(consumer_group, ?)",
+            format!("^(?:{})$", monitor.consumer_group),
+        ),
+    };
+    let sql = format!(
+        "SELECT consumer_group, topic, partition, toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, \
+         committed_offset, end_offset, lag, time_lag_ms \
+         FROM lag_samples \
+         WHERE cluster = ? AND {condition} AND ts >= now64(3) - toIntervalSecond(?) \
+         ORDER BY consumer_group, topic, partition, ts DESC \
+         LIMIT 1 BY consumer_group, topic, partition \
+         LIMIT {MAX_STATUS_ROWS}"
+    );
+    client(config)
+        .query(&sql)
+        .bind(&monitor.cluster)
+        .bind(group)
+        .bind(STATUS_WINDOW_SECS)
+        .fetch_all::<LatestPartition>()
+        .await
+        .map_err(failed(config))
+}
+
+/// Alerts whose latest event is `firing`, newest first: one team's or
+/// (`None`) every team's.
+pub async fn firing_alerts(
+    config: &ClickHouseConfig,
+    team: Option<&str>,
+) -> Result<Vec<AlertView>, HistoryError> {
+    let (condition, binding) = team_condition(team);
+    let sql = format!(
+        "SELECT * FROM ( \
+           SELECT {ALERT_COLUMNS} FROM alert_events WHERE {condition} \
+           ORDER BY fingerprint, ts DESC LIMIT 1 BY fingerprint \
+         ) WHERE state = 'firing' ORDER BY ts_ms DESC, fingerprint LIMIT {MAX_FIRING}"
+    );
+    let mut query = client(config).query(&sql);
+    if let Some(team) = binding {
+        query = query.bind(team);
+    }
+    let rows = query
+        .fetch_all::<AlertEventRow>()
+        .await
+        .map_err(failed(config))?;
+    Ok(rows.into_iter().map(AlertEventRow::into_view).collect())
+}
+
+/// Alert events, newest first, optionally of one team and one monitor.
+pub async fn alert_history(
+    config: &ClickHouseConfig,
+    team: Option<&str>,
+    monitor_id: Option<i64>,
+    limit: u32,
+) -> Result<Vec<AlertView>, HistoryError> {
+    let (condition, binding) = team_condition(team);
+    let monitor_condition = if monitor_id.is_some() {
+        " AND monitor_id = ?"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {ALERT_COLUMNS} FROM alert_events WHERE {condition}{monitor_condition} \
+         ORDER BY ts DESC, fingerprint LIMIT ?"
+    );
+    let mut query = client(config).query(&sql);
+    if let Some(team) = binding {
+        query = query.bind(team);
+    }
+    if let Some(id) = monitor_id {
+        query = query.bind(id);
+    }
+    let rows = query
+        .bind(limit)
+        .fetch_all::<AlertEventRow>()
+        .await
+        .map_err(failed(config))?;
+    Ok(rows.into_iter().map(AlertEventRow::into_view).collect())
+}
+
+fn team_condition(team: Option<&str>) -> (&'static str, Option<&str>) {
+    match team {
+        Some(team) => ("team = ?", Some(team)),
+        None => ("1 = 1", None),
+    }
+}

@@ -1,0 +1,34 @@
+//! The lagwatch team API: a JSON REST API over the monitor store and the
+//! ClickHouse history, with per-team tokens, served on the agent's HTTP
+//! listener next to `/metrics`. The contract (paths, bodies, error shape)
+//! is `api/openapi.json`, served at `/openapi.json`.
+//!
+//! # Layout
+//! - [`router`]: the routes, the shared [`ApiState`] and the fallbacks.
+//! - [`auth`]: bearer tokens (generation, hashing, constant-time checks)
+//!   and the [`auth::Caller`] extractor.
+//! - [`error`]: [`ApiError`], the one JSON error shape of every 4xx/5xx.
+//! - [`input`]: JSON bodies, query parameters and path ids, with the
+//!   offending field named in every rejection.
+//! - [`monitors`], [`status`], [`alerts`], [`silences`], [`audit`],
+//!   [`tokens`]: the endpoint handlers.
+//! - [`history`]: the ClickHouse queries behind status and alerts.
+//! - [`openapi`], [`web`]: the OpenAPI document and the team web page.
+
+pub mod alerts;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod history;
+pub mod input;
+pub mod monitors;
+pub mod openapi;
+pub mod router;
+pub mod silences;
+pub mod status;
+pub mod tokens;
+pub mod web;
+
+pub use auth::{generate_token, sha256_hex, NewToken};
+pub use error::ApiError;
+pub use router::{router, ApiSettings, ApiState};

@@ -1,0 +1,138 @@
+//! Silences: create (starting now), list and expire. A team token sees and
+//! expires only its team's silences.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use lagwatch_model::{now_ms, NewSilence, Silence};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::input::{self, Params};
+use crate::router::ApiState;
+
+/// Longest silence: 90 days, as the store allows.
+const MAX_DURATION_SECS: u64 = (lagwatch_collector::store::MAX_SILENCE_MS / 1_000) as u64;
+
+/// A silence as sent by clients; every matcher left out matches anything.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceInput {
+    /// Required with the admin token; a team token's own team otherwise.
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub monitor_id: Option<i64>,
+    #[serde(default)]
+    pub cluster: Option<String>,
+    #[serde(default)]
+    pub consumer_group: Option<String>,
+    #[serde(default)]
+    pub rule: Option<String>,
+    pub duration_secs: u64,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// `GET /silences?all=&team=`.
+pub async fn list(
+    caller: Caller,
+    State(state): State<ApiState>,
+    query: Result<Query<Params>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let params = input::params(query)?;
+    let all = input::flag(&params, "all")?;
+    let team = match caller.team() {
+        Some(own) => Some(own.to_string()),
+        None => input::optional_team(&params, "team")?,
+    };
+    let silences = state.store().list_silences(team.as_deref(), all).await?;
+    Ok(Json(json!({ "silences": silences })))
+}
+
+/// `POST /silences`.
+pub async fn create(
+    caller: Caller,
+    State(state): State<ApiState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Silence>), ApiError> {
+    let input: SilenceInput = input::json_body(body)?;
+    let team = match (caller.team(), input.team) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::forbidden(
+                "a team token can only silence its own team's alerts",
+            ))
+        }
+        (Some(own), _) => own.to_string(),
+        (None, Some(asked)) => input::team_name("team", &asked)?,
+        (None, None) => {
+            return Err(ApiError::invalid_field(
+                "team",
+                "is required with the admin token",
+            ))
+        }
+    };
+    if !(1..=MAX_DURATION_SECS).contains(&input.duration_secs) {
+        return Err(ApiError::invalid_field(
+            "duration_secs",
+            format!("must be 1 to {MAX_DURATION_SECS} (90 days)"),
+        ));
+    }
+    if let Some(id) = input.monitor_id {
+        let owned = state
+            .store()
+            .get(id)
+            .await?
+            .is_some_and(|monitor| monitor.team == team);
+        if !owned {
+            return Err(ApiError::invalid_field(
+                "monitor_id",
+                format!("team {team} has no monitor {id}"),
+            ));
+        }
+    }
+    let now = now_ms();
+    let millis = i64::try_from(input.duration_secs.saturating_mul(1_000)).unwrap_or(i64::MAX);
+    let actor = caller.actor();
+    let silence = state
+        .store()
+        .add_silence(&NewSilence {
+            team,
+            monitor_id: input.monitor_id,
+            cluster: input.cluster,
+            consumer_group: input.consumer_group,
+            rule: input.rule,
+            starts_at_ms: now,
+            ends_at_ms: now.saturating_add(millis),
+            created_by: actor.clone(),
+            comment: input.comment,
+        })
+        .await?;
+    tracing::info!(silence_id = silence.id, team = %silence.team, actor = %actor, "silence created");
+    Ok((StatusCode::CREATED, Json(silence)))
+}
+
+/// `DELETE /silences/{id}`: ends it now and returns it.
+pub async fn expire(
+    caller: Caller,
+    State(state): State<ApiState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Silence>, ApiError> {
+    let id = input::path_id(path)?;
+    let not_found = || ApiError::not_found(format!("no silence {id}"));
+    match state.store().get_silence(id).await? {
+        Some(silence) if caller.owns(&silence.team) => {}
+        _ => return Err(not_found()),
+    }
+    let expired = state
+        .store()
+        .expire_silence(id)
+        .await?
+        .ok_or_else(not_found)?;
+    tracing::info!(silence_id = id, team = %expired.team, actor = %caller.actor(), "silence expired");
+    Ok(Json(expired))
+}
