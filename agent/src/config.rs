@@ -233,6 +233,15 @@ impl AppConfig {
         if self.collector.interval.is_zero() {
             return Err("`collector.interval` must be greater than 0".into());
         }
+        if !self.evaluator.state_topic.is_empty()
+            && !lagwatch_collector::store::is_valid_topic_name(&self.evaluator.state_topic)
+        {
+            return Err(format!(
+                "`evaluator.state_topic` `{}` is not a valid Kafka topic name",
+                self.evaluator.state_topic
+            ));
+        }
+        self.evaluator.load_rules().map_err(|e| e.to_string())?;
         if let Some(clickhouse) = &self.clickhouse {
             if clickhouse.batch_rows == 0 {
                 return Err("`clickhouse.batch_rows` must be greater than 0".into());

@@ -11,11 +11,13 @@ use lagwatch_collector::monitor_watch::{watch_monitors, MonitorList};
 use lagwatch_collector::{
     ensure_topic, ClusterPoller, CollectorMetrics, KafkaOffsetSource, MonitorStore, Publisher,
 };
+use lagwatch_evaluator::alert_state::AlertStateStore;
+use lagwatch_evaluator::broker_rules::BrokerAlertRouting;
+use lagwatch_evaluator::consumer::Alerting;
 use lagwatch_evaluator::history::{self, HistoryWriter};
 use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
-use lagwatch_model::AlertEvent;
 use lagwatch_sinks::{
-    EmailSink, PagerDutySink, Sink, SinkMetrics, SinkRunner, SlackSink, WebhookSink,
+    Delivery, EmailSink, PagerDutySink, Sink, SinkMetrics, SinkRunner, SlackSink, WebhookSink,
 };
 use prometheus::Registry;
 use tokio::sync::mpsc;
@@ -252,18 +254,64 @@ async fn start_evaluator(
     tracing::info!(sinks = sinks.len(), "alert sinks started");
 
     let cluster = config.clusters[&config.metrics_topic.cluster].clone();
+    let alerting = alerting(config, &cluster, monitors, shutdown).await?;
     let topic = config.metrics_topic.topic.clone();
     let evaluator = config.evaluator.clone();
     let shutdown = shutdown.clone();
     tasks.spawn(async move {
         let outputs = Outputs { history, sinks };
         run_consumer(
-            &cluster, &topic, &evaluator, monitors, outputs, metrics, shutdown,
+            &cluster, &topic, &evaluator, alerting, outputs, metrics, shutdown,
         )
         .await?;
         Ok(())
     });
     Ok(())
+}
+
+/// Rules, durable alert state and silences for the evaluator.
+async fn alerting(
+    config: &AppConfig,
+    cluster: &lagwatch_collector::ClusterConfig,
+    monitors: MonitorList,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Alerting> {
+    let rules = config
+        .evaluator
+        .load_rules()
+        .context("loading the rules files")?;
+    tracing::info!(
+        files = config.evaluator.rules_files.len(),
+        broker_rules = rules.broker_rules.len(),
+        "rules loaded"
+    );
+    let state = if config.evaluator.state_topic.is_empty() {
+        tracing::warn!("`evaluator.state_topic` is empty: alert state is kept in memory only; a restart may repeat or miss a page");
+        None
+    } else {
+        Some(
+            AlertStateStore::open(cluster, &config.evaluator.state_topic, shutdown.clone())
+                .await
+                .context("opening the alert-state topic")?,
+        )
+    };
+    let store = MonitorStore::connect(&config.store.url).await?;
+    let silences = lagwatch_evaluator::silence_watch::watch_silences(
+        store,
+        config.evaluator.silence_refresh,
+        shutdown.clone(),
+    )
+    .await;
+    Ok(Alerting {
+        monitors,
+        rules: std::sync::Arc::new(rules),
+        state,
+        silences,
+        broker_routing: BrokerAlertRouting {
+            team: config.evaluator.broker_alert_team.clone(),
+            emails: config.evaluator.broker_alert_emails.clone(),
+        },
+    })
 }
 
 /// Runs `sink` behind its own bounded queue (a slow sink never holds up
@@ -272,11 +320,11 @@ fn spawn_sink<S: Sink>(
     sink: S,
     metrics: &SinkMetrics,
     tasks: &mut JoinSet<anyhow::Result<()>>,
-) -> mpsc::Sender<AlertEvent> {
+) -> mpsc::Sender<Delivery> {
     let (tx, rx) = mpsc::channel(1_000);
     let runner = SinkRunner::new(sink, metrics.clone());
     tasks.spawn(async move {
-        runner.run(rx).await;
+        runner.run_deliveries(rx).await;
         Ok(())
     });
     tx

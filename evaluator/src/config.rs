@@ -1,5 +1,6 @@
 //! Evaluator and ClickHouse settings.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lagwatch_model::Secret;
@@ -12,6 +13,39 @@ pub struct EvaluatorConfig {
     /// Kafka consumer group shared by all evaluator instances.
     #[serde(default = "default_consumer_group")]
     pub consumer_group: String,
+    /// Rules files read after the compiled-in `rules/default.yaml`; each
+    /// replaces the sections it sets (see `rules/default.yaml`).
+    #[serde(default)]
+    pub rules_files: Vec<PathBuf>,
+    /// Compacted topic (on the metrics-topic cluster) holding alert state
+    /// across restarts; empty = keep alert state in memory only.
+    #[serde(default = "default_state_topic")]
+    pub state_topic: String,
+    /// How often silences are re-read from the monitor store.
+    #[serde(with = "humantime_serde", default = "default_silence_refresh")]
+    pub silence_refresh: Duration,
+    /// How often firing alerts are checked for a due reminder.
+    #[serde(with = "humantime_serde", default = "default_repeat_check")]
+    pub repeat_check: Duration,
+    /// Team recorded on broker alerts (silences match it).
+    #[serde(default = "default_broker_team")]
+    pub broker_alert_team: String,
+    /// Mail recipients of broker alerts.
+    #[serde(default)]
+    pub broker_alert_emails: Vec<String>,
+}
+
+fn default_state_topic() -> String {
+    "lagwatch-alert-state".to_string()
+}
+const fn default_silence_refresh() -> Duration {
+    Duration::from_secs(10)
+}
+const fn default_repeat_check() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_broker_team() -> String {
+    "platform".to_string()
 }
 
 fn default_consumer_group() -> String {
@@ -22,6 +56,12 @@ impl Default for EvaluatorConfig {
     fn default() -> Self {
         EvaluatorConfig {
             consumer_group: default_consumer_group(),
+            rules_files: Vec::new(),
+            state_topic: default_state_topic(),
+            silence_refresh: default_silence_refresh(),
+            repeat_check: default_repeat_check(),
+            broker_alert_team: default_broker_team(),
+            broker_alert_emails: Vec::new(),
         }
     }
 }
@@ -60,6 +100,34 @@ pub struct ClickHouseConfig {
     /// Days alert events are kept.
     #[serde(default = "default_alert_days")]
     pub alert_retention_days: u32,
+}
+
+impl EvaluatorConfig {
+    /// Reads and checks the configured rules files on top of the defaults.
+    pub fn load_rules(&self) -> Result<lagwatch_rules::RuleSet, RulesLoadError> {
+        let mut files = Vec::with_capacity(self.rules_files.len());
+        for path in &self.rules_files {
+            let text = std::fs::read_to_string(path).map_err(|source| RulesLoadError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            files.push((path.display().to_string(), text));
+        }
+        Ok(lagwatch_rules::RuleSet::load(&files)?)
+    }
+}
+
+/// Why the rules files cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesLoadError {
+    #[error("cannot read rules file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid rules file {0}")]
+    Invalid(#[from] lagwatch_rules::RulesError),
 }
 
 fn default_database() -> String {

@@ -1,7 +1,9 @@
 //! The metrics-topic consumer loop.
 //!
-//! Reads samples, runs them through the [`Engine`], hands alert transitions
-//! to every sink and samples plus transitions to the history writer. With
+//! Reads samples, runs group samples through the [`Engine`] and broker
+//! samples through the [`BrokerEngine`], hands alert transitions to the
+//! [`Notifier`] (silences, inhibition, repeats, delivery records, sinks)
+//! and samples plus transitions to the history writer. With
 //! history on, a message's offset is committed only after the writer
 //! reports its rows stored in ClickHouse; without, right after it was
 //! handled. The channels are bounded, so a slow sink or ClickHouse slows
@@ -9,16 +11,23 @@
 
 use lagwatch_collector::monitor_watch::MonitorList;
 use lagwatch_collector::ClusterConfig;
-use lagwatch_model::{decode_message, AlertEvent, AlertState, MetricsMessage};
+use std::sync::Arc;
+
+use lagwatch_model::{decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Silence};
+use lagwatch_rules::RuleSet;
+use lagwatch_sinks::Delivery;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::alert_state::AlertStateStore;
+use crate::broker_rules::{BrokerAlertRouting, BrokerEngine};
 use crate::config::EvaluatorConfig;
-use crate::engine::Engine;
+use crate::engine::{AlertMemory, Engine};
 use crate::history::{Checkpoint, HistoryRecord};
 use crate::metrics::EvaluatorMetrics;
+use crate::notifier::Notifier;
 
 /// Errors that stop the consumer.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +43,18 @@ pub struct Outputs {
     /// The history writer's input and its acknowledgements; `None` when
     /// history is off.
     pub history: Option<(mpsc::Sender<HistoryRecord>, mpsc::Receiver<Vec<Checkpoint>>)>,
-    pub sinks: Vec<mpsc::Sender<AlertEvent>>,
+    pub sinks: Vec<mpsc::Sender<Delivery>>,
+}
+
+/// What decides alerts and their notifications besides the monitors.
+pub struct Alerting {
+    /// The current monitors (kept fresh from the store).
+    pub monitors: MonitorList,
+    pub rules: Arc<RuleSet>,
+    /// Durable alert state; `None` keeps it in memory only.
+    pub state: Option<AlertStateStore>,
+    pub silences: watch::Receiver<Vec<Silence>>,
+    pub broker_routing: BrokerAlertRouting,
 }
 
 /// Consumes `topic` until `shutdown`; dropping the outputs on return lets
@@ -43,7 +63,7 @@ pub async fn run_consumer(
     cluster: &ClusterConfig,
     topic: &str,
     config: &EvaluatorConfig,
-    monitors: MonitorList,
+    alerting: Alerting,
     outputs: Outputs,
     metrics: EvaluatorMetrics,
     shutdown: CancellationToken,
@@ -65,7 +85,23 @@ pub async fn run_consumer(
         })?;
     tracing::info!(topic, group = %config.consumer_group, "evaluator consuming");
 
-    let mut engine = Engine::new();
+    let monitors = alerting.monitors.clone();
+    let mut engine = Engine::with_rules(alerting.rules.clone());
+    let mut brokers = BrokerEngine::new(alerting.rules.clone(), alerting.broker_routing.clone());
+    if let Some(state) = &alerting.state {
+        let memory: Arc<dyn AlertMemory> = Arc::new(state.clone());
+        engine = engine.with_memory(memory.clone());
+        brokers = brokers.with_memory(memory);
+    }
+    let (mut notifier, mut completed) = Notifier::new(
+        outputs.sinks,
+        alerting.state.clone(),
+        alerting.silences.clone(),
+        monitors.clone(),
+        alerting.rules.clone(),
+        metrics.clone(),
+    );
+    let mut reminders = tokio::time::interval(config.repeat_check);
     let (history, mut acks) = match outputs.history {
         Some((history, acks)) => (Some(history), Some(acks)),
         None => (None, None),
@@ -79,6 +115,14 @@ pub async fn run_consumer(
                         tracing::warn!(error = %error, "cannot store consumer offset");
                     }
                 }
+                continue;
+            }
+            Some(done) = completed.recv() => {
+                notifier.complete(done).await;
+                continue;
+            }
+            _ = reminders.tick() => {
+                notifier.repeat_due(now_ms()).await;
                 continue;
             }
             message = consumer.recv() => message,
@@ -96,26 +140,13 @@ pub async fn run_consumer(
                 metrics.samples_consumed.inc();
                 let current = monitors.borrow().clone();
                 let alerts = engine.observe(&sample, &current);
+                for fingerprint in engine.take_recalled() {
+                    notifier.adopt(&fingerprint).await;
+                }
+                notify_all(&mut notifier, alerts, history.as_ref(), &metrics).await;
                 metrics
                     .firing
                     .set(i64::try_from(engine.firing()).unwrap_or(i64::MAX));
-                for alert in alerts {
-                    metrics
-                        .alerts
-                        .with_label_values(&[alert.state.as_str()])
-                        .inc();
-                    log_transition(&alert);
-                    for sink in &outputs.sinks {
-                        if sink.send(alert.clone()).await.is_err() {
-                            tracing::error!(fingerprint = %alert.fingerprint, "a sink stopped; alert not handed to it");
-                        }
-                    }
-                    if let Some(history) = &history {
-                        if history.send(HistoryRecord::Alert(alert)).await.is_err() {
-                            tracing::error!("history writer stopped; alert event not recorded");
-                        }
-                    }
-                }
                 if let Some(history) = &history {
                     if history.send(HistoryRecord::Sample(sample)).await.is_err() {
                         tracing::error!("history writer stopped; sample not recorded");
@@ -124,6 +155,11 @@ pub async fn run_consumer(
             }
             Ok(MetricsMessage::Broker(sample)) => {
                 metrics.samples_consumed.inc();
+                let alerts = brokers.observe(&sample);
+                for fingerprint in brokers.take_recalled() {
+                    notifier.adopt(&fingerprint).await;
+                }
+                notify_all(&mut notifier, alerts, history.as_ref(), &metrics).await;
                 if let Some(history) = &history {
                     if history.send(HistoryRecord::Broker(sample)).await.is_err() {
                         tracing::error!("history writer stopped; broker sample not recorded");
@@ -178,6 +214,29 @@ pub async fn run_consumer(
     }
     tracing::info!("evaluator stopped");
     Ok(())
+}
+
+/// Notifies each transition and records it (as notified or muted) in
+/// history.
+async fn notify_all(
+    notifier: &mut Notifier,
+    alerts: Vec<AlertEvent>,
+    history: Option<&mpsc::Sender<HistoryRecord>>,
+    metrics: &EvaluatorMetrics,
+) {
+    for alert in alerts {
+        metrics
+            .alerts
+            .with_label_values(&[alert.state.as_str()])
+            .inc();
+        log_transition(&alert);
+        let recorded = notifier.notify(alert).await;
+        if let Some(history) = history {
+            if history.send(HistoryRecord::Alert(recorded)).await.is_err() {
+                tracing::error!("history writer stopped; alert event not recorded");
+            }
+        }
+    }
 }
 
 /// Next acknowledgement batch, or never when history is off.

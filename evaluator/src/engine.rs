@@ -89,6 +89,9 @@ pub struct Engine {
     status: HashMap<(i64, String), (GroupWindows, i64)>,
     rules: Arc<RuleSet>,
     memory: Option<Arc<dyn AlertMemory>>,
+    /// Fingerprints taken over from the memory since the last
+    /// [`Engine::take_recalled`].
+    recalled: Vec<String>,
     /// Sample time of the last sweep of stale groups.
     last_sweep_ms: i64,
     matcher: Matcher,
@@ -129,6 +132,7 @@ impl Engine {
             status: HashMap::new(),
             rules,
             memory: None,
+            recalled: Vec::new(),
             last_sweep_ms: 0,
             matcher: Matcher::new(),
         }
@@ -144,6 +148,12 @@ impl Engine {
     pub fn firing(&self) -> usize {
         self.threshold.values().filter(|s| s.state.firing).count()
             + self.status.values().filter(|(g, _)| g.is_firing()).count()
+    }
+
+    /// Fingerprints whose state was taken over from the memory since the
+    /// last call (the notifier adopts them).
+    pub fn take_recalled(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.recalled)
     }
 
     /// Number of partition windows held by the `lag_status` rule.
@@ -256,9 +266,11 @@ impl Engine {
         let fingerprint =
             fingerprint_of(check.rule, monitor, &sample.group, check.topic.as_deref());
         let memory = self.memory.clone();
+        let recalled = &mut self.recalled;
         let alert = self.threshold.entry(key).or_insert_with(|| {
             let mut alert = ThresholdAlert::default();
             if let Some(remembered) = memory.and_then(|m| m.recall(&fingerprint)) {
+                recalled.push(fingerprint.clone());
                 alert.state.firing = remembered.firing;
                 alert.replayed_until_ms = remembered.as_of_ms;
             }
@@ -322,6 +334,7 @@ impl Engine {
             .window_rules();
         let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
         let memory = self.memory.clone();
+        let recalled = &mut self.recalled;
         let (group, replayed_until_ms) = self
             .status
             .entry((monitor.id, sample.group.clone()))
@@ -329,6 +342,7 @@ impl Engine {
                 let mut group = GroupWindows::default();
                 let mut until = i64::MIN;
                 if let Some(remembered) = memory.and_then(|m| m.recall(&fingerprint)) {
+                    recalled.push(fingerprint.clone());
                     if remembered.firing {
                         group.restore_firing(remembered.status.as_deref());
                     }

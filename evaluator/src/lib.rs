@@ -13,15 +13,25 @@
 //! - [`consumer`]: the metrics-topic consumer loop.
 //! - [`history`]: ClickHouse schema migrations and the batched writer.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`broker_rules`]: rules over broker JMX samples (pure).
+//! - [`notifier`]: silences, inhibition, repeats and delivery records
+//!   between the engine and the sinks.
+//! - [`alert_state`]: the compacted alert-state topic that makes restarts
+//!   and rebalances safe.
+//! - [`silence_watch`]: keeps the unexpired silences fresh.
 
+pub mod alert_state;
+pub mod broker_rules;
 pub mod config;
 pub mod consumer;
 pub mod engine;
 pub mod history;
 pub mod metrics;
+pub mod notifier;
+pub mod silence_watch;
 pub mod status_rule;
 
-pub use config::{ClickHouseConfig, EvaluatorConfig};
+pub use config::{ClickHouseConfig, EvaluatorConfig, RulesLoadError};
 pub use consumer::{run_consumer, ConsumerError, Outputs};
 pub use engine::Engine;
 pub use history::{Checkpoint, HistoryError, HistoryRecord, HistoryWriter};

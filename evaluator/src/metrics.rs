@@ -12,11 +12,26 @@ pub struct EvaluatorMetrics {
     pub history_rows_written: IntCounterVec,
     pub history_write_errors: IntCounter,
     pub history_rows_buffered: IntGauge,
+    /// Notifications recorded but not sent, by reason (`silence`, `inhibited`).
+    pub notifications_muted: IntCounterVec,
+    /// Alert-state records that could not be written.
+    pub alert_state_errors: IntCounter,
 }
 
 impl EvaluatorMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let metrics = EvaluatorMetrics {
+            notifications_muted: IntCounterVec::new(
+                Opts::new(
+                    "lagwatch_notifications_muted_total",
+                    "Alert notifications recorded but not sent, by reason",
+                ),
+                &["reason"],
+            )?,
+            alert_state_errors: IntCounter::new(
+                "lagwatch_alert_state_errors_total",
+                "Alert-state records that could not be written to the state topic",
+            )?,
             samples_consumed: IntCounter::new(
                 "lagwatch_evaluator_samples_consumed_total",
                 "Group samples read from the metrics topic",
@@ -52,6 +67,8 @@ impl EvaluatorMetrics {
                 "Rows waiting to be written to ClickHouse",
             )?,
         };
+        registry.register(Box::new(metrics.notifications_muted.clone()))?;
+        registry.register(Box::new(metrics.alert_state_errors.clone()))?;
         registry.register(Box::new(metrics.samples_consumed.clone()))?;
         registry.register(Box::new(metrics.bad_messages.clone()))?;
         registry.register(Box::new(metrics.alerts.clone()))?;

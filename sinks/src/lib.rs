@@ -30,7 +30,7 @@ pub mod webhook;
 pub use email::{EmailConfig, EmailSink, SmtpSecurity};
 pub use lagwatch_model::Secret;
 pub use pagerduty::{PagerDutyConfig, PagerDutySeverity, PagerDutySink};
-pub use runner::{SinkMetrics, SinkRunner};
+pub use runner::{Delivery, SinkMetrics, SinkRunner};
 pub use slack::{SlackConfig, SlackSink};
 pub use webhook::{WebhookConfig, WebhookSink};
 

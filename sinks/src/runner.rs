@@ -37,6 +37,13 @@ impl SinkMetrics {
     }
 }
 
+/// One notification for a sink, with an optional receipt for its outcome.
+#[derive(Debug)]
+pub struct Delivery {
+    pub alert: AlertEvent,
+    pub receipt: Option<tokio::sync::oneshot::Sender<bool>>,
+}
+
 /// Drives one sink: takes alerts from a channel and delivers each, retrying
 /// with exponential backoff until it succeeds or `max_attempts` is reached.
 /// A [permanent](crate::SinkError::is_permanent) error ends the attempts at
@@ -65,6 +72,19 @@ impl<S: Sink> SinkRunner<S> {
     pub async fn run(self, mut alerts: mpsc::Receiver<AlertEvent>) {
         while let Some(alert) = alerts.recv().await {
             self.deliver_with_retry(&alert).await;
+        }
+        tracing::info!(sink = self.sink.name(), "sink stopped");
+    }
+
+    /// Like [`SinkRunner::run`], and reports each outcome on the
+    /// delivery's receipt (`true`: delivered) once the sink is done with it.
+    pub async fn run_deliveries(self, mut deliveries: mpsc::Receiver<Delivery>) {
+        while let Some(delivery) = deliveries.recv().await {
+            let delivered = self.deliver_with_retry(&delivery.alert).await;
+            if let Some(receipt) = delivery.receipt {
+                // The waiter may have gone (shutdown); nothing to report to.
+                let _ = receipt.send(delivered);
+            }
         }
         tracing::info!(sink = self.sink.name(), "sink stopped");
     }

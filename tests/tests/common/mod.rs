@@ -280,6 +280,7 @@ monitor_refresh = "1s"
 
 [evaluator]
 consumer_group = "{metrics_topic}-evaluator"
+state_topic = "{metrics_topic}-alert-state"
 
 [clickhouse]
 url = "{clickhouse}"

@@ -1,0 +1,304 @@
+//! Alert state that outlives an evaluator process: a compacted Kafka topic
+//! keyed by fingerprint.
+//!
+//! Every instance reads the whole topic at start (before it consumes any
+//! sample) and keeps tailing it, so it knows every alert's last recorded
+//! state, whichever instance wrote it. That serves three purposes:
+//! - after a restart or a rebalance the [`Engine`](crate::Engine) takes over
+//!   firing alerts instead of paging again ([`AlertMemory`]);
+//! - a record whose notification was not confirmed delivered (`delivered:
+//!   false`) is sent again by the instance that starts up — the outbox that
+//!   keeps a kill -9 between "decided" and "sent" from losing a page;
+//! - firing broker alerts that inhibit lag alerts are visible to every
+//!   instance, not only the one evaluating the broker samples.
+//!
+//! Writes are awaited (acks=all) before the notification leaves, and the
+//! metrics-topic offset of the sample that caused it is committed even
+//! later (after history), so a crash at any point either replays the sample
+//! (nothing was recorded) or finds the record.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use lagwatch_collector::ClusterConfig;
+use lagwatch_model::{AlertEvent, AlertState};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{AlertMemory, Remembered};
+
+/// Why the alert-state topic cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertStateError {
+    #[error("alert-state topic {topic}: {message}")]
+    Kafka { topic: String, message: String },
+}
+
+/// The last recorded state of one alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAlert {
+    /// The transition (firing or resolved) as notified.
+    pub event: AlertEvent,
+    /// Whether every sink has finished with the notification (delivered or
+    /// given up); `false` means "send again after a crash".
+    pub delivered: bool,
+    /// Wall time the notification was last sent (transition or repeat).
+    pub last_sent_ms: i64,
+    /// A firing broker alert that mutes its cluster's lag alerts.
+    #[serde(default)]
+    pub inhibits: bool,
+    /// Process that wrote the record (its own records are not re-read).
+    pub writer: String,
+}
+
+impl StoredAlert {
+    pub fn is_firing(&self) -> bool {
+        self.event.state == AlertState::Firing
+    }
+}
+
+type Records = Arc<RwLock<HashMap<String, StoredAlert>>>;
+
+/// Handle to the alert-state topic; cheap to clone.
+#[derive(Clone)]
+pub struct AlertStateStore {
+    producer: FutureProducer,
+    topic: String,
+    records: Records,
+    writer: String,
+}
+
+impl AlertStateStore {
+    /// Creates the compacted topic when missing, reads it to its end, and
+    /// tails it until `shutdown`.
+    pub async fn open(
+        cluster: &ClusterConfig,
+        topic: &str,
+        shutdown: CancellationToken,
+    ) -> Result<Self, AlertStateError> {
+        let error = |message: String| AlertStateError::Kafka {
+            topic: topic.to_string(),
+            message,
+        };
+        create_compacted_topic(cluster, topic)
+            .await
+            .map_err(error)?;
+        let producer: FutureProducer = cluster
+            .client_config()
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .map_err(|e| error(e.to_string()))?;
+        let writer = format!("{}-{}", std::process::id(), lagwatch_model::now_ms());
+        let records: Records = Arc::default();
+        let consumer: BaseConsumer = cluster
+            .client_config()
+            .set("group.id", format!("lagwatch-alert-state-{writer}"))
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .create()
+            .map_err(|e| error(e.to_string()))?;
+        let consumer = Arc::new(consumer);
+        let (reader, reader_records, reader_topic) =
+            (consumer.clone(), records.clone(), topic.to_string());
+        let loaded = tokio::task::spawn_blocking(move || {
+            read_to_end(&reader, &reader_topic, &reader_records)
+        })
+        .await
+        .map_err(|e| error(e.to_string()))?
+        .map_err(error)?;
+        tracing::info!(topic, records = loaded, "alert state loaded");
+        let (tail_records, tail_writer, tail_topic) =
+            (records.clone(), writer.clone(), topic.to_string());
+        std::thread::Builder::new()
+            .name("alert-state-tail".into())
+            .spawn(move || {
+                while !shutdown.is_cancelled() {
+                    if let Some(result) = consumer.poll(Duration::from_millis(200)) {
+                        match result {
+                            Ok(message) => apply(&tail_records, &tail_writer, &message),
+                            Err(e) => {
+                                tracing::warn!(topic = %tail_topic, error = %e, "alert-state tail error")
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(|e| error(e.to_string()))?;
+        Ok(AlertStateStore {
+            producer,
+            topic: topic.to_string(),
+            records,
+            writer,
+        })
+    }
+
+    /// Records `alert` durably (awaits the broker's acknowledgement).
+    pub async fn put(&self, mut alert: StoredAlert) -> Result<(), AlertStateError> {
+        alert.writer = self.writer.clone();
+        let payload = serde_json::to_vec(&alert).map_err(|e| AlertStateError::Kafka {
+            topic: self.topic.clone(),
+            message: e.to_string(),
+        })?;
+        let key = alert.event.fingerprint.clone();
+        if let Ok(mut records) = self.records.write() {
+            records.insert(key.clone(), alert);
+        }
+        self.producer
+            .send(
+                FutureRecord::to(&self.topic).key(&key).payload(&payload),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| AlertStateError::Kafka {
+                topic: self.topic.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Every recorded alert.
+    pub fn snapshot(&self) -> Vec<StoredAlert> {
+        self.records
+            .read()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// This process's writer id (records it wrote carry it).
+    pub fn writer(&self) -> &str {
+        &self.writer
+    }
+
+    /// The fingerprint of a firing broker alert that inhibits `cluster`'s
+    /// lag alerts, if any.
+    pub fn inhibitor(&self, cluster: &str) -> Option<String> {
+        let records = self.records.read().ok()?;
+        records
+            .values()
+            .find(|r| r.inhibits && r.is_firing() && r.event.cluster == cluster)
+            .map(|r| r.event.fingerprint.clone())
+    }
+}
+
+impl AlertMemory for AlertStateStore {
+    fn recall(&self, fingerprint: &str) -> Option<Remembered> {
+        let records = self.records.read().ok()?;
+        let record = records.get(fingerprint)?;
+        Some(Remembered {
+            firing: record.is_firing(),
+            as_of_ms: record.event.ts_ms,
+            status: record.event.status.clone(),
+        })
+    }
+}
+
+async fn create_compacted_topic(cluster: &ClusterConfig, topic: &str) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = cluster
+        .client_config()
+        .create()
+        .map_err(|e| e.to_string())?;
+    let new_topic = NewTopic::new(topic, 6, TopicReplication::Fixed(-1))
+        .set("cleanup.policy", "compact")
+        .set("min.compaction.lag.ms", "60000");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&new_topic], &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(format!("cannot create it: {code}")),
+        }
+    }
+    Ok(())
+}
+
+/// Assigns every partition from the beginning and reads up to the high
+/// watermarks seen now; returns how many records were read.
+fn read_to_end(consumer: &BaseConsumer, topic: &str, records: &Records) -> Result<usize, String> {
+    let timeout = Duration::from_secs(30);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("metadata: {e}"))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err("topic has no partitions (not created yet?)".into());
+    }
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = HashMap::new();
+    for &partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .map_err(|e| format!("watermarks of partition {partition}: {e}"))?;
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(|e| e.to_string())?;
+        if high > low {
+            remaining.insert(partition, high);
+        }
+    }
+    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut read = 0;
+    while !remaining.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "not read to its end within 120 s ({} partitions left)",
+                remaining.len()
+            ));
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(message)) => {
+                apply(records, "", &message);
+                read += 1;
+                let partition = message.partition();
+                if remaining
+                    .get(&partition)
+                    .is_some_and(|high| message.offset() + 1 >= *high)
+                {
+                    remaining.remove(&partition);
+                }
+            }
+            Some(Err(e)) => return Err(e.to_string()),
+            None => {}
+        }
+    }
+    Ok(read)
+}
+
+/// Applies one topic record to the map: latest wins, a tombstone deletes,
+/// this process's own records are skipped (its map is already newer).
+fn apply(records: &Records, own_writer: &str, message: &rdkafka::message::BorrowedMessage<'_>) {
+    let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+        return;
+    };
+    let Ok(mut map) = records.write() else {
+        return;
+    };
+    match message.payload() {
+        None => {
+            map.remove(key);
+        }
+        Some(payload) => match serde_json::from_slice::<StoredAlert>(payload) {
+            Ok(record) if !own_writer.is_empty() && record.writer == own_writer => {}
+            Ok(record) => {
+                map.insert(key.to_string(), record);
+            }
+            Err(e) => tracing::warn!(key, error = %e, "skipping unreadable alert-state record"),
+        },
+    }
+}

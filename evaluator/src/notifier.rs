@@ -1,0 +1,327 @@
+//! From alert transitions to notifications: silences, inhibition, repeats,
+//! and the delivery record that makes restarts safe.
+//!
+//! For every transition the engine reports, the notifier
+//! 1. decides whether it is muted — by an active silence of the alert's
+//!    team, or (lag alerts only) by a firing broker alert of the same
+//!    cluster that inhibits lag alerts — and marks the event with the
+//!    reason (it is still recorded in history);
+//! 2. records it in the alert-state topic as not yet delivered and waits
+//!    for the broker's acknowledgement;
+//! 3. hands it to every sink with a receipt, and once all sinks are done
+//!    records it as delivered.
+//!
+//! A still-firing, unmuted alert is sent again every repeat interval (the
+//! monitor's `repeat_interval_secs`, else the rules file's). After a
+//! restart or rebalance the engine takes over recorded alerts; the notifier
+//! then [adopts](Notifier::adopt) them: it resumes their repeats and sends
+//! again whatever was recorded but not confirmed delivered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lagwatch_collector::monitor_watch::MonitorList;
+use lagwatch_model::alert::rule;
+use lagwatch_model::{now_ms, AlertEvent, AlertState, Silence};
+use lagwatch_rules::RuleSet;
+use lagwatch_sinks::Delivery;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::alert_state::{AlertStateStore, StoredAlert};
+use crate::metrics::EvaluatorMetrics;
+
+/// A notification every sink has finished with.
+#[derive(Debug)]
+pub struct Completed {
+    fingerprint: String,
+    sequence: u64,
+}
+
+/// What the notifier tracks of a firing alert.
+#[derive(Debug, Clone)]
+struct Tracked {
+    event: AlertEvent,
+    last_sent_ms: i64,
+    /// Whether the firing notification went out (not muted).
+    sent: bool,
+    /// Sequence of the latest notification of this fingerprint.
+    sequence: u64,
+}
+
+/// The notification stage between the engine and the sinks.
+pub struct Notifier {
+    sinks: Vec<mpsc::Sender<Delivery>>,
+    state: Option<AlertStateStore>,
+    silences: watch::Receiver<Vec<Silence>>,
+    monitors: MonitorList,
+    rules: Arc<RuleSet>,
+    tracked: HashMap<String, Tracked>,
+    sequence: u64,
+    completed_tx: mpsc::UnboundedSender<Completed>,
+    metrics: EvaluatorMetrics,
+}
+
+impl Notifier {
+    /// A notifier and the channel on which it learns that sinks finished a
+    /// notification (feed it to [`Notifier::complete`]).
+    pub fn new(
+        sinks: Vec<mpsc::Sender<Delivery>>,
+        state: Option<AlertStateStore>,
+        silences: watch::Receiver<Vec<Silence>>,
+        monitors: MonitorList,
+        rules: Arc<RuleSet>,
+        metrics: EvaluatorMetrics,
+    ) -> (Self, mpsc::UnboundedReceiver<Completed>) {
+        let (completed_tx, completed_rx) = mpsc::unbounded_channel();
+        let notifier = Notifier {
+            sinks,
+            state,
+            silences,
+            monitors,
+            rules,
+            tracked: HashMap::new(),
+            sequence: 0,
+            completed_tx,
+            metrics,
+        };
+        (notifier, completed_rx)
+    }
+
+    /// Number of firing alerts whose repeats this instance owns.
+    pub fn tracked(&self) -> usize {
+        self.tracked.len()
+    }
+
+    /// Handles one transition; returns the event as recorded (with
+    /// `muted_by` set when it was not sent).
+    pub async fn notify(&mut self, mut event: AlertEvent) -> AlertEvent {
+        let now = now_ms();
+        event.muted_by = match event.state {
+            AlertState::Firing => self.mute_reason(&event, now),
+            // A resolve is sent exactly when its firing was sent.
+            AlertState::Resolved => match self.tracked.get(&event.fingerprint) {
+                Some(t) if !t.sent => Some(
+                    t.event
+                        .muted_by
+                        .clone()
+                        .unwrap_or_else(|| "muted when firing".into()),
+                ),
+                _ => None,
+            },
+        };
+        let sequence = self.next_sequence();
+        match event.state {
+            AlertState::Firing => {
+                self.tracked.insert(
+                    event.fingerprint.clone(),
+                    Tracked {
+                        event: event.clone(),
+                        last_sent_ms: now,
+                        sent: event.muted_by.is_none(),
+                        sequence,
+                    },
+                );
+            }
+            AlertState::Resolved => {
+                self.tracked.remove(&event.fingerprint);
+            }
+        }
+        self.record_and_send(event.clone(), now, sequence).await;
+        event
+    }
+
+    /// Takes over an alert recorded by an earlier process (the engine
+    /// recalled it): resumes repeats of a firing one and re-sends a
+    /// notification that was not confirmed delivered.
+    pub async fn adopt(&mut self, fingerprint: &str) {
+        let Some(state) = &self.state else { return };
+        let Some(record) = state
+            .snapshot()
+            .into_iter()
+            .find(|r| r.event.fingerprint == fingerprint)
+        else {
+            return;
+        };
+        let sequence = self.next_sequence();
+        if record.is_firing() {
+            self.tracked.insert(
+                fingerprint.to_string(),
+                Tracked {
+                    event: record.event.clone(),
+                    last_sent_ms: record.last_sent_ms,
+                    sent: record.event.muted_by.is_none(),
+                    sequence,
+                },
+            );
+        }
+        if !record.delivered {
+            tracing::warn!(
+                fingerprint,
+                state = record.event.state.as_str(),
+                "re-sending a notification not confirmed delivered before a restart"
+            );
+            self.record_and_send(record.event, now_ms(), sequence).await;
+        }
+    }
+
+    /// Sends reminders of firing alerts whose repeat interval has passed.
+    pub async fn repeat_due(&mut self, now: i64) {
+        let due: Vec<String> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| {
+                t.sent && now.saturating_sub(t.last_sent_ms) >= self.repeat_ms(&t.event)
+            })
+            .map(|(fingerprint, _)| fingerprint.clone())
+            .collect();
+        for fingerprint in due {
+            let sequence = self.next_sequence();
+            let Some(tracked) = self.tracked.get_mut(&fingerprint) else {
+                continue;
+            };
+            tracked.last_sent_ms = now;
+            tracked.sequence = sequence;
+            let mut reminder = tracked.event.clone();
+            reminder.repeat = true;
+            if let Some(reason) = self.mute_reason(&reminder, now) {
+                // Silenced since it fired: skip this reminder quietly.
+                tracing::debug!(fingerprint = %fingerprint, reason, "reminder muted");
+                continue;
+            }
+            self.record_and_send(reminder, now, sequence).await;
+        }
+    }
+
+    /// Records that every sink finished a notification, unless a newer one
+    /// of the same alert has been recorded since.
+    pub async fn complete(&mut self, done: Completed) {
+        let Some(state) = &self.state else { return };
+        let Some(mut record) = state
+            .snapshot()
+            .into_iter()
+            .find(|r| r.event.fingerprint == done.fingerprint)
+        else {
+            return;
+        };
+        let current = match self.tracked.get(&done.fingerprint) {
+            Some(t) => t.sequence == done.sequence,
+            // Resolved alerts are no longer tracked: the record must be the
+            // resolve itself.
+            None => !record.is_firing() && !record.delivered,
+        };
+        if !current || record.delivered {
+            return;
+        }
+        record.delivered = true;
+        if let Err(error) = state.put(record).await {
+            self.metrics.alert_state_errors.inc();
+            tracing::error!(fingerprint = %done.fingerprint, error = %error, "cannot record a delivered notification; it may be sent again after a restart");
+        }
+    }
+
+    fn next_sequence(&mut self) -> u64 {
+        self.sequence += 1;
+        self.sequence
+    }
+
+    fn mute_reason(&self, event: &AlertEvent, now: i64) -> Option<String> {
+        if let Some(silence) = self.silences.borrow().iter().find(|s| s.mutes(event, now)) {
+            self.metrics
+                .notifications_muted
+                .with_label_values(&["silence"])
+                .inc();
+            return Some(format!("silence {}", silence.id));
+        }
+        if event.rule.starts_with(rule::BROKER_PREFIX) {
+            return None;
+        }
+        let local = self
+            .tracked
+            .values()
+            .find(|t| t.event.cluster == event.cluster && self.inhibits(&t.event))
+            .map(|t| t.event.fingerprint.clone());
+        let inhibitor = local.or_else(|| self.state.as_ref()?.inhibitor(&event.cluster))?;
+        self.metrics
+            .notifications_muted
+            .with_label_values(&["inhibited"])
+            .inc();
+        Some(format!("inhibited by {inhibitor}"))
+    }
+
+    fn repeat_ms(&self, event: &AlertEvent) -> i64 {
+        let monitor_secs = self
+            .monitors
+            .borrow()
+            .iter()
+            .find(|m| m.id == event.monitor_id)
+            .and_then(|m| m.alerting.repeat_interval_secs);
+        let millis = match monitor_secs {
+            Some(secs) => u128::from(secs) * 1000,
+            None => self.rules.notifications.repeat_interval.as_millis(),
+        };
+        i64::try_from(millis).unwrap_or(i64::MAX).max(1_000)
+    }
+
+    /// Records the notification (not yet delivered), then sends it to every
+    /// sink unless muted.
+    async fn record_and_send(&mut self, event: AlertEvent, now: i64, sequence: u64) {
+        let muted = event.muted_by.is_some();
+        if let Some(state) = &self.state {
+            let record = StoredAlert {
+                inhibits: event.state == AlertState::Firing && self.inhibits(&event),
+                event: event.clone(),
+                delivered: muted,
+                last_sent_ms: now,
+                writer: String::new(),
+            };
+            if let Err(error) = state.put(record).await {
+                self.metrics.alert_state_errors.inc();
+                tracing::error!(fingerprint = %event.fingerprint, error = %error, "cannot record alert state; notifying anyway (a restart may repeat this page)");
+            }
+        }
+        if muted {
+            tracing::info!(fingerprint = %event.fingerprint, muted_by = ?event.muted_by, "notification muted");
+            return;
+        }
+        let mut receipts = Vec::with_capacity(self.sinks.len());
+        for sink in &self.sinks {
+            let (receipt, done) = oneshot::channel();
+            let delivery = Delivery {
+                alert: event.clone(),
+                receipt: Some(receipt),
+            };
+            if sink.send(delivery).await.is_err() {
+                tracing::error!(fingerprint = %event.fingerprint, "a sink stopped; alert not handed to it");
+                continue;
+            }
+            receipts.push(done);
+        }
+        let completed = self.completed_tx.clone();
+        let fingerprint = event.fingerprint.clone();
+        tokio::spawn(async move {
+            for receipt in receipts {
+                // A dropped receipt means the sink shut down mid-delivery:
+                // the record stays undelivered and is re-sent later.
+                if receipt.await.is_err() {
+                    return;
+                }
+            }
+            let _ = completed.send(Completed {
+                fingerprint,
+                sequence,
+            });
+        });
+    }
+
+    fn inhibits(&self, event: &AlertEvent) -> bool {
+        event
+            .rule
+            .strip_prefix(rule::BROKER_PREFIX)
+            .is_some_and(|name| {
+                self.rules
+                    .broker_rules
+                    .iter()
+                    .any(|r| r.name == name && r.inhibits_lag_alerts)
+            })
+    }
+}

@@ -1,0 +1,258 @@
+//! Alert state survives kill -9: neither a lost nor a duplicate page.
+//!
+//! Three agent processes run one after the other on the same metrics topic,
+//! evaluator group and alert-state topic, each killed with SIGKILL:
+//! 1. `A` decides the alert fires but cannot mail it (its SMTP port is
+//!    dead) and is killed with the notification recorded as undelivered;
+//! 2. `B` takes the alert over and sends the one firing mail (the outbox
+//!    re-send), then is killed after recording it delivered;
+//! 3. `C` replays samples from the committed offsets and must not page
+//!    again; when the group catches up it sends exactly one resolve mail.
+//!
+//! Needs `tests/infra/up.sh` (Kafka, ClickHouse engine front, SMTP capture).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use lagwatch::config::AppConfig;
+use lagwatch::topology::{self, Roles};
+use lagwatch_collector::MonitorStore;
+use lagwatch_model::NewMonitor;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+
+const CHILD_ENV: &str = "LAGWATCH_TEST_AGENT_CONFIG";
+const PARTITIONS: i32 = 3;
+const FIRING: &str = "[FIRING] lag of group";
+const RESOLVED: &str = "[RESOLVED] lag of group";
+
+/// Runs the agent when spawned as a child by the test below; a no-op
+/// otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_child_process() -> anyhow::Result<()> {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return Ok(());
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,lagwatch=debug")
+        .try_init();
+    let config = AppConfig::load(Path::new(&path))?;
+    topology::run(
+        config,
+        Roles {
+            collector: true,
+            evaluator: true,
+        },
+        CancellationToken::new(),
+    )
+    .await
+}
+
+/// An agent in its own process; SIGKILLed on drop at the latest.
+struct Agent(Child);
+
+impl Agent {
+    fn spawn(config: &Path, log: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::File::create(log)?;
+        let child = Command::new(std::env::current_exe()?)
+            .args([
+                "--exact",
+                "agent_child_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, config)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        Ok(Agent(child))
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(&mut self) -> anyhow::Result<()> {
+        self.0.kill()?;
+        self.0.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A config like the other end-to-end tests', with short consumer session
+/// timeouts (so a killed evaluator's partitions move within seconds) and,
+/// with `dead_smtp`, an SMTP port nothing listens on.
+fn config(
+    dir: &Path,
+    name: &str,
+    store_url: &str,
+    metrics_topic: &str,
+    database: &str,
+    dead_smtp: Option<u16>,
+) -> anyhow::Result<PathBuf> {
+    let base = common::write_config(dir, store_url, metrics_topic, database, common::free_port())?;
+    let mut text = std::fs::read_to_string(&base)?;
+    text = text.replace(
+        "[clusters.local.jmx]",
+        "[clusters.local.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n\n[clusters.local.jmx]",
+    );
+    if let Some(port) = dead_smtp {
+        let (_, smtp_port) = common::smtp();
+        text = text.replace(&format!("port = {smtp_port}"), &format!("port = {port}"));
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn threshold_mails(recipient: &str, prefix: &str) -> usize {
+    common::subjects_for(recipient)
+        .iter()
+        .filter(|s| s.contains(prefix))
+        .count()
+}
+
+/// Waits for an alert-state record of the threshold alert of `group` in
+/// `state` (`"firing"`/`"resolved"`) with `delivered`.
+async fn state_record(
+    topic: &str,
+    group: &str,
+    state: &str,
+    delivered: bool,
+) -> anyhow::Result<()> {
+    let consumer: StreamConsumer = common::client_config()
+        .set("group.id", common::unique("state-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let received = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .map_err(|_| anyhow::anyhow!("no {state} record (delivered={delivered}) for {group}"))?;
+        // The agent creates the topic: until then the reader sees errors.
+        let Ok(message) = received else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let Some(payload) = message.payload() else {
+            continue;
+        };
+        let record: serde_json::Value = serde_json::from_slice(payload)?;
+        let event = &record["event"];
+        if event["rule"] == "lag_threshold"
+            && event["consumer_group"] == group
+            && event["state"] == state
+            && record["delivered"] == delivered
+        {
+            return Ok(());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return Ok(());
+    }
+    common::require_kafka()?;
+    let id = common::unique("restart");
+    let topic = format!("{id}_orders");
+    let group = format!("{id}_billing");
+    let metrics_topic = format!("{id}_samples");
+    let state_topic = format!("{metrics_topic}-alert-state");
+    let database = format!("lagwatch_{id}");
+    let recipient = format!("oncall-{id}@example.com");
+
+    common::create_topic(&topic, PARTITIONS).await?;
+    common::produce(&topic, PARTITIONS, 1_000).await?;
+    common::commit_offsets(&group, &topic, PARTITIONS, 100)?;
+
+    let dir = tempfile::tempdir()?;
+    let store_url = format!("sqlite://{}", dir.path().join("monitors.db").display());
+    let store = MonitorStore::connect(&store_url).await?;
+    store.migrate().await?;
+    store
+        .add(&NewMonitor {
+            team: "payments".into(),
+            cluster: "local".into(),
+            consumer_group: group.clone(),
+            topics: vec![topic.clone()],
+            lag_threshold: 500,
+            for_secs: 0,
+            emails: vec![recipient.clone()],
+            isolation: Default::default(),
+            time_lag: Default::default(),
+            alerting: Default::default(),
+            group_match: Default::default(),
+            topic_regex: None,
+        })
+        .await?;
+    store.close().await;
+    let dead_port = common::free_port();
+    let dead = config(
+        dir.path(),
+        "dead.toml",
+        &store_url,
+        &metrics_topic,
+        &database,
+        Some(dead_port),
+    )?;
+    let live = config(
+        dir.path(),
+        "live.toml",
+        &store_url,
+        &metrics_topic,
+        &database,
+        None,
+    )?;
+
+    // 1. A fires, cannot deliver, is killed.
+    let mut a = Agent::spawn(&dead, &dir.path().join("a.log"))?;
+    state_record(&state_topic, &group, "firing", false).await?;
+    a.kill()?;
+    assert_eq!(threshold_mails(&recipient, FIRING), 0, "A could not mail");
+
+    // 2. B takes over and sends the page once.
+    let started = std::time::Instant::now();
+    let mut b = Agent::spawn(&live, &dir.path().join("b.log"))?;
+    common::eventually("the re-sent firing mail", Duration::from_secs(90), || {
+        (threshold_mails(&recipient, FIRING) >= 1).then_some(())
+    })
+    .await?;
+    eprintln!(
+        "undelivered page re-sent by the next process {:.1} s after its start",
+        started.elapsed().as_secs_f64()
+    );
+    state_record(&state_topic, &group, "firing", true).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    b.kill()?;
+
+    // 3. C replays from the committed offsets: no second page.
+    let mut c = Agent::spawn(&live, &dir.path().join("c.log"))?;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert_eq!(
+        threshold_mails(&recipient, FIRING),
+        1,
+        "exactly one firing page across three processes"
+    );
+    common::commit_offsets(&group, &topic, PARTITIONS, 1_000)?;
+    common::eventually("the resolve mail", Duration::from_secs(90), || {
+        (threshold_mails(&recipient, RESOLVED) >= 1).then_some(())
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    c.kill()?;
+    assert_eq!(threshold_mails(&recipient, FIRING), 1, "no page repeated");
+    assert_eq!(threshold_mails(&recipient, RESOLVED), 1, "one resolve");
+    Ok(())
+}
