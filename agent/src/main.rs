@@ -42,13 +42,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = AppConfig::load(&cli.config)?;
     match cli.command {
         Command::CheckConfig => {
+            let rules = config.evaluator.load_rules()?;
             println!(
-                "{}: ok ({} cluster(s), metrics topic {} on {}, store {})",
+                "{}: ok ({} cluster(s), metrics topic {} on {}, store {}, {} rules file(s) + defaults: {} broker rule(s), {} group override(s))",
                 cli.config.display(),
                 config.clusters.len(),
                 config.metrics_topic.topic,
                 config.metrics_topic.cluster,
-                lagwatch_collector::store::redact_url(&config.store.url)
+                lagwatch_collector::store::redact_url(&config.store.url),
+                config.evaluator.rules_files.len(),
+                rules.broker_rules.len(),
+                rules.group_overrides.len()
             );
             Ok(())
         }

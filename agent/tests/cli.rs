@@ -147,3 +147,45 @@ fn monitors_add_list_rm_with_env_override_of_the_store() {
     assert!(!again.status.success());
     assert!(text(&again).contains("no monitor with id 1"));
 }
+
+#[test]
+fn check_config_names_file_and_line_of_a_bad_rules_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("team.yaml");
+    std::fs::write(&rules, "thresholds:\n  total_lag: 5000\n  totl_lag: 1\n").expect("write rules");
+    let example = std::fs::read_to_string(example_config()).expect("example");
+    let with_rules = |rules: &Path| {
+        example.replace(
+            "consumer_group = \"lagwatch-evaluator\"",
+            &format!(
+                "consumer_group = \"lagwatch-evaluator\"\nrules_files = [\"{}\"]",
+                rules.display()
+            ),
+        )
+    };
+    let path = dir.path().join("lagwatch.toml");
+    std::fs::write(&path, with_rules(&rules)).expect("write config");
+    let output = lagwatch(
+        &["check-config", "--config", path.to_str().expect("utf8")],
+        &[],
+    );
+    assert!(!output.status.success());
+    let message = text(&output);
+    assert!(
+        message.contains(&format!("{}:3:", rules.display())),
+        "{message}"
+    );
+    assert!(message.contains("unknown field `totl_lag`"), "{message}");
+
+    std::fs::write(&rules, "thresholds:\n  total_lag: 5000\n").expect("fix rules");
+    let output = lagwatch(
+        &["check-config", "--config", path.to_str().expect("utf8")],
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("1 rules file(s)"),
+        "{}",
+        text(&output)
+    );
+}

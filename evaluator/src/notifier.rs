@@ -325,3 +325,189 @@ impl Notifier {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lagwatch_model::{Monitor, NewSilence};
+
+    use super::*;
+
+    fn alert(rule: &str, cluster: &str, state: AlertState) -> AlertEvent {
+        AlertEvent {
+            fingerprint: format!("{rule}/{cluster}"),
+            rule: rule.into(),
+            state,
+            monitor_id: 1,
+            team: "payments".into(),
+            cluster: cluster.into(),
+            consumer_group: "billing".into(),
+            max_lag: 900,
+            total_lag: 900,
+            threshold: 500,
+            ts_ms: 1_000,
+            partitions: vec![],
+            emails: vec![],
+            status: None,
+            topic: None,
+            value: None,
+            broker: None,
+            repeat: false,
+            muted_by: None,
+            webhooks: vec![],
+        }
+    }
+
+    fn silence(rule: Option<&str>) -> Silence {
+        let s = NewSilence {
+            team: "payments".into(),
+            monitor_id: None,
+            cluster: None,
+            consumer_group: None,
+            rule: rule.map(str::to_string),
+            starts_at_ms: 0,
+            ends_at_ms: i64::MAX,
+            created_by: "test".into(),
+            comment: String::new(),
+        };
+        Silence {
+            id: 9,
+            team: s.team,
+            monitor_id: s.monitor_id,
+            cluster: s.cluster,
+            consumer_group: s.consumer_group,
+            rule: s.rule,
+            starts_at_ms: s.starts_at_ms,
+            ends_at_ms: s.ends_at_ms,
+            created_by: s.created_by,
+            comment: s.comment,
+            created_at_ms: 0,
+        }
+    }
+
+    struct Harness {
+        notifier: Notifier,
+        sink: mpsc::Receiver<Delivery>,
+        _silences: watch::Sender<Vec<Silence>>,
+        _monitors: watch::Sender<Arc<Vec<Monitor>>>,
+    }
+
+    fn harness(silences: Vec<Silence>) -> Harness {
+        let (sink_tx, sink) = mpsc::channel(16);
+        let (silences_tx, silences_rx) = watch::channel(silences);
+        let (monitors_tx, monitors_rx) = watch::channel(Arc::new(Vec::new()));
+        let registry = prometheus::Registry::new();
+        let metrics = EvaluatorMetrics::register(&registry).expect("metrics");
+        let (notifier, _completed) = Notifier::new(
+            vec![sink_tx],
+            None,
+            silences_rx,
+            monitors_rx,
+            Arc::new(RuleSet::defaults()),
+            metrics,
+        );
+        Harness {
+            notifier,
+            sink,
+            _silences: silences_tx,
+            _monitors: monitors_tx,
+        }
+    }
+
+    #[tokio::test]
+    async fn silenced_alerts_are_recorded_muted_and_their_resolve_too() {
+        let mut h = harness(vec![silence(Some("lag_threshold"))]);
+        let fired = h
+            .notifier
+            .notify(alert("lag_threshold", "prod", AlertState::Firing))
+            .await;
+        assert_eq!(fired.muted_by.as_deref(), Some("silence 9"));
+        let resolved = h
+            .notifier
+            .notify(alert("lag_threshold", "prod", AlertState::Resolved))
+            .await;
+        assert!(
+            resolved.muted_by.is_some(),
+            "resolve of a muted page is muted"
+        );
+        let other = h
+            .notifier
+            .notify(alert("lag_status", "prod", AlertState::Firing))
+            .await;
+        assert_eq!(other.muted_by, None, "other rules are not silenced");
+        let sent = h.sink.try_recv().expect("one delivery");
+        assert_eq!(sent.alert.rule, "lag_status");
+        assert!(h.sink.try_recv().is_err(), "nothing else sent");
+    }
+
+    #[tokio::test]
+    async fn a_firing_inhibiting_broker_alert_mutes_lag_alerts_of_its_cluster() {
+        let mut h = harness(vec![]);
+        let broker = h
+            .notifier
+            .notify(alert(
+                "broker:offline_partitions",
+                "prod",
+                AlertState::Firing,
+            ))
+            .await;
+        assert_eq!(broker.muted_by, None);
+        let lag = h
+            .notifier
+            .notify(alert("lag_threshold", "prod", AlertState::Firing))
+            .await;
+        assert_eq!(
+            lag.muted_by.as_deref(),
+            Some("inhibited by broker:offline_partitions/prod")
+        );
+        let elsewhere = h
+            .notifier
+            .notify(alert("lag_threshold", "dev", AlertState::Firing))
+            .await;
+        assert_eq!(elsewhere.muted_by, None, "other clusters are not inhibited");
+        // under_replicated_partitions does not inhibit (default rules).
+        let mut h = harness(vec![]);
+        h.notifier
+            .notify(alert(
+                "broker:under_replicated_partitions",
+                "prod",
+                AlertState::Firing,
+            ))
+            .await;
+        let lag = h
+            .notifier
+            .notify(alert("lag_threshold", "prod", AlertState::Firing))
+            .await;
+        assert_eq!(lag.muted_by, None);
+    }
+
+    #[tokio::test]
+    async fn firing_alerts_are_repeated_after_the_interval_until_resolved() {
+        let mut h = harness(vec![]);
+        h.notifier
+            .notify(alert("lag_threshold", "prod", AlertState::Firing))
+            .await;
+        assert!(!h.sink.try_recv().expect("first page").alert.repeat);
+        let now = now_ms();
+        h.notifier.repeat_due(now + 60_000).await;
+        assert!(h.sink.try_recv().is_err(), "not due after 1 minute");
+        let four_hours = 4 * 3_600 * 1_000;
+        h.notifier.repeat_due(now + four_hours + 1_000).await;
+        let reminder = h.sink.try_recv().expect("reminder").alert;
+        assert!(reminder.repeat);
+        assert!(
+            reminder.summary().starts_with("[REPEAT]"),
+            "{}",
+            reminder.summary()
+        );
+        h.notifier
+            .notify(alert("lag_threshold", "prod", AlertState::Resolved))
+            .await;
+        h.sink.try_recv().expect("resolve sent");
+        h.notifier.repeat_due(now + 3 * four_hours).await;
+        assert!(
+            h.sink.try_recv().is_err(),
+            "resolved alerts are not repeated"
+        );
+        assert_eq!(h.notifier.tracked(), 0);
+    }
+}
