@@ -12,7 +12,9 @@
 //! `BENCH_GROUPS=2000 BENCH_TOPICS=1000 BENCH_PARTITIONS=20` is the
 //! 2,000-group / 20,000-partition profile (slow to set up on one broker).
 //! `BENCH_CYCLES` (default 5) cycles are measured; the first is reported
-//! separately (it includes connecting).
+//! separately (it includes connecting). `BENCH_BREAKDOWN=1` also prints
+//! every cycle's wall time (settled groups are described every third cycle,
+//! so those cycles are slower) and the time of each admin call.
 //!
 //! Where their binaries are present, the same run also measures two
 //! Prometheus exporters that compute lag when scraped: kafka_exporter
@@ -466,6 +468,13 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
     }
     if std::env::var("BENCH_BREAKDOWN").is_ok() {
         use lagwatch_collector::source::{Isolation, OffsetSource, OffsetSpec};
+        // Settled groups are described every third cycle only: those
+        // cycles are slower than the median shows.
+        let each: Vec<String> = walls
+            .iter()
+            .map(|w| format!("{:.3}", w.as_secs_f64()))
+            .collect();
+        eprintln!("cycle wall times (s): {}", each.join(" "));
         let groups: Vec<String> = targets.iter().map(|t| t.group.clone()).collect();
         let started = Instant::now();
         let committed = source.committed_offsets(&groups);
