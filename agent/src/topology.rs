@@ -17,7 +17,8 @@ use lagwatch_evaluator::consumer::Alerting;
 use lagwatch_evaluator::history::{self, HistoryWriter};
 use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
 use lagwatch_sinks::{
-    Delivery, EmailSink, PagerDutySink, Sink, SinkMetrics, SinkRunner, SlackSink, WebhookSink,
+    Delivery, EmailSink, MonitorWebhookSink, PagerDutySink, Sink, SinkMetrics, SinkRunner,
+    SlackSink, WebhookSink,
 };
 use prometheus::Registry;
 use tokio::sync::mpsc;
@@ -251,6 +252,11 @@ async fn start_evaluator(
             tasks,
         ));
     }
+    sinks.push(spawn_sink(
+        MonitorWebhookSink::build(std::time::Duration::from_secs(10))?,
+        &sink_metrics,
+        tasks,
+    ));
     tracing::info!(sinks = sinks.len(), "alert sinks started");
 
     let cluster = config.clusters[&config.metrics_topic.cluster].clone();

@@ -32,7 +32,7 @@ pub use lagwatch_model::Secret;
 pub use pagerduty::{PagerDutyConfig, PagerDutySeverity, PagerDutySink};
 pub use runner::{Delivery, SinkMetrics, SinkRunner};
 pub use slack::{SlackConfig, SlackSink};
-pub use webhook::{WebhookConfig, WebhookSink};
+pub use webhook::{MonitorWebhookSink, WebhookConfig, WebhookSink};
 
 use lagwatch_model::AlertEvent;
 

@@ -391,3 +391,32 @@ async fn silent_receiver_times_out() {
     assert!(text.contains("timed out"), "{text}");
     assert!(!text.contains(&addr.to_string()), "URL leaked: {text}");
 }
+
+#[tokio::test]
+async fn monitor_webhooks_receive_the_alert_at_every_listed_url() {
+    let first = Receiver::start(any_port(), 200).await;
+    let second = Receiver::start(any_port(), 204).await;
+    let mut firing = alert(AlertState::Firing);
+    firing.webhooks = vec![first.url("/team-a"), second.url("/team-b")];
+    let sink = lagwatch_sinks::MonitorWebhookSink::build(Duration::from_secs(5)).expect("build");
+    let task = {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let task = tokio::spawn(runner_for(sink).run(rx));
+        tx.send(firing.clone()).await.expect("queue");
+        let mut no_hooks = alert(AlertState::Resolved);
+        no_hooks.webhooks.clear();
+        tx.send(no_hooks).await.expect("queue");
+        task
+    };
+    let a = first.wait_for(1, Duration::from_secs(5)).await;
+    let b = second.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(
+        (a.len(), b.len()),
+        (1, 1),
+        "once each; no URL for the resolve"
+    );
+    assert_eq!(a[0].path, "/team-a");
+    let back: AlertEvent = serde_json::from_str(&b[0].body).expect("alert JSON");
+    assert_eq!(back, firing);
+    task.await.expect("runner ends when the queue closes");
+}
