@@ -88,8 +88,11 @@ function fail(message) {
   throw new Error(message);
 }
 
-/** Polls `probe` until it returns a truthy value; fails naming `what`. */
-async function until(what, probe, ms = timeout) {
+/**
+ * Polls `probe` until it returns a truthy value; fails naming `what` and,
+ * when given, what `seen()` shows at the end.
+ */
+async function until(what, probe, ms = timeout, seen = null) {
   const deadline = Date.now() + ms;
   let last;
   for (;;) {
@@ -99,7 +102,10 @@ async function until(what, probe, ms = timeout) {
     } catch (error) {
       last = error.message;
     }
-    if (Date.now() > deadline) fail(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+    if (Date.now() > deadline) {
+      const shown = seen ? await seen().catch((error) => `(${error.message})`) : last;
+      fail(`timed out after ${ms} ms waiting for ${what} (seen: ${JSON.stringify(shown)})`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
@@ -182,7 +188,8 @@ try {
   });
 
   await step("the collector's live lag appears", async () => {
-    await until(`max lag ${lagText} of ${group}`, async () => (await monitorRow().getByTestId("max-lag").textContent()).trim() === lagText);
+    const cell = () => monitorRow().getByTestId("max-lag").textContent({ timeout: 1000 });
+    await until(`max lag ${lagText} of ${group}`, async () => (await cell()).trim() === lagText, timeout, cell);
     const timeLag = (await monitorRow().getByTestId("max-time-lag").textContent()).trim();
     log(`live status: max lag ${lagText}, max time lag ${timeLag}`);
   });
