@@ -27,6 +27,7 @@ use crate::config::EvaluatorConfig;
 use crate::engine::{AlertMemory, Engine};
 use crate::history::{Checkpoint, HistoryRecord};
 use crate::metrics::EvaluatorMetrics;
+use crate::monitor_index::MonitorIndex;
 use crate::notifier::Notifier;
 
 /// Errors that stop the consumer.
@@ -85,7 +86,8 @@ pub async fn run_consumer(
         })?;
     tracing::info!(topic, group = %config.consumer_group, "evaluator consuming");
 
-    let monitors = alerting.monitors.clone();
+    let mut monitors = alerting.monitors.clone();
+    let mut index = MonitorIndex::new(monitors.borrow_and_update().clone());
     let mut engine = Engine::with_rules(alerting.rules.clone());
     let mut brokers = BrokerEngine::new(alerting.rules.clone(), alerting.broker_routing.clone());
     if let Some(state) = &alerting.state {
@@ -138,8 +140,11 @@ pub async fn run_consumer(
         match decode_message(payload) {
             Ok(MetricsMessage::Group(sample)) => {
                 metrics.samples_consumed.inc();
-                let current = monitors.borrow().clone();
-                let alerts = engine.observe(&sample, &current);
+                if monitors.has_changed().unwrap_or(false) {
+                    index = MonitorIndex::new(monitors.borrow_and_update().clone());
+                }
+                let alerts =
+                    engine.observe(&sample, index.candidates(&sample.cluster, &sample.group));
                 for fingerprint in engine.take_recalled() {
                     notifier.adopt(&fingerprint).await;
                 }

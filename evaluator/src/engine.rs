@@ -163,7 +163,11 @@ impl Engine {
 
     /// Applies one sample to every monitor of its group; returns the alert
     /// transitions it caused (per monitor: thresholds first, then status).
-    pub fn observe(&mut self, sample: &GroupSample, monitors: &[Monitor]) -> Vec<AlertEvent> {
+    pub fn observe<'m>(
+        &mut self,
+        sample: &GroupSample,
+        monitors: impl IntoIterator<Item = &'m Monitor>,
+    ) -> Vec<AlertEvent> {
         let mut events = Vec::new();
         for monitor in monitors {
             if monitor.cluster != sample.cluster

@@ -13,6 +13,7 @@
 //! - [`consumer`]: the metrics-topic consumer loop.
 //! - [`history`]: ClickHouse schema migrations and the batched writer.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`monitor_index`]: which monitors a sample can concern (hash lookup).
 //! - [`broker_rules`]: rules over broker JMX samples (pure).
 //! - [`notifier`]: silences, inhibition, repeats and delivery records
 //!   between the engine and the sinks.
@@ -27,6 +28,7 @@ pub mod consumer;
 pub mod engine;
 pub mod history;
 pub mod metrics;
+pub mod monitor_index;
 pub mod notifier;
 pub mod silence_watch;
 pub mod status_rule;
