@@ -1,0 +1,1369 @@
+//! The team REST API end to end: `lagwatch`'s own wiring
+//! (`topology::run_with_api`, the `api` role) on a free port, over a real
+//! SQLite file and a real MariaDB database, with status and alerts read
+//! from the ClickHouse engine (the test front over chDB) seeded with known
+//! rows.
+//!
+//! What is proven: CRUD; every validation rule answers 400 naming the
+//! field and stores nothing; another team's monitors and silences cannot
+//! be read, changed, deleted or expired (404, data unchanged); no token is
+//! 401, a team token on admin endpoints 403; cluster credentials appear in
+//! no response; every change leaves an audit row with its actor; status and
+//! alerts carry the exact seeded values; `/openapi.json` is the checked-in
+//! file.
+//!
+//! Needs `tests/infra/up.sh` (MariaDB on 13306, ClickHouse front on 18123).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use lagwatch::config::AppConfig;
+use lagwatch::topology::{self, Roles};
+use lagwatch_collector::MonitorStore;
+use lagwatch_evaluator::history::rows::{AlertRow, SampleRow};
+use lagwatch_evaluator::ClickHouseConfig;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// A cluster password in the configuration: must never be answered.
+const SASL_PASSWORD: &str = "sasl-pw-never-returned-7f3a";
+/// A password read from a secret file: must never be answered either.
+const FILE_SECRET: &str = "file-secret-never-returned-91c2";
+
+// ------------------------------------------------------------ client ---
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+    json: Value,
+}
+
+impl Reply {
+    fn error_field(&self) -> Option<&str> {
+        self.json["error"]["field"].as_str()
+    }
+    fn error_code(&self) -> Option<&str> {
+        self.json["error"]["code"].as_str()
+    }
+}
+
+/// A running API plus a minimal HTTP/1.1 client that records every body it
+/// receives (for the credential scan).
+struct Api {
+    addr: SocketAddr,
+    admin: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    async fn start(store_url: &str, clickhouse: Option<&ClickHouseConfig>) -> anyhow::Result<Api> {
+        let dir = tempfile::tempdir()?;
+        let port = common::free_port();
+        let admin = format!("admin-token-{}", common::unique("a"));
+        std::fs::write(dir.path().join("admin.token"), format!("{admin}\n"))?;
+        std::fs::write(dir.path().join("kafka.secret"), format!("{FILE_SECRET}\n"))?;
+        let clickhouse = clickhouse
+            .map(|c| {
+                format!(
+                    "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
+                    c.url, c.database
+                )
+            })
+            .unwrap_or_default();
+        let text = format!(
+            r#"
+[store]
+url = "{store_url}"
+
+[clusters.local]
+bootstrap_servers = "127.0.0.1:1"
+
+[clusters.secure]
+bootstrap_servers = "127.0.0.1:2"
+properties = {{ "security.protocol" = "SASL_PLAINTEXT", "sasl.mechanism" = "PLAIN", "sasl.username" = "svc", "sasl.password" = "{SASL_PASSWORD}" }}
+
+[clusters.vault]
+bootstrap_servers = "127.0.0.1:3"
+properties = {{ "security.protocol" = "SASL_PLAINTEXT", "sasl.mechanism" = "PLAIN", "sasl.username" = "svc" }}
+secret_properties = {{ "sasl.password" = {{ file = "{secret}" }} }}
+
+[metrics_topic]
+cluster = "local"
+
+{clickhouse}
+[api]
+admin_token_file = "{admin_file}"
+grafana_url = "http://grafana.test:3000"
+
+[http]
+listen = "127.0.0.1:{port}"
+"#,
+            secret = dir.path().join("kafka.secret").display(),
+            admin_file = dir.path().join("admin.token").display(),
+        );
+        let path = dir.path().join("lagwatch.toml");
+        std::fs::write(&path, text)?;
+        let config = AppConfig::load(&path)?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(topology::run_with_api(
+            config,
+            Roles {
+                collector: false,
+                evaluator: false,
+            },
+            true,
+            shutdown.clone(),
+        ));
+        let api = Api {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            admin,
+            seen: Arc::default(),
+            shutdown,
+            task,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if api
+                .get("/healthz", None)
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return Ok(api);
+            }
+            if api.task.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        api.stop().await?;
+        bail!("the API did not come up on port {port}")
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
+            Ok(joined) => joined?,
+            Err(_) => bail!("the API did not stop within 10 s"),
+        }
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() || method == "POST" || method == "PUT" {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        // The server may answer (413) and stop reading before the end of a
+        // large body; its answer is what counts.
+        let _ = stream.write_all(body.as_bytes()).await;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+            .await
+            .context("reply timed out")??;
+        let text = String::from_utf8(raw)?;
+        let (headers, body) = text.split_once("\r\n\r\n").context("no header end")?;
+        let status: u16 = headers
+            .split_whitespace()
+            .nth(1)
+            .context("no status")?
+            .parse()?;
+        let body = if headers
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)?
+        } else {
+            body.to_string()
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push(format!("{headers}\n{body}"));
+        }
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers: headers.to_string(),
+            body,
+            json,
+        })
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
+        self.request("GET", path, token, None).await
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> anyhow::Result<Reply> {
+        self.request(method, path, Some(token), Some(&body.to_string()))
+            .await
+    }
+
+    /// A new token of `team`, issued through the admin API.
+    async fn team_token(&self, team: &str) -> anyhow::Result<String> {
+        let reply = self
+            .request(
+                "POST",
+                &format!("/api/v1/teams/{team}/tokens"),
+                Some(&self.admin),
+                None,
+            )
+            .await?;
+        ensure!(reply.status == 201, "token for {team}: {reply:?}");
+        Ok(reply.json["token"]
+            .as_str()
+            .context("token in reply")?
+            .to_string())
+    }
+}
+
+fn dechunk(mut body: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").context("chunk size")?;
+        let size = usize::from_str_radix(size.trim(), 16)?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).context("short chunk")?);
+        body = rest.get(size + 2..).context("chunk end")?;
+    }
+}
+
+fn expect(reply: &Reply, status: u16, what: &str) -> anyhow::Result<()> {
+    ensure!(
+        reply.status == status,
+        "{what}: expected {status}, got {} {}",
+        reply.status,
+        reply.body
+    );
+    Ok(())
+}
+
+fn monitor_body(group: &str) -> Value {
+    json!({
+        "cluster": "local",
+        "consumer_group": group,
+        "topics": ["orders", "refunds"],
+        "lag_threshold": 500,
+        "for_secs": 60,
+        "emails": ["oncall@example.com"],
+        "isolation": "read_committed",
+        "time_lag": "estimate",
+        "alerting": {"total_lag_threshold": 5000, "webhooks": ["https://hooks.example.com/x"]}
+    })
+}
+
+/// Store URL of a throwaway MariaDB database, and a closure dropping it.
+async fn mariadb_database() -> anyhow::Result<(String, sqlx::MySqlConnection, String)> {
+    let base = common::mysql_url();
+    let database = common::unique("lw_api");
+    let mut admin = sqlx::MySqlConnection::connect(&base).await.map_err(|e| {
+        anyhow::anyhow!("MariaDB not reachable at {base}: {e}; run tests/infra/up.sh")
+    })?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await?;
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => bail!("unexpected MySQL url {base}"),
+    };
+    Ok((url, admin, database))
+}
+
+// ------------------------------------------------------------ scenario ---
+
+/// The whole store-backed scenario; `store_url` is SQLite or MariaDB.
+async fn crud_validation_isolation_audit(store_url: &str) -> anyhow::Result<()> {
+    let api = Api::start(store_url, None).await?;
+    let result = scenario(&api, store_url).await;
+    let seen = api.seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let stopped = api.stop().await;
+    result?;
+    stopped?;
+    // No answer ever carried a cluster credential.
+    ensure!(seen.len() > 50, "only {} answers recorded", seen.len());
+    for answer in &seen {
+        ensure!(
+            !answer.contains(SASL_PASSWORD) && !answer.contains(FILE_SECRET),
+            "credential leaked in {answer}"
+        );
+        ensure!(
+            !answer.contains("sasl.username"),
+            "settings leaked: {answer}"
+        );
+    }
+    Ok(())
+}
+
+async fn scenario(api: &Api, store_url: &str) -> anyhow::Result<()> {
+    let store = MonitorStore::connect(store_url).await?;
+    let payments = api.team_token("payments").await?;
+    let search = api.team_token("search").await?;
+
+    // --- who am I, clusters
+    let me = api.get("/api/v1/whoami", Some(&payments)).await?;
+    expect(&me, 200, "whoami")?;
+    assert_eq!(
+        me.json,
+        json!({"team": "payments", "admin": false, "grafana_url": "http://grafana.test:3000"})
+    );
+    let me = api.get("/api/v1/whoami", Some(&api.admin)).await?;
+    assert_eq!(me.json["admin"], json!(true));
+    assert_eq!(me.json["team"], Value::Null);
+    let clusters = api.get("/api/v1/clusters", Some(&payments)).await?;
+    assert_eq!(
+        clusters.json,
+        json!({"clusters": ["local", "secure", "vault"]})
+    );
+
+    // --- 401 without or with a wrong token, 403 for admin-only endpoints
+    for (method, path) in [
+        ("GET", "/api/v1/whoami"),
+        ("GET", "/api/v1/monitors"),
+        ("POST", "/api/v1/monitors"),
+        ("GET", "/api/v1/monitors/1"),
+        ("PUT", "/api/v1/monitors/1"),
+        ("DELETE", "/api/v1/monitors/1"),
+        ("GET", "/api/v1/monitors/1/status"),
+        ("GET", "/api/v1/alerts"),
+        ("GET", "/api/v1/silences"),
+        ("POST", "/api/v1/silences"),
+        ("DELETE", "/api/v1/silences/1"),
+        ("GET", "/api/v1/audit"),
+        ("POST", "/api/v1/teams/payments/tokens"),
+    ] {
+        for token in [
+            None,
+            Some("lw_wrong"),
+            Some(&payments[..payments.len() - 1]),
+        ] {
+            let reply = api.request(method, path, token, Some("{}")).await?;
+            expect(&reply, 401, &format!("{method} {path} with {token:?}"))?;
+            assert_eq!(reply.error_code(), Some("unauthorized"));
+            assert!(
+                reply
+                    .headers
+                    .to_ascii_lowercase()
+                    .contains("www-authenticate: bearer"),
+                "{}",
+                reply.headers
+            );
+        }
+    }
+    for (method, path) in [
+        ("POST", "/api/v1/teams/payments/tokens"),
+        ("GET", "/api/v1/teams/payments/tokens"),
+        ("DELETE", "/api/v1/tokens/1"),
+    ] {
+        let reply = api.request(method, path, Some(&payments), None).await?;
+        expect(&reply, 403, &format!("{method} {path} as a team"))?;
+        assert_eq!(reply.error_code(), Some("forbidden"));
+    }
+
+    // --- create, read, list, update
+    let created = api
+        .send(
+            "POST",
+            "/api/v1/monitors",
+            &payments,
+            &monitor_body("billing"),
+        )
+        .await?;
+    expect(&created, 201, "create")?;
+    let id = created.json["id"].as_i64().context("id")?;
+    let mut want = monitor_body("billing");
+    want["id"] = json!(id);
+    want["team"] = json!("payments");
+    want["group_match"] = json!("exact");
+    want["topic_regex"] = Value::Null;
+    assert_eq!(created.json, want);
+    let got = api
+        .get(&format!("/api/v1/monitors/{id}"), Some(&payments))
+        .await?;
+    expect(&got, 200, "get")?;
+    assert_eq!(got.json, want);
+    let listed = api.get("/api/v1/monitors", Some(&payments)).await?;
+    assert_eq!(listed.json, json!({ "monitors": [want.clone()] }));
+
+    let mut changed = monitor_body("billing");
+    changed["lag_threshold"] = json!(900);
+    changed["group_match"] = json!("regex");
+    changed["consumer_group"] = json!("billing-(eu|us)");
+    changed["topic_regex"] = json!("orders\\..*");
+    let updated = api
+        .send(
+            "PUT",
+            &format!("/api/v1/monitors/{id}"),
+            &payments,
+            &changed,
+        )
+        .await?;
+    expect(&updated, 200, "update")?;
+    assert_eq!(updated.json["lag_threshold"], json!(900));
+    assert_eq!(updated.json["consumer_group"], json!("billing-(eu|us)"));
+    let stored = store.get(id).await?.context("stored")?;
+    assert_eq!(stored.lag_threshold, 900);
+    assert_eq!(stored.topic_regex.as_deref(), Some("orders\\..*"));
+
+    // --- validation: 400 naming the field, nothing stored
+    validation(api, &payments, &store, id).await?;
+
+    // --- a team token cannot act for another team
+    let mut other = monitor_body("x");
+    other["team"] = json!("search");
+    let reply = api
+        .send("POST", "/api/v1/monitors", &payments, &other)
+        .await?;
+    expect(&reply, 403, "create for another team")?;
+    let reply = api
+        .send("PUT", &format!("/api/v1/monitors/{id}"), &payments, &other)
+        .await?;
+    expect(&reply, 403, "move to another team")?;
+
+    // --- cross-team isolation: 404 and unchanged data
+    let before = store.list().await?;
+    let theirs = api
+        .send(
+            "POST",
+            "/api/v1/monitors",
+            &search,
+            &monitor_body("search-idx"),
+        )
+        .await?;
+    expect(&theirs, 201, "search creates")?;
+    let their_id = theirs.json["id"].as_i64().context("id")?;
+    for (method, path) in [
+        ("GET", format!("/api/v1/monitors/{id}")),
+        ("PUT", format!("/api/v1/monitors/{id}")),
+        ("DELETE", format!("/api/v1/monitors/{id}")),
+        ("GET", format!("/api/v1/monitors/{id}/status")),
+    ] {
+        let reply = api
+            .request(
+                method,
+                &path,
+                Some(&search),
+                Some(&monitor_body("hijack").to_string()),
+            )
+            .await?;
+        expect(&reply, 404, &format!("search {method} {path}"))?;
+        assert_eq!(reply.error_code(), Some("not_found"));
+        assert!(!reply.body.contains("billing"), "{}", reply.body);
+    }
+    let lists = api.get("/api/v1/monitors", Some(&search)).await?;
+    let ids: Vec<i64> = lists.json["monitors"]
+        .as_array()
+        .context("monitors")?
+        .iter()
+        .filter_map(|m| m["id"].as_i64())
+        .collect();
+    assert_eq!(ids, vec![their_id], "search sees only its own");
+    let asked = api
+        .get("/api/v1/monitors?team=payments", Some(&search))
+        .await?;
+    assert_eq!(asked.json, lists.json, "?team= is ignored for teams");
+    let after: Vec<_> = store
+        .list()
+        .await?
+        .into_iter()
+        .filter(|m| m.id != their_id)
+        .collect();
+    assert_eq!(after, before, "payments' monitor unchanged");
+    let all = api.get("/api/v1/monitors", Some(&api.admin)).await?;
+    assert_eq!(all.json["monitors"].as_array().map(Vec::len), Some(2));
+    let only = api
+        .get("/api/v1/monitors?team=search", Some(&api.admin))
+        .await?;
+    assert_eq!(only.json, lists.json);
+
+    // --- silences: create, list, cross-team expire refused, expire
+    silences(api, &payments, &search, id, their_id).await?;
+
+    // --- delete, then gone
+    let reply = api
+        .request(
+            "DELETE",
+            &format!("/api/v1/monitors/{id}"),
+            Some(&payments),
+            None,
+        )
+        .await?;
+    expect(&reply, 204, "delete")?;
+    assert_eq!(reply.body, "");
+    let reply = api
+        .get(&format!("/api/v1/monitors/{id}"), Some(&payments))
+        .await?;
+    expect(&reply, 404, "get after delete")?;
+    assert_eq!(store.get(id).await?, None);
+
+    // --- audit log: create, update, delete with actor and before/after
+    let audit = api.get("/api/v1/audit", Some(&payments)).await?;
+    expect(&audit, 200, "audit")?;
+    let entries = audit.json["entries"].as_array().context("entries")?;
+    let actor = entries
+        .first()
+        .and_then(|e| e["actor"].as_str())
+        .context("actor")?
+        .to_string();
+    ensure!(actor.starts_with("team:payments:token:"), "actor {actor}");
+    let summary: Vec<(String, i64)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["monitor_id"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("delete".to_string(), id),
+            ("update".to_string(), id),
+            ("create".to_string(), id)
+        ]
+    );
+    assert!(entries.iter().all(|e| e["actor"] == json!(actor.clone())));
+    assert!(entries.iter().all(|e| e["team"] == json!("payments")));
+    assert_eq!(entries[2]["before"], Value::Null);
+    assert_eq!(entries[2]["after"], want);
+    assert_eq!(entries[1]["before"], want);
+    assert_eq!(entries[1]["after"]["lag_threshold"], json!(900));
+    assert_eq!(entries[0]["after"], Value::Null);
+    assert_eq!(entries[0]["before"]["lag_threshold"], json!(900));
+    let ts = entries[0]["ts_ms"].as_i64().context("ts")?;
+    ensure!(
+        (lagwatch_model::now_ms() - ts).abs() < 120_000,
+        "audit time {ts}"
+    );
+    let theirs = api.get("/api/v1/audit?limit=10", Some(&search)).await?;
+    let their_entries = theirs.json["entries"].as_array().context("entries")?;
+    assert_eq!(their_entries.len(), 1);
+    assert_eq!(their_entries[0]["monitor_id"], json!(their_id));
+    let limited = api.get("/api/v1/audit?limit=1", Some(&api.admin)).await?;
+    assert_eq!(limited.json["entries"].as_array().map(Vec::len), Some(1));
+    let reply = api.get("/api/v1/audit?limit=0", Some(&api.admin)).await?;
+    expect(&reply, 400, "limit 0")?;
+    assert_eq!(reply.error_field(), Some("limit"));
+    // The audit rows are in the database itself.
+    let rows = store.list_audit(Some("payments"), 10).await?;
+    assert_eq!(rows.len(), 3);
+
+    // --- no history configured: 503 with the contract's code
+    let reply = api
+        .get(
+            &format!("/api/v1/monitors/{their_id}/status"),
+            Some(&search),
+        )
+        .await?;
+    expect(&reply, 503, "status without ClickHouse")?;
+    assert_eq!(reply.error_code(), Some("history_unavailable"));
+    let reply = api.get("/api/v1/alerts", Some(&search)).await?;
+    expect(&reply, 503, "alerts without ClickHouse")?;
+
+    // --- tokens: listed without the secret, revoked tokens stop working
+    let tokens = api
+        .get("/api/v1/teams/search/tokens", Some(&api.admin))
+        .await?;
+    expect(&tokens, 200, "token list")?;
+    let listed = tokens.json["tokens"].as_array().context("tokens")?;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["last4"], json!(&search[search.len() - 4..]));
+    assert!(!tokens.body.contains(&search), "token listed in clear");
+    let token_id = listed[0]["id"].as_i64().context("token id")?;
+    let reply = api
+        .request(
+            "DELETE",
+            &format!("/api/v1/tokens/{token_id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await?;
+    expect(&reply, 204, "revoke")?;
+    let reply = api.get("/api/v1/whoami", Some(&search)).await?;
+    expect(&reply, 401, "revoked token")?;
+    let reply = api
+        .request(
+            "DELETE",
+            &format!("/api/v1/tokens/{token_id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await?;
+    expect(&reply, 404, "revoke twice")?;
+    let reply = api
+        .request(
+            "POST",
+            "/api/v1/teams/bad%20team/tokens",
+            Some(&api.admin),
+            None,
+        )
+        .await?;
+    expect(&reply, 400, "bad team name")?;
+    assert_eq!(reply.error_field(), Some("team"));
+
+    // --- misc: unknown path, bad id, openapi and the page
+    let reply = api.get("/api/v1/nope", Some(&payments)).await?;
+    expect(&reply, 404, "unknown path")?;
+    assert_eq!(reply.error_code(), Some("not_found"));
+    let reply = api.get("/api/v1/monitors/abc", Some(&payments)).await?;
+    expect(&reply, 400, "bad id")?;
+    assert_eq!(reply.error_field(), Some("id"));
+    let reply = api
+        .get("/api/v1/monitors/99999999999999999999", Some(&payments))
+        .await?;
+    expect(&reply, 400, "id out of range")?;
+    let reply = api
+        .request("PATCH", "/api/v1/monitors", Some(&payments), None)
+        .await?;
+    expect(&reply, 405, "PATCH")?;
+    let doc = api.get("/openapi.json", None).await?;
+    expect(&doc, 200, "openapi")?;
+    let checked_in = std::fs::read_to_string(common::repo_root().join("api/openapi.json"))?;
+    ensure!(
+        doc.body == checked_in,
+        "served /openapi.json differs from api/openapi.json"
+    );
+    let page = api.get("/", None).await?;
+    expect(&page, 200, "page")?;
+    let html = std::fs::read_to_string(common::repo_root().join("api/src/web/index.html"))?;
+    assert_eq!(page.body, html);
+    assert!(page.headers.to_ascii_lowercase().contains("text/html"));
+    for (path, file) in [("/app.js", "app.js"), ("/app.css", "app.css")] {
+        let reply = api.get(path, None).await?;
+        expect(&reply, 200, path)?;
+        let want = std::fs::read_to_string(common::repo_root().join("api/src/web").join(file))?;
+        assert_eq!(reply.body, want, "{path}");
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Every validation rule: the request is refused with 400, the `field`
+/// named, and the stored monitor left as it was.
+async fn validation(api: &Api, token: &str, store: &MonitorStore, id: i64) -> anyhow::Result<()> {
+    let before = store.list().await?;
+    type Spoil = fn(&mut Value);
+    let cases: Vec<(&str, Spoil, &str)> = vec![
+        (
+            "missing cluster",
+            |m| {
+                if let Some(o) = m.as_object_mut() {
+                    o.remove("cluster");
+                }
+            },
+            "cluster",
+        ),
+        (
+            "unknown cluster",
+            |m| m["cluster"] = json!("nope"),
+            "cluster",
+        ),
+        (
+            "blank group",
+            |m| m["consumer_group"] = json!(""),
+            "consumer_group",
+        ),
+        (
+            "long group",
+            |m| m["consumer_group"] = json!("g".repeat(256)),
+            "consumer_group",
+        ),
+        (
+            "control char in group",
+            |m| m["consumer_group"] = json!("a\u{1}b"),
+            "consumer_group",
+        ),
+        (
+            "bad group regex",
+            |m| {
+                m["group_match"] = json!("regex");
+                m["consumer_group"] = json!("billing-(");
+            },
+            "consumer_group",
+        ),
+        (
+            "huge group regex",
+            |m| {
+                m["group_match"] = json!("regex");
+                m["consumer_group"] = json!("(a{1000}){1000}");
+            },
+            "consumer_group",
+        ),
+        (
+            "bad group_match",
+            |m| m["group_match"] = json!("glob"),
+            "group_match",
+        ),
+        (
+            "bad topic regex",
+            |m| m["topic_regex"] = json!("[z-a]"),
+            "topic_regex",
+        ),
+        (
+            "long topic regex",
+            |m| m["topic_regex"] = json!("a".repeat(1_001)),
+            "topic_regex",
+        ),
+        (
+            "bad topic name",
+            |m| m["topics"] = json!(["has space"]),
+            "topics",
+        ),
+        ("topic ..", |m| m["topics"] = json!([".."]), "topics"),
+        (
+            "long topic",
+            |m| m["topics"] = json!(["t".repeat(250)]),
+            "topics",
+        ),
+        (
+            "51 topics",
+            |m| m["topics"] = json!((0..51).map(|i| format!("t{i}")).collect::<Vec<_>>()),
+            "topics",
+        ),
+        (
+            "duplicate topic",
+            |m| m["topics"] = json!(["a", "a"]),
+            "topics",
+        ),
+        (
+            "topic not a string",
+            |m| m["topics"] = json!(["a", 7]),
+            "topics[1]",
+        ),
+        (
+            "zero threshold",
+            |m| m["lag_threshold"] = json!(0),
+            "lag_threshold",
+        ),
+        (
+            "negative threshold",
+            |m| m["lag_threshold"] = json!(-5),
+            "lag_threshold",
+        ),
+        (
+            "string threshold",
+            |m| m["lag_threshold"] = json!("500"),
+            "lag_threshold",
+        ),
+        ("negative for", |m| m["for_secs"] = json!(-1), "for_secs"),
+        (
+            "for over 7 days",
+            |m| m["for_secs"] = json!(604_801),
+            "for_secs",
+        ),
+        (
+            "bad e-mail",
+            |m| m["emails"] = json!(["not-an-address"]),
+            "emails",
+        ),
+        (
+            "e-mail without tld",
+            |m| m["emails"] = json!(["a@b"]),
+            "emails",
+        ),
+        (
+            "51 e-mails",
+            |m| {
+                m["emails"] = json!((0..51)
+                    .map(|i| format!("u{i}@example.com"))
+                    .collect::<Vec<_>>())
+            },
+            "emails",
+        ),
+        (
+            "bad isolation",
+            |m| m["isolation"] = json!("serializable"),
+            "isolation",
+        ),
+        (
+            "bad time_lag",
+            |m| m["time_lag"] = json!("guess"),
+            "time_lag",
+        ),
+        (
+            "webhook scheme",
+            |m| m["alerting"]["webhooks"] = json!(["ftp://hooks.example.com"]),
+            "alerting.webhooks",
+        ),
+        (
+            "webhook without host",
+            |m| m["alerting"]["webhooks"] = json!(["https:///x"]),
+            "alerting.webhooks",
+        ),
+        (
+            "51 webhooks",
+            |m| {
+                m["alerting"]["webhooks"] = json!((0..51)
+                    .map(|i| format!("https://h{i}.example.com"))
+                    .collect::<Vec<_>>())
+            },
+            "alerting.webhooks",
+        ),
+        (
+            "zero total threshold",
+            |m| m["alerting"]["total_lag_threshold"] = json!(0),
+            "alerting.total_lag_threshold",
+        ),
+        (
+            "negative topic threshold",
+            |m| m["alerting"]["topic_lag_threshold"] = json!(-1),
+            "alerting.topic_lag_threshold",
+        ),
+        (
+            "zero time-lag threshold",
+            |m| m["alerting"]["time_lag_threshold_secs"] = json!(0),
+            "alerting.time_lag_threshold_secs",
+        ),
+        (
+            "short repeat",
+            |m| m["alerting"]["repeat_interval_secs"] = json!(59),
+            "alerting.repeat_interval_secs",
+        ),
+        (
+            "unknown alerting key",
+            |m| m["alerting"]["severity"] = json!("high"),
+            "alerting.severity",
+        ),
+        (
+            "unknown key",
+            |m| m["lag_treshold"] = json!(5),
+            "lag_treshold",
+        ),
+        ("id in body", |m| m["id"] = json!(5), "id"),
+        ("bad team name", |m| m["team"] = json!("pay ments"), "team"),
+    ];
+    let mut checked = 0;
+    for (what, spoil, field) in cases {
+        let mut body = monitor_body("billing");
+        spoil(&mut body);
+        for (method, path) in [
+            ("POST", "/api/v1/monitors".to_string()),
+            ("PUT", format!("/api/v1/monitors/{id}")),
+        ] {
+            let reply = api.send(method, &path, token, &body).await?;
+            // A team token naming another team is 403 before any check.
+            if field == "team" {
+                expect(&reply, 403, what)?;
+                continue;
+            }
+            expect(&reply, 400, &format!("{method} {what}"))?;
+            assert_eq!(reply.error_code(), Some("invalid_field"), "{what}");
+            assert_eq!(reply.error_field(), Some(field), "{what}: {}", reply.body);
+            let message = reply.json["error"]["message"].as_str().unwrap_or_default();
+            ensure!(message.len() > 5, "{what}: empty message");
+            checked += 1;
+        }
+    }
+    // The admin gets the team-name rule itself.
+    let mut body = monitor_body("billing");
+    body["team"] = json!("pay ments");
+    let reply = api
+        .send("POST", "/api/v1/monitors", &api.admin, &body)
+        .await?;
+    expect(&reply, 400, "admin bad team")?;
+    assert_eq!(reply.error_field(), Some("team"));
+    let reply = api
+        .send(
+            "POST",
+            "/api/v1/monitors",
+            &api.admin,
+            &monitor_body("billing"),
+        )
+        .await?;
+    expect(&reply, 400, "admin without team")?;
+    assert_eq!(reply.error_field(), Some("team"));
+    for (what, body) in [
+        ("broken JSON", "{\"cluster\": "),
+        ("an array", "[1, 2]"),
+        ("empty", ""),
+    ] {
+        let reply = api
+            .request("POST", "/api/v1/monitors", Some(token), Some(body))
+            .await?;
+        expect(&reply, 400, what)?;
+        assert_eq!(reply.error_code(), Some("invalid_json"), "{what}");
+    }
+    let huge = format!("{{\"comment\": \"{}\"}}", "x".repeat(70_000));
+    let reply = api
+        .request("POST", "/api/v1/monitors", Some(token), Some(&huge))
+        .await?;
+    expect(&reply, 413, "huge body")?;
+    ensure!(checked >= 70, "only {checked} validation requests");
+    assert_eq!(store.list().await?, before, "no rejected change was stored");
+    Ok(())
+}
+
+async fn silences(
+    api: &Api,
+    payments: &str,
+    search: &str,
+    our_monitor: i64,
+    their_monitor: i64,
+) -> anyhow::Result<()> {
+    let created = api
+        .send(
+            "POST",
+            "/api/v1/silences",
+            payments,
+            &json!({"monitor_id": our_monitor, "rule": "lag_threshold", "duration_secs": 3600, "comment": "deploy"}),
+        )
+        .await?;
+    expect(&created, 201, "silence")?;
+    let silence_id = created.json["id"].as_i64().context("silence id")?;
+    assert_eq!(created.json["team"], json!("payments"));
+    assert_eq!(created.json["monitor_id"], json!(our_monitor));
+    let span = created.json["ends_at_ms"].as_i64().unwrap_or_default()
+        - created.json["starts_at_ms"].as_i64().unwrap_or_default();
+    assert_eq!(span, 3_600_000);
+    ensure!(
+        created.json["created_by"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("team:payments:token:")),
+        "{}",
+        created.body
+    );
+    for (body, field) in [
+        (json!({"duration_secs": 0}), "duration_secs"),
+        (json!({"duration_secs": 7_776_001}), "duration_secs"),
+        (json!({"comment": "x"}), "duration_secs"),
+        (json!({"duration_secs": 60, "rule": ""}), "rule"),
+        (
+            json!({"duration_secs": 60, "comment": "c".repeat(1025)}),
+            "comment",
+        ),
+        (
+            json!({"duration_secs": 60, "monitor_id": their_monitor}),
+            "monitor_id",
+        ),
+        (json!({"duration_secs": 60, "matchers": []}), "matchers"),
+    ] {
+        let reply = api
+            .send("POST", "/api/v1/silences", payments, &body)
+            .await?;
+        expect(&reply, 400, &format!("silence {body}"))?;
+        assert_eq!(reply.error_field(), Some(field), "{}", reply.body);
+    }
+    let reply = api
+        .send(
+            "POST",
+            "/api/v1/silences",
+            payments,
+            &json!({"team": "search", "duration_secs": 60}),
+        )
+        .await?;
+    expect(&reply, 403, "silence for another team")?;
+
+    let theirs = api.get("/api/v1/silences", Some(search)).await?;
+    assert_eq!(theirs.json, json!({"silences": []}));
+    let reply = api
+        .request(
+            "DELETE",
+            &format!("/api/v1/silences/{silence_id}"),
+            Some(search),
+            None,
+        )
+        .await?;
+    expect(&reply, 404, "search expires payments' silence")?;
+    let ours = api.get("/api/v1/silences", Some(payments)).await?;
+    let listed = ours.json["silences"].as_array().context("silences")?;
+    assert_eq!(listed.len(), 1, "still active");
+    assert_eq!(listed[0], created.json);
+
+    let expired = api
+        .request(
+            "DELETE",
+            &format!("/api/v1/silences/{silence_id}"),
+            Some(payments),
+            None,
+        )
+        .await?;
+    expect(&expired, 200, "expire")?;
+    ensure!(
+        expired.json["ends_at_ms"].as_i64() <= Some(lagwatch_model::now_ms()),
+        "{}",
+        expired.body
+    );
+    let active = api.get("/api/v1/silences", Some(payments)).await?;
+    assert_eq!(active.json, json!({"silences": []}));
+    let all = api.get("/api/v1/silences?all=true", Some(payments)).await?;
+    assert_eq!(all.json["silences"].as_array().map(Vec::len), Some(1));
+    let reply = api
+        .get("/api/v1/silences?all=maybe", Some(payments))
+        .await?;
+    expect(&reply, 400, "all=maybe")?;
+    assert_eq!(reply.error_field(), Some("all"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_sqlite() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("api.db").display());
+    crud_validation_isolation_audit(&url).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_on_mariadb() -> anyhow::Result<()> {
+    let (url, mut admin, database) = mariadb_database().await?;
+    let result = crud_validation_isolation_audit(&url).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+// ------------------------------------------------------- status, alerts ---
+
+async fn clickhouse_database() -> anyhow::Result<ClickHouseConfig> {
+    let config: ClickHouseConfig = serde_json::from_value(json!({
+        "url": common::clickhouse_url(),
+        "database": common::unique("lw_api"),
+    }))?;
+    lagwatch_evaluator::history::migrate(&config)
+        .await
+        .with_context(|| {
+            format!(
+                "ClickHouse at {} (run tests/infra/up.sh)",
+                common::clickhouse_url()
+            )
+        })?;
+    Ok(config)
+}
+
+fn sample(
+    ts: i64,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    committed: Option<i64>,
+    end: i64,
+    time_lag_ms: Option<i64>,
+) -> SampleRow {
+    SampleRow {
+        ts,
+        cluster: "local".into(),
+        consumer_group: group.into(),
+        topic: topic.into(),
+        partition,
+        committed_offset: committed,
+        end_offset: end,
+        time_lag_ms,
+        group_state: "Stable".into(),
+        members: 1,
+    }
+}
+
+fn alert(
+    ts: i64,
+    fingerprint: &str,
+    state: &str,
+    team: &str,
+    monitor_id: i64,
+    max_lag: i64,
+) -> AlertRow {
+    AlertRow {
+        ts,
+        fingerprint: fingerprint.into(),
+        rule: "lag_threshold".into(),
+        state: state.into(),
+        monitor_id,
+        team: team.into(),
+        cluster: "local".into(),
+        consumer_group: "billing-eu".into(),
+        max_lag,
+        total_lag: max_lag * 2,
+        threshold: 500,
+        partitions: format!(r#"[{{"topic":"orders","partition":0,"lag":{max_lag}}}]"#),
+    }
+}
+
+async fn seed(config: &ClickHouseConfig, now: i64) -> anyhow::Result<()> {
+    let client = lagwatch_evaluator::history::client(config).with_database(&config.database);
+    let old = now - 40_000;
+    let new = now - 10_000;
+    let samples = vec![
+        // billing-eu: an older sample, then the latest one per partition.
+        sample(old, "billing-eu", "orders", 0, Some(10), 60, Some(1_000)),
+        sample(
+            new,
+            "billing-eu",
+            "orders",
+            0,
+            Some(100),
+            1_000,
+            Some(12_000),
+        ),
+        sample(old, "billing-eu", "orders", 1, Some(10), 20, None),
+        sample(new, "billing-eu", "orders", 1, Some(500), 800, Some(3_000)),
+        sample(new, "billing-eu", "orders", 2, None, 10, None),
+        // A topic the monitor does not watch.
+        sample(new, "billing-eu", "audit", 0, Some(0), 99_999, None),
+        // billing-us: one partition, caught up.
+        sample(
+            new - 5_000,
+            "billing-us",
+            "orders",
+            0,
+            Some(70),
+            70,
+            Some(0),
+        ),
+        // Not matched by the anchored pattern.
+        sample(new, "billing-eux", "orders", 0, Some(0), 5_000, None),
+        // Outside the 5-minute window.
+        sample(
+            now - 600_000,
+            "billing-eu",
+            "orders",
+            3,
+            Some(0),
+            7_000,
+            None,
+        ),
+        // Another cluster.
+        SampleRow {
+            cluster: "secure".into(),
+            ..sample(new, "billing-eu", "orders", 0, Some(0), 1_000_000, None)
+        },
+    ];
+    let mut insert = client.insert::<SampleRow>("lag_samples").await?;
+    for row in &samples {
+        insert.write(row).await?;
+    }
+    insert.end().await?;
+    let alerts = vec![
+        alert(now - 50_000, "f-resolved", "firing", "payments", 1, 700),
+        alert(now - 30_000, "f-resolved", "resolved", "payments", 1, 100),
+        alert(now - 20_000, "f-firing", "firing", "payments", 1, 900),
+        alert(now - 15_000, "f-theirs", "firing", "search", 2, 4_000),
+    ];
+    let mut insert = client.insert::<AlertRow>("alert_events").await?;
+    for row in &alerts {
+        insert.write(row).await?;
+    }
+    insert.end().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_alerts_come_from_clickhouse_with_exact_values() -> anyhow::Result<()> {
+    let config = clickhouse_database().await?;
+    let now = lagwatch_model::now_ms();
+    seed(&config, now).await?;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("api.db").display());
+    let api = Api::start(&url, Some(&config)).await?;
+    let result = status_and_alerts(&api, now).await;
+    let stopped = api.stop().await;
+    let client = lagwatch_evaluator::history::client(&config);
+    client
+        .query(&format!("DROP DATABASE IF EXISTS {}", config.database))
+        .execute()
+        .await?;
+    result?;
+    stopped
+}
+
+async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
+    let payments = api.team_token("payments").await?;
+    let search = api.team_token("search").await?;
+    let mut exact = monitor_body("billing-eu");
+    exact["topics"] = json!(["orders"]);
+    let created = api
+        .send("POST", "/api/v1/monitors", &payments, &exact)
+        .await?;
+    expect(&created, 201, "exact monitor")?;
+    let exact_id = created.json["id"].as_i64().context("id")?;
+    let mut regex = exact.clone();
+    regex["group_match"] = json!("regex");
+    regex["consumer_group"] = json!("billing-(eu|us)");
+    let created = api
+        .send("POST", "/api/v1/monitors", &payments, &regex)
+        .await?;
+    expect(&created, 201, "regex monitor")?;
+    let regex_id = created.json["id"].as_i64().context("id")?;
+
+    let new = now - 10_000;
+    let eu = json!({
+        "cluster": "local", "consumer_group": "billing-eu", "ts_ms": new,
+        "max_lag": 900, "total_lag": 1200, "max_time_lag_ms": 12_000, "status": "over_threshold",
+        "partitions": [
+            {"topic": "orders", "partition": 0, "committed_offset": 100, "end_offset": 1000,
+             "lag": 900, "time_lag_ms": 12_000, "status": "over_threshold"},
+            {"topic": "orders", "partition": 1, "committed_offset": 500, "end_offset": 800,
+             "lag": 300, "time_lag_ms": 3_000, "status": "ok"},
+            {"topic": "orders", "partition": 2, "committed_offset": null, "end_offset": 10,
+             "lag": null, "time_lag_ms": null, "status": "no_offset"}
+        ]
+    });
+    let us = json!({
+        "cluster": "local", "consumer_group": "billing-us", "ts_ms": new - 5_000,
+        "max_lag": 0, "total_lag": 0, "max_time_lag_ms": 0, "status": "ok",
+        "partitions": [
+            {"topic": "orders", "partition": 0, "committed_offset": 70, "end_offset": 70,
+             "lag": 0, "time_lag_ms": 0, "status": "ok"}
+        ]
+    });
+    let status = api
+        .get(
+            &format!("/api/v1/monitors/{exact_id}/status"),
+            Some(&payments),
+        )
+        .await?;
+    expect(&status, 200, "status")?;
+    assert_eq!(
+        status.json,
+        json!({"monitor_id": exact_id, "lag_threshold": 500, "window_secs": 300, "groups": [eu.clone()]})
+    );
+    let status = api
+        .get(
+            &format!("/api/v1/monitors/{regex_id}/status"),
+            Some(&payments),
+        )
+        .await?;
+    expect(&status, 200, "regex status")?;
+    assert_eq!(
+        status.json,
+        json!({"monitor_id": regex_id, "lag_threshold": 500, "window_secs": 300, "groups": [eu, us]})
+    );
+    let reply = api
+        .get(
+            &format!("/api/v1/monitors/{exact_id}/status"),
+            Some(&search),
+        )
+        .await?;
+    expect(&reply, 404, "another team's status")?;
+
+    // Firing: the latest event per fingerprint is `firing`, own team only.
+    let firing = api.get("/api/v1/alerts", Some(&payments)).await?;
+    expect(&firing, 200, "alerts")?;
+    assert_eq!(
+        firing.json,
+        json!({"alerts": [{
+            "fingerprint": "f-firing", "rule": "lag_threshold", "state": "firing",
+            "monitor_id": 1, "team": "payments", "cluster": "local", "consumer_group": "billing-eu",
+            "max_lag": 900, "total_lag": 1800, "threshold": 500, "ts_ms": now - 20_000,
+            "partitions": [{"topic": "orders", "partition": 0, "lag": 900}], "emails": []
+        }]})
+    );
+    let theirs = api.get("/api/v1/alerts", Some(&search)).await?;
+    let fingerprints: Vec<_> = theirs.json["alerts"]
+        .as_array()
+        .context("alerts")?
+        .iter()
+        .map(|a| a["fingerprint"].clone())
+        .collect();
+    assert_eq!(fingerprints, vec![json!("f-theirs")]);
+    let everyone = api.get("/api/v1/alerts", Some(&api.admin)).await?;
+    assert_eq!(everyone.json["alerts"].as_array().map(Vec::len), Some(2));
+
+    // History: newest first, own team, limited.
+    let history = api.get("/api/v1/alerts/history", Some(&payments)).await?;
+    expect(&history, 200, "history")?;
+    let events: Vec<(String, String, i64)> = history.json["events"]
+        .as_array()
+        .context("events")?
+        .iter()
+        .map(|e| {
+            (
+                e["fingerprint"].as_str().unwrap_or_default().to_string(),
+                e["state"].as_str().unwrap_or_default().to_string(),
+                e["ts_ms"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("f-firing".into(), "firing".into(), now - 20_000),
+            ("f-resolved".into(), "resolved".into(), now - 30_000),
+            ("f-resolved".into(), "firing".into(), now - 50_000),
+        ]
+    );
+    let limited = api
+        .get("/api/v1/alerts/history?limit=1", Some(&payments))
+        .await?;
+    assert_eq!(limited.json["events"].as_array().map(Vec::len), Some(1));
+    let reply = api
+        .get("/api/v1/alerts/history?limit=1001", Some(&payments))
+        .await?;
+    expect(&reply, 400, "limit too large")?;
+    assert_eq!(reply.error_field(), Some("limit"));
+    let theirs = api
+        .get("/api/v1/alerts/history?team=payments", Some(&search))
+        .await?;
+    assert_eq!(theirs.json["events"].as_array().map(Vec::len), Some(1));
+    Ok(())
+}
+
+#[test]
+fn checked_in_openapi_lists_every_route_of_the_router() -> anyhow::Result<()> {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(
+        common::repo_root().join("api/openapi.json"),
+    )?)?;
+    let router =
+        std::fs::read_to_string(Path::new(&common::repo_root()).join("api/src/router.rs"))?;
+    let paths = doc["paths"].as_object().context("paths")?;
+    let mut routes = 0;
+    for chunk in router.split(".route(").skip(1) {
+        let Some(path) = chunk
+            .trim_start()
+            .strip_prefix('"')
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        if ["/", "/index.html", "/app.js", "/app.css"].contains(&path) {
+            continue;
+        }
+        let full = if path == "/openapi.json" {
+            path.to_string()
+        } else {
+            format!("/api/v1{path}")
+        };
+        ensure!(
+            paths.contains_key(&full),
+            "{full} is routed but not in openapi.json"
+        );
+        routes += 1;
+    }
+    ensure!(
+        routes == paths.len(),
+        "{routes} routes, {} documented paths",
+        paths.len()
+    );
+    Ok(())
+}
