@@ -12,3 +12,5 @@ tests/infra/up.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked "$@"
+# The team API fuzzed from its own OpenAPI document (about a minute).
+tests/api/schemathesis.sh

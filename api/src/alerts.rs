@@ -15,9 +15,11 @@ use crate::router::ApiState;
 /// The team whose alerts to read: a team token's own; for the admin the
 /// optional `?team=`, else every team.
 fn scope(caller: &Caller, params: &Params) -> Result<Option<String>, ApiError> {
+    // Checked for every caller, used only by the admin.
+    let asked = input::optional_team(params, "team")?;
     Ok(match caller.team() {
         Some(own) => Some(own.to_string()),
-        None => input::optional_team(params, "team")?,
+        None => asked,
     })
 }
 

@@ -19,9 +19,11 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let params = input::params(query)?;
     let limit = input::limit(&params, 100, 1_000)?;
+    // Checked for every caller, used only by the admin.
+    let asked = input::optional_team(&params, "team")?;
     let team = match caller.team() {
         Some(own) => Some(own.to_string()),
-        None => input::optional_team(&params, "team")?,
+        None => asked,
     };
     let entries = state.store().list_audit(team.as_deref(), limit).await?;
     Ok(Json(json!({ "entries": entries })))

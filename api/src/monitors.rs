@@ -71,7 +71,7 @@ impl MonitorInput {
                 }
             },
         };
-        if !state.clusters().iter().any(|c| *c == self.cluster) {
+        if !state.clusters().contains(&self.cluster) {
             return Err(ApiError::invalid_field(
                 "cluster",
                 format!(
@@ -119,6 +119,7 @@ pub async fn list(
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let params = input::params(query)?;
+    // Checked for every caller, used only by the admin.
     let asked = input::optional_team(&params, "team")?;
     let monitors = match (caller.team(), asked) {
         (Some(own), _) => state.store().list_team(own).await?,
