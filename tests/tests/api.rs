@@ -65,6 +65,7 @@ struct Api {
     seen: Arc<Mutex<Vec<String>>>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    config_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -133,6 +134,7 @@ listen = "127.0.0.1:{port}"
             seen: Arc::default(),
             shutdown,
             task,
+            config_path: path,
             _dir: dir,
         };
         for _ in 0..200 {
@@ -580,6 +582,58 @@ async fn scenario(api: &Api, store_url: &str) -> anyhow::Result<()> {
     // The audit rows are in the database itself.
     let rows = store.list_audit(Some("payments"), 10).await?;
     assert_eq!(rows.len(), 3);
+
+    // --- the command line audits as `cli`
+    let config = AppConfig::load(&api.config_path)?;
+    lagwatch::monitors::run(
+        &config,
+        lagwatch::cli::MonitorsCommand::Add {
+            team: "payments".into(),
+            cluster: "local".into(),
+            group: "from-cli".into(),
+            group_regex: false,
+            topics: vec!["orders".into()],
+            topic_regex: None,
+            threshold: 10,
+            for_duration: Duration::from_secs(0),
+            emails: vec![],
+            isolation: Default::default(),
+            time_lag: Default::default(),
+            topic_threshold: None,
+            total_threshold: None,
+            time_lag_threshold: None,
+            repeat_interval: None,
+            webhooks: vec![],
+        },
+    )
+    .await?;
+    let cli_id = store
+        .list_team("payments")
+        .await?
+        .iter()
+        .find(|m| m.consumer_group == "from-cli")
+        .map(|m| m.id)
+        .context("monitor added by the CLI")?;
+    lagwatch::monitors::run(&config, lagwatch::cli::MonitorsCommand::Rm { id: cli_id }).await?;
+    let audit = api
+        .get("/api/v1/audit?team=payments&limit=2", Some(&api.admin))
+        .await?;
+    let cli_entries: Vec<(&str, &str, i64)> = audit.json["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default(),
+                e["actor"].as_str().unwrap_or_default(),
+                e["monitor_id"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cli_entries,
+        vec![("delete", "cli", cli_id), ("create", "cli", cli_id)]
+    );
 
     // --- no history configured: 503 with the contract's code
     let reply = api
