@@ -19,7 +19,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub type Params = HashMap<String, String>;
 
 /// Parses a JSON object body into `T`, naming the field on failure.
-pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+/// `objects` are the top-level keys holding nested structs: serde would
+/// also accept those as arrays (`[null, 5]`), so anything but an object is
+/// refused there first.
+pub fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    objects: &[&str],
+) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::payload_too_large(MAX_BODY_BYTES)
@@ -38,6 +44,11 @@ pub fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Re
         return Err(ApiError::invalid_json(
             "the request body must be a JSON object",
         ));
+    }
+    for key in objects {
+        if value.get(*key).is_some_and(|nested| !nested.is_object()) {
+            return Err(ApiError::invalid_field(*key, "must be a JSON object"));
+        }
     }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
@@ -159,7 +170,7 @@ mod tests {
     }
 
     fn parse(text: &str) -> Result<Outer, ApiError> {
-        json_body(Ok(Bytes::from(text.to_string())))
+        json_body(Ok(Bytes::from(text.to_string())), &["inner"])
     }
 
     fn field(text: &str) -> (String, Option<String>) {
@@ -188,6 +199,10 @@ mod tests {
         assert_eq!(
             field(r#"{"name": "a", "inner": {"bogus": 1}}"#),
             ("invalid_field".into(), Some("inner.bogus".into()))
+        );
+        assert_eq!(
+            field(r#"{"name": "a", "inner": [null, 5]}"#),
+            ("invalid_field".into(), Some("inner".into()))
         );
         assert!(parse(r#"{"name": "a"}"#).is_ok());
     }

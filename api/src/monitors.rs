@@ -135,7 +135,7 @@ pub async fn create(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
-    let input: MonitorInput = input::json_body(body)?;
+    let input: MonitorInput = input::json_body(body, &["alerting"])?;
     let monitor = input.into_new(&caller, None, &state)?;
     let actor = caller.actor();
     let added = state.store().add_audited(&monitor, &actor).await?;
@@ -162,7 +162,7 @@ pub async fn update(
 ) -> Result<Json<Monitor>, ApiError> {
     let id = input::path_id(path)?;
     let current = visible_monitor(&caller, &state, id).await?;
-    let input: MonitorInput = input::json_body(body)?;
+    let input: MonitorInput = input::json_body(body, &["alerting"])?;
     let monitor = input.into_new(&caller, Some(&current.team), &state)?;
     let actor = caller.actor();
     let updated = state

@@ -62,7 +62,7 @@ pub async fn create(
     State(state): State<ApiState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Silence>), ApiError> {
-    let input: SilenceInput = input::json_body(body)?;
+    let input: SilenceInput = input::json_body(body, &[])?;
     let team = match (caller.team(), input.team) {
         (Some(own), Some(asked)) if own != asked => {
             return Err(ApiError::forbidden(

@@ -907,6 +907,12 @@ async fn validation(api: &Api, token: &str, store: &MonitorStore, id: i64) -> an
             "alerting.repeat_interval_secs",
         ),
         (
+            "alerting as an array",
+            |m| m["alerting"] = json!([null, 5]),
+            "alerting",
+        ),
+        ("alerting null", |m| m["alerting"] = Value::Null, "alerting"),
+        (
             "unknown alerting key",
             |m| m["alerting"]["severity"] = json!("high"),
             "alerting.severity",
