@@ -250,6 +250,35 @@ listen = "127.0.0.1:{port}"
     }
 }
 
+/// Polls all `futures` together (every request is in flight at once) and
+/// returns their outputs in order.
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *result = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
 fn dechunk(mut body: &str) -> anyhow::Result<String> {
     let mut out = String::new();
     loop {
@@ -633,6 +662,35 @@ async fn scenario(api: &Api, store_url: &str) -> anyhow::Result<()> {
     assert_eq!(
         cli_entries,
         vec![("delete", "cli", cli_id), ("create", "cli", cli_id)]
+    );
+
+    // --- concurrent changes of one monitor all succeed, each audited
+    let mut ops = monitor_body("ops-stream");
+    ops["team"] = json!("ops");
+    let created = api
+        .send("POST", "/api/v1/monitors", &api.admin, &ops)
+        .await?;
+    expect(&created, 201, "admin creates for ops")?;
+    let ops_id = created.json["id"].as_i64().context("id")?;
+    let writes = (0..6).map(|i| {
+        let mut body = ops.clone();
+        body["lag_threshold"] = json!(1_000 + i);
+        let path = format!("/api/v1/monitors/{ops_id}");
+        async move { api.send("PUT", &path, &api.admin, &body).await }
+    });
+    for reply in join_all(writes).await {
+        expect(&reply?, 200, "concurrent PUT")?;
+    }
+    let audit = api
+        .get("/api/v1/audit?team=ops&limit=100", Some(&api.admin))
+        .await?;
+    let entries = audit.json["entries"].as_array().context("entries")?;
+    assert_eq!(entries.len(), 7, "one create and six updates");
+    let stored = store.get(ops_id).await?.context("ops monitor")?;
+    assert_eq!(
+        entries[0]["after"]["lag_threshold"],
+        json!(stored.lag_threshold),
+        "the newest audit row is what is stored"
     );
 
     // --- no history configured: 503 with the contract's code

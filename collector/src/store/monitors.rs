@@ -37,7 +37,7 @@ impl MonitorStore {
         actor: &str,
     ) -> Result<Monitor, StoreError> {
         validate_monitor(monitor)?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let added = insert_monitor(&mut tx, monitor).await?;
         insert_audit(
             &mut tx,
@@ -76,8 +76,8 @@ impl MonitorStore {
         actor: &str,
     ) -> Result<Option<Monitor>, StoreError> {
         validate_monitor(monitor)?;
-        let mut tx = self.pool().begin().await?;
-        let Some(before) = select_monitor(&mut tx, id).await? else {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = select_for_update(&mut tx, self.backend(), id).await? else {
             return Ok(None);
         };
         if owner.is_some_and(|team| team != before.team) {
@@ -145,8 +145,8 @@ impl MonitorStore {
         owner: Option<&str>,
         actor: &str,
     ) -> Result<Option<Monitor>, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let Some(before) = select_monitor(&mut tx, id).await? else {
+        let mut tx = self.begin_write().await?;
+        let Some(before) = select_for_update(&mut tx, self.backend(), id).await? else {
             return Ok(None);
         };
         if owner.is_some_and(|team| team != before.team) {
@@ -186,6 +186,27 @@ impl MonitorStore {
             row.try_get::<i64, _>("latest")?,
         ))
     }
+}
+
+/// Monitor `id`, row-locked until the transaction ends on MySQL (SQLite
+/// transactions from [`MonitorStore::begin_write`] already hold the write
+/// lock).
+async fn select_for_update(
+    conn: &mut AnyConnection,
+    backend: super::Backend,
+    id: i64,
+) -> Result<Option<Monitor>, StoreError> {
+    let lock = match backend {
+        super::Backend::MySql => " FOR UPDATE",
+        super::Backend::Sqlite => "",
+    };
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitors WHERE id = ?{lock}"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(monitor_from_row).transpose()
 }
 
 async fn select_monitor(conn: &mut AnyConnection, id: i64) -> Result<Option<Monitor>, StoreError> {
@@ -810,11 +831,37 @@ mod tests {
             .expect("audit")
             .is_empty());
 
+        // Concurrent audited changes all land, each with its own row (SQLite
+        // would answer "database is locked" to a plain deferred transaction).
+        let base = store.add_audited(&new_monitor(), "cli").await.expect("add");
+        let updates = (0..8).map(|i| {
+            let store = store.clone();
+            let mut changed = new_monitor();
+            changed.lag_threshold = 1_000 + i;
+            async move {
+                store
+                    .update_audited(base.id, None, &changed, &format!("writer-{i}"))
+                    .await
+            }
+        });
+        for result in futures::future::join_all(updates).await {
+            assert!(result.expect("concurrent update").is_some());
+        }
+        let rows = store.list_audit(None, 100).await.expect("audit");
+        assert_eq!(rows.len(), 3 + 1 + 8);
+        let last = store.get(base.id).await.expect("get").expect("exists");
+        assert_eq!(
+            rows[0].after.as_ref().map(|m| m.lag_threshold),
+            Some(last.lag_threshold),
+            "the newest audit row describes the stored monitor"
+        );
+        store.remove(base.id).await.expect("rm");
+
         // A rejected change writes no audit row either.
         let mut bad = new_monitor();
         bad.lag_threshold = 0;
         assert!(store.add_audited(&bad, "cli").await.is_err());
-        assert_eq!(store.list_audit(None, 10).await.expect("audit").len(), 3);
+        assert_eq!(store.list_audit(None, 100).await.expect("audit").len(), 12);
     }
 
     #[test]
