@@ -15,6 +15,7 @@ REPO="$PWD"
 # shellcheck source=../infra/common.sh
 source "$REPO/tests/infra/common.sh"
 
+command -v curl >/dev/null || lw_die "curl not found (apt-get install curl)"
 ST="$LAGWATCH_VENV/bin/schemathesis"
 if [[ ! -x "$ST" ]]; then
     lw_log "schemathesis missing; running tests/infra/install.sh"
