@@ -73,6 +73,8 @@ pub struct AlertStateStore {
     topic: String,
     records: Records,
     writer: String,
+    /// The tailing consumer (its positions tell how far the map is).
+    tail: Arc<BaseConsumer>,
 }
 
 impl AlertStateStore {
@@ -104,6 +106,7 @@ impl AlertStateStore {
             .set("group.id", format!("lagwatch-alert-state-{writer}"))
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", "50")
             .create()
             .map_err(|e| error(e.to_string()))?;
         let consumer = Arc::new(consumer);
@@ -116,8 +119,12 @@ impl AlertStateStore {
         .map_err(|e| error(e.to_string()))?
         .map_err(error)?;
         tracing::info!(topic, records = loaded, "alert state loaded");
-        let (tail_records, tail_writer, tail_topic) =
-            (records.clone(), writer.clone(), topic.to_string());
+        let (tail_records, tail_writer, tail_topic, tail) = (
+            records.clone(),
+            writer.clone(),
+            topic.to_string(),
+            consumer.clone(),
+        );
         std::thread::Builder::new()
             .name("alert-state-tail".into())
             .spawn(move || {
@@ -138,7 +145,50 @@ impl AlertStateStore {
             topic: topic.to_string(),
             records,
             writer,
+            tail,
         })
+    }
+
+    /// Waits until the map holds everything written to the topic before
+    /// this call (at most `timeout`). The evaluator calls it when it is
+    /// assigned metrics-topic partitions: the previous owner recorded its
+    /// last transitions before giving them up, and they must be known before
+    /// the replayed samples are judged. Returns whether it caught up.
+    pub async fn catch_up(&self, timeout: Duration) -> bool {
+        let (tail, topic) = (self.tail.clone(), self.topic.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + timeout;
+            let metadata = tail.fetch_metadata(Some(&topic), timeout).ok()?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            let mut targets = Vec::with_capacity(partitions.len());
+            for partition in partitions {
+                let (_, high) = tail.fetch_watermarks(&topic, partition, timeout).ok()?;
+                targets.push((partition, high));
+            }
+            loop {
+                let positions = tail.position().ok()?;
+                let behind = targets.iter().any(|(partition, high)| {
+                    let at = positions
+                        .find_partition(&topic, *partition)
+                        .and_then(|p| p.offset().to_raw())
+                        .unwrap_or(0);
+                    *high > 0 && at < *high
+                });
+                if !behind {
+                    return Some(());
+                }
+                if std::time::Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+        .await;
+        matches!(result, Ok(Some(())))
     }
 
     /// Records `alert` durably (awaits the broker's acknowledgement).

@@ -33,7 +33,7 @@ pub struct BrokerAlertRouting {
 #[derive(Debug, Default)]
 struct RuleAlert {
     state: ThresholdState,
-    replayed_until_ms: i64,
+    judged_until_ms: i64,
 }
 
 /// State of every broker rule of every cluster this instance evaluates.
@@ -120,7 +120,7 @@ impl BrokerEngine {
         let recalled = &mut self.recalled;
         let alert = self.alerts.entry(fingerprint.clone()).or_insert_with(|| {
             let mut alert = RuleAlert {
-                replayed_until_ms: i64::MIN,
+                judged_until_ms: i64::MIN,
                 ..RuleAlert::default()
             };
             if let Some(Remembered {
@@ -129,13 +129,17 @@ impl BrokerEngine {
             {
                 recalled.push(fingerprint.clone());
                 alert.state.firing = firing;
-                alert.replayed_until_ms = as_of_ms;
+                alert.judged_until_ms = as_of_ms;
             }
             alert
         });
-        if sample.ts_ms <= alert.replayed_until_ms {
+        // Brokers of one cluster share a tick: a sample as old as the last
+        // judged one is judged again (the aggregate changed), older ones
+        // are replays.
+        if sample.ts_ms < alert.judged_until_ms {
             return None;
         }
+        alert.judged_until_ms = sample.ts_ms;
         // The threshold machine on a 0/1 signal: "1 > 0" is a breach.
         let breach = value.map(|v| i64::from(rule.op.holds(v, rule.value)));
         let for_ms = i64::try_from(rule.for_duration.as_millis()).unwrap_or(i64::MAX);

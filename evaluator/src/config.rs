@@ -24,6 +24,10 @@ pub struct EvaluatorConfig {
     /// How often silences are re-read from the monitor store.
     #[serde(with = "humantime_serde", default = "default_silence_refresh")]
     pub silence_refresh: Duration,
+    /// After a restart or rebalance, how long the previous owner of an
+    /// alert gets to confirm a notification before it is sent again.
+    #[serde(with = "humantime_serde", default = "default_redelivery_grace")]
+    pub redelivery_grace: Duration,
     /// How often firing alerts are checked for a due reminder.
     #[serde(with = "humantime_serde", default = "default_repeat_check")]
     pub repeat_check: Duration,
@@ -40,6 +44,9 @@ fn default_state_topic() -> String {
 }
 const fn default_silence_refresh() -> Duration {
     Duration::from_secs(10)
+}
+const fn default_redelivery_grace() -> Duration {
+    Duration::from_secs(30)
 }
 const fn default_repeat_check() -> Duration {
     Duration::from_secs(5)
@@ -59,6 +66,7 @@ impl Default for EvaluatorConfig {
             rules_files: Vec::new(),
             state_topic: default_state_topic(),
             silence_refresh: default_silence_refresh(),
+            redelivery_grace: default_redelivery_grace(),
             repeat_check: default_repeat_check(),
             broker_alert_team: default_broker_team(),
             broker_alert_emails: Vec::new(),

@@ -16,7 +16,10 @@ use std::sync::Arc;
 use lagwatch_model::{decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Silence};
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::Delivery;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::Message;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -69,14 +72,18 @@ pub async fn run_consumer(
     metrics: EvaluatorMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), ConsumerError> {
-    let consumer: StreamConsumer = cluster
+    let assigned = Arc::new(AtomicBool::new(false));
+    let context = AssignmentWatch {
+        assigned: assigned.clone(),
+    };
+    let consumer: StreamConsumer<AssignmentWatch> = cluster
         .client_config()
         .set("group.id", &config.consumer_group)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(context)
         .map_err(|e| ConsumerError::Create(e.to_string()))?;
     consumer
         .subscribe(&[topic])
@@ -95,7 +102,7 @@ pub async fn run_consumer(
         engine = engine.with_memory(memory.clone());
         brokers = brokers.with_memory(memory);
     }
-    let (mut notifier, mut completed) = Notifier::new(
+    let (notifier, mut completed) = Notifier::new(
         outputs.sinks,
         alerting.state.clone(),
         alerting.silences.clone(),
@@ -103,6 +110,7 @@ pub async fn run_consumer(
         alerting.rules.clone(),
         metrics.clone(),
     );
+    let mut notifier = notifier.with_redelivery_grace(config.redelivery_grace);
     let mut reminders = tokio::time::interval(config.repeat_check);
     let (history, mut acks) = match outputs.history {
         Some((history, acks)) => (Some(history), Some(acks)),
@@ -136,6 +144,19 @@ pub async fn run_consumer(
                 continue;
             }
         };
+        if assigned.swap(false, Ordering::SeqCst) {
+            if let Some(state) = &alerting.state {
+                // Partitions moved here: know the previous owner's last
+                // records before judging its replayed samples.
+                let started = std::time::Instant::now();
+                let caught_up = state.catch_up(std::time::Duration::from_secs(10)).await;
+                tracing::info!(
+                    caught_up,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "partitions assigned; alert state read to its end"
+                );
+            }
+        }
         let payload = message.payload().unwrap_or_default();
         match decode_message(payload) {
             Ok(MetricsMessage::Group(sample)) => {
@@ -239,6 +260,23 @@ async fn notify_all(
         if let Some(history) = history {
             if history.send(HistoryRecord::Alert(recorded)).await.is_err() {
                 tracing::error!("history writer stopped; alert event not recorded");
+            }
+        }
+    }
+}
+
+/// Notes partition assignments of the metrics-topic consumer.
+struct AssignmentWatch {
+    assigned: Arc<AtomicBool>,
+}
+
+impl ClientContext for AssignmentWatch {}
+
+impl ConsumerContext for AssignmentWatch {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            if partitions.count() > 0 {
+                self.assigned.store(true, Ordering::SeqCst);
             }
         }
     }

@@ -69,15 +69,17 @@ struct AlertKey {
 #[derive(Debug)]
 struct ThresholdAlert {
     state: ThresholdState,
-    /// Samples at or before this time were already judged before a restart.
-    replayed_until_ms: i64,
+    /// Samples at or before this time were already judged, here or (taken
+    /// over from the memory) by a previous owner: replays after a
+    /// rebalance or restart, and duplicates, change nothing.
+    judged_until_ms: i64,
 }
 
 impl Default for ThresholdAlert {
     fn default() -> Self {
         ThresholdAlert {
             state: ThresholdState::default(),
-            replayed_until_ms: i64::MIN,
+            judged_until_ms: i64::MIN,
         }
     }
 }
@@ -276,13 +278,14 @@ impl Engine {
             if let Some(remembered) = memory.and_then(|m| m.recall(&fingerprint)) {
                 recalled.push(fingerprint.clone());
                 alert.state.firing = remembered.firing;
-                alert.replayed_until_ms = remembered.as_of_ms;
+                alert.judged_until_ms = remembered.as_of_ms;
             }
             alert
         });
-        if sample.ts_ms <= alert.replayed_until_ms {
+        if sample.ts_ms <= alert.judged_until_ms {
             return None;
         }
+        alert.judged_until_ms = sample.ts_ms;
         let rule = ThresholdRule {
             threshold: check.threshold,
             for_ms: i64::try_from(monitor.for_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
@@ -339,7 +342,7 @@ impl Engine {
         let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
         let memory = self.memory.clone();
         let recalled = &mut self.recalled;
-        let (group, replayed_until_ms) = self
+        let (group, judged_until_ms) = self
             .status
             .entry((monitor.id, sample.group.clone()))
             .or_insert_with(|| {
@@ -354,9 +357,10 @@ impl Engine {
                 }
                 (group, until)
             });
-        if sample.ts_ms <= *replayed_until_ms {
+        if sample.ts_ms <= *judged_until_ms {
             return None;
         }
+        *judged_until_ms = sample.ts_ms;
         let (alert_state, status, partitions) =
             match group.observe(sample, watched.iter().copied(), isolation, &rules)? {
                 StatusTransition::Fire(worst) => {
@@ -957,5 +961,39 @@ mod tests {
             .is_empty());
         let fired = engine.observe(&sample(6_000, &[("orders", 900)]), &monitors);
         assert_eq!(fired.len(), 1, "a new breach after the record fires");
+    }
+
+    #[test]
+    fn samples_replayed_after_a_rebalance_change_nothing() {
+        let monitors = vec![monitor(&[])];
+        let mut engine = Engine::new();
+        assert_eq!(
+            engine
+                .observe(&sample(1_000, &[("orders", 900)]), &monitors)
+                .len(),
+            1
+        );
+        assert_eq!(
+            engine
+                .observe(&sample(3_000, &[("orders", 0)]), &monitors)
+                .len(),
+            1
+        );
+        // The partition comes back from its committed offset: older samples
+        // (and a duplicate of the newest) are judged already.
+        for ts in [1_000, 2_000, 3_000] {
+            assert!(
+                engine
+                    .observe(&sample(ts, &[("orders", 900)]), &monitors)
+                    .is_empty(),
+                "replayed sample at {ts}"
+            );
+        }
+        assert_eq!(
+            engine
+                .observe(&sample(4_000, &[("orders", 900)]), &monitors)
+                .len(),
+            1
+        );
     }
 }

@@ -56,6 +56,11 @@ pub struct Notifier {
     monitors: MonitorList,
     rules: Arc<RuleSet>,
     tracked: HashMap<String, Tracked>,
+    /// Adopted notifications not confirmed delivered, re-checked at the
+    /// given wall time (the previous owner may still be delivering them).
+    redeliveries: HashMap<String, i64>,
+    /// How long a previous owner gets to confirm a notification.
+    redelivery_grace_ms: i64,
     sequence: u64,
     completed_tx: mpsc::UnboundedSender<Completed>,
     metrics: EvaluatorMetrics,
@@ -80,11 +85,20 @@ impl Notifier {
             monitors,
             rules,
             tracked: HashMap::new(),
+            redeliveries: HashMap::new(),
+            redelivery_grace_ms: 30_000,
             sequence: 0,
             completed_tx,
             metrics,
         };
         (notifier, completed_rx)
+    }
+
+    /// How long an adopted, unconfirmed notification waits for its previous
+    /// owner's confirmation before it is sent again (default 30 s).
+    pub fn with_redelivery_grace(mut self, grace: std::time::Duration) -> Self {
+        self.redelivery_grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        self
     }
 
     /// Number of firing alerts whose repeats this instance owns.
@@ -109,6 +123,7 @@ impl Notifier {
                 _ => None,
             },
         };
+        self.redeliveries.remove(&event.fingerprint);
         let sequence = self.next_sequence();
         match event.state {
             AlertState::Firing => {
@@ -155,17 +170,48 @@ impl Notifier {
             );
         }
         if !record.delivered {
-            tracing::warn!(
-                fingerprint,
-                state = record.event.state.as_str(),
-                "re-sending a notification not confirmed delivered before a restart"
-            );
-            self.record_and_send(record.event, now_ms(), sequence).await;
+            // The previous owner may be alive (a rebalance, not a crash)
+            // and still delivering: give it the grace to confirm.
+            let due = record.last_sent_ms.saturating_add(self.redelivery_grace_ms);
+            self.redeliveries.insert(fingerprint.to_string(), due);
         }
     }
 
-    /// Sends reminders of firing alerts whose repeat interval has passed.
+    /// Sends again the adopted notifications still unconfirmed after their
+    /// grace.
+    async fn redeliver_due(&mut self, now: i64) {
+        let due: Vec<String> = self
+            .redeliveries
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(fingerprint, _)| fingerprint.clone())
+            .collect();
+        for fingerprint in due {
+            self.redeliveries.remove(&fingerprint);
+            let Some(state) = &self.state else { return };
+            let Some(record) = state
+                .snapshot()
+                .into_iter()
+                .find(|r| r.event.fingerprint == fingerprint)
+            else {
+                continue;
+            };
+            if record.delivered {
+                continue;
+            }
+            let sequence = self.next_sequence();
+            if let Some(tracked) = self.tracked.get_mut(&fingerprint) {
+                tracked.sequence = sequence;
+            }
+            tracing::warn!(fingerprint = %fingerprint, state = record.event.state.as_str(), "re-sending a notification its previous owner never confirmed delivered");
+            self.record_and_send(record.event, now, sequence).await;
+        }
+    }
+
+    /// Sends reminders of firing alerts whose repeat interval has passed,
+    /// and adopted notifications whose previous owner never confirmed them.
     pub async fn repeat_due(&mut self, now: i64) {
+        self.redeliver_due(now).await;
         let due: Vec<String> = self
             .tracked
             .iter()

@@ -9,6 +9,10 @@
 //! 3. `C` replays samples from the committed offsets and must not page
 //!    again; when the group catches up it sends exactly one resolve mail.
 //!
+//! A second test runs two evaluator processes side by side on one metrics
+//! topic, kills one with SIGKILL while its alerts fire, and checks that the
+//! survivor takes them over: every group pages once and resolves once.
+//!
 //! Needs `tests/infra/up.sh` (Kafka, ClickHouse engine front, SMTP capture).
 
 mod common;
@@ -26,6 +30,8 @@ use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
 const CHILD_ENV: &str = "LAGWATCH_TEST_AGENT_CONFIG";
+/// `evaluator` to run only the evaluator role in the child.
+const CHILD_ROLES_ENV: &str = "LAGWATCH_TEST_AGENT_ROLES";
 const PARTITIONS: i32 = 3;
 const FIRING: &str = "[FIRING] lag of group";
 const RESOLVED: &str = "[RESOLVED] lag of group";
@@ -41,10 +47,11 @@ async fn agent_child_process() -> anyhow::Result<()> {
         .with_env_filter("info,lagwatch=debug")
         .try_init();
     let config = AppConfig::load(Path::new(&path))?;
+    let evaluator_only = std::env::var(CHILD_ROLES_ENV).is_ok_and(|r| r == "evaluator");
     topology::run(
         config,
         Roles {
-            collector: true,
+            collector: !evaluator_only,
             evaluator: true,
         },
         CancellationToken::new(),
@@ -57,6 +64,10 @@ struct Agent(Child);
 
 impl Agent {
     fn spawn(config: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::spawn_roles(config, log, "all")
+    }
+
+    fn spawn_roles(config: &Path, log: &Path, roles: &str) -> anyhow::Result<Self> {
         let log = std::fs::File::create(log)?;
         let child = Command::new(std::env::current_exe()?)
             .args([
@@ -66,6 +77,7 @@ impl Agent {
                 "--test-threads=1",
             ])
             .env(CHILD_ENV, config)
+            .env(CHILD_ROLES_ENV, roles)
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()?;
@@ -104,6 +116,10 @@ fn config(
         "[clusters.local.jmx]",
         "[clusters.local.properties]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"1000\"\n\n[clusters.local.jmx]",
     );
+    text = text.replace(
+        "state_topic =",
+        "redelivery_grace = \"5s\"\nrepeat_check = \"500ms\"\nstate_topic =",
+    );
     if let Some(port) = dead_smtp {
         let (_, smtp_port) = common::smtp();
         text = text.replace(&format!("port = {smtp_port}"), &format!("port = {port}"));
@@ -138,7 +154,9 @@ async fn state_record(
     loop {
         let received = tokio::time::timeout_at(deadline, consumer.recv())
             .await
-            .map_err(|_| anyhow::anyhow!("no {state} record (delivered={delivered}) for {group}"))?;
+            .map_err(|_| {
+                anyhow::anyhow!("no {state} record (delivered={delivered}) for {group}")
+            })?;
         // The agent creates the topic: until then the reader sees errors.
         let Ok(message) = received else {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -254,5 +272,151 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
     c.kill()?;
     assert_eq!(threshold_mails(&recipient, FIRING), 1, "no page repeated");
     assert_eq!(threshold_mails(&recipient, RESOLVED), 1, "one resolve");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result<()> {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return Ok(());
+    }
+    common::require_kafka()?;
+    const GROUPS: usize = 6;
+    let id = common::unique("scaleout");
+    let topic = format!("{id}_orders");
+    let metrics_topic = format!("{id}_samples");
+    let database = format!("lagwatch_{id}");
+    common::create_topic(&topic, PARTITIONS).await?;
+    common::produce(&topic, PARTITIONS, 1_000).await?;
+
+    let dir = tempfile::tempdir()?;
+    let store_url = format!("sqlite://{}", dir.path().join("monitors.db").display());
+    let store = MonitorStore::connect(&store_url).await?;
+    store.migrate().await?;
+    let mut recipients = Vec::new();
+    for g in 0..GROUPS {
+        let group = format!("{id}_g{g}");
+        common::commit_offsets(&group, &topic, PARTITIONS, 100)?;
+        let recipient = format!("oncall-{id}-g{g}@example.com");
+        store
+            .add(&NewMonitor {
+                team: "payments".into(),
+                cluster: "local".into(),
+                consumer_group: group.clone(),
+                topics: vec![topic.clone()],
+                lag_threshold: 500,
+                for_secs: 0,
+                emails: vec![recipient.clone()],
+                isolation: Default::default(),
+                time_lag: Default::default(),
+                alerting: Default::default(),
+                group_match: Default::default(),
+                topic_regex: None,
+            })
+            .await?;
+        recipients.push((group, recipient));
+    }
+    store.close().await;
+    let path = config(
+        dir.path(),
+        "live.toml",
+        &store_url,
+        &metrics_topic,
+        &database,
+        None,
+    )?;
+
+    // The collector in this process; two evaluators in their own.
+    let shutdown = CancellationToken::new();
+    let collector = tokio::spawn(topology::run(
+        AppConfig::load(&path)?,
+        Roles {
+            collector: true,
+            evaluator: false,
+        },
+        shutdown.clone(),
+    ));
+    // Each process needs its own HTTP port, hence its own config file.
+    let e1 = config(
+        dir.path(),
+        "e1.toml",
+        &store_url,
+        &metrics_topic,
+        &database,
+        None,
+    )?;
+    let e2 = config(
+        dir.path(),
+        "e2.toml",
+        &store_url,
+        &metrics_topic,
+        &database,
+        None,
+    )?;
+    let mut first = Agent::spawn_roles(&e1, &dir.path().join("e1.log"), "evaluator")?;
+    let _second = Agent::spawn_roles(&e2, &dir.path().join("e2.log"), "evaluator")?;
+    let fired = |prefix: &str| -> Vec<usize> {
+        recipients
+            .iter()
+            .map(|(_, r)| threshold_mails(r, prefix))
+            .collect()
+    };
+    let paged = common::eventually("a firing page per group", Duration::from_secs(90), || {
+        fired(FIRING).iter().all(|n| *n >= 1).then_some(())
+    })
+    .await;
+    if let Err(error) = paged {
+        for log in ["e1.log", "e2.log"] {
+            let text = std::fs::read_to_string(dir.path().join(log)).unwrap_or_default();
+            let tail: Vec<_> = text
+                .lines()
+                .filter(|l| l.contains("rror") || l.contains("WARN"))
+                .take(10)
+                .collect();
+            eprintln!("--- {log} (errors and warnings)\n{}", tail.join("\n"));
+        }
+        eprintln!("pages per group: {:?}", fired(FIRING));
+        return Err(error);
+    }
+    for (group, _) in &recipients {
+        state_record(
+            &format!("{metrics_topic}-alert-state"),
+            group,
+            "firing",
+            true,
+        )
+        .await?;
+    }
+    let e1_log = std::fs::read_to_string(dir.path().join("e1.log")).unwrap_or_default();
+    let e1_fired = e1_log.matches("alert firing").count();
+    eprintln!("evaluator 1 fired {e1_fired} alert(s) before it was killed");
+    first.kill()?;
+
+    // The survivor takes over the killed one's partitions (6 s session
+    // timeout) and resolves every group once when they catch up.
+    for (group, _) in &recipients {
+        common::commit_offsets(group, &topic, PARTITIONS, 1_000)?;
+    }
+    let killed_at = std::time::Instant::now();
+    common::eventually("a resolve per group", Duration::from_secs(120), || {
+        fired(RESOLVED).iter().all(|n| *n >= 1).then_some(())
+    })
+    .await?;
+    eprintln!(
+        "all groups resolved {:.1} s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let e2_log = std::fs::read_to_string(dir.path().join("e2.log")).unwrap_or_default();
+    for line in e2_log
+        .lines()
+        .filter(|l| l.contains("re-sending") || l.contains("alert firing"))
+    {
+        eprintln!("e2: {line}");
+    }
+    assert_eq!(fired(FIRING), vec![1; GROUPS], "one page per group");
+    assert_eq!(fired(RESOLVED), vec![1; GROUPS], "one resolve per group");
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), collector).await;
     Ok(())
 }
