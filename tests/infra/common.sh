@@ -64,7 +64,10 @@ lw_install_complete() {
         && [[ -f "$LAGWATCH_KAFKA_HOME/.lagwatch-ok" ]] \
         && [[ "$(cat "$LAGWATCH_KAFKA_HOME/.lagwatch-ok")" == "$LAGWATCH_KAFKA_STAMP" ]] \
         && { [[ -f "$LAGWATCH_JOLOKIA_JAR" ]] || [[ -f "$LAGWATCH_JOLOKIA_FAILED" ]]; } \
-        && { command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || [[ -x /usr/sbin/mysqld ]]; }
+        && { command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || [[ -x /usr/sbin/mysqld ]]; } \
+        && [[ -f "$LAGWATCH_VENV/.schemathesis-ok" ]] \
+        && [[ -f "$LAGWATCH_CACHE_DIR/node/.lagwatch-ok" ]] \
+        && [[ -x /usr/bin/chromium ]]
 }
 
 lw_mysqld_bin() {
