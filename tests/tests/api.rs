@@ -1225,6 +1225,11 @@ fn alert(
         total_lag: max_lag * 2,
         threshold: 500,
         partitions: format!(r#"[{{"topic":"orders","partition":0,"lag":{max_lag}}}]"#),
+        topic: String::new(),
+        value: None,
+        broker: None,
+        repeat: 0,
+        muted_by: String::new(),
     }
 }
 

@@ -995,7 +995,7 @@ async fn seed(ch: &Ch, start: i64) -> Result<()> {
         })
         .collect();
     ch.execute(&format!(
-        "INSERT INTO alert_events VALUES {}",
+        "INSERT INTO alert_events (ts, fingerprint, rule, state, monitor_id, team, cluster, consumer_group, max_lag, total_lag, threshold, partitions) VALUES {}",
         values.join(",")
     ))
     .await?;

@@ -103,7 +103,7 @@ impl BrokerRow {
 }
 
 /// One alert transition (`alert_events`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, clickhouse::Row, Serialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
 pub struct AlertRow {
     pub ts: i64,
     pub fingerprint: String,
@@ -118,6 +118,36 @@ pub struct AlertRow {
     pub threshold: i64,
     /// JSON array of the lagging partitions.
     pub partitions: String,
+    pub topic: String,
+    pub value: Option<f64>,
+    pub broker: Option<i32>,
+    pub repeat: u8,
+    /// Why the notification was not sent; empty when it was.
+    pub muted_by: String,
+}
+
+// Hashed for the batch's deduplication token; `value` by its bits.
+impl std::hash::Hash for AlertRow {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (
+            self.ts,
+            &self.fingerprint,
+            &self.rule,
+            &self.state,
+            self.monitor_id,
+        )
+            .hash(state);
+        (&self.team, &self.cluster, &self.consumer_group).hash(state);
+        (
+            self.max_lag,
+            self.total_lag,
+            self.threshold,
+            &self.partitions,
+        )
+            .hash(state);
+        (&self.topic, self.value.map(f64::to_bits), self.broker).hash(state);
+        (self.repeat, &self.muted_by).hash(state);
+    }
 }
 
 impl From<&AlertEvent> for AlertRow {
@@ -135,6 +165,53 @@ impl From<&AlertEvent> for AlertRow {
             total_lag: alert.total_lag,
             threshold: alert.threshold,
             partitions: serde_json::to_string(&alert.partitions).unwrap_or_default(),
+            topic: alert.topic.clone().unwrap_or_default(),
+            value: alert.value,
+            broker: alert.broker,
+            repeat: u8::from(alert.repeat),
+            muted_by: alert.muted_by.clone().unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lagwatch_model::AlertState;
+
+    use super::*;
+
+    #[test]
+    fn alert_rows_keep_what_the_notifier_did() {
+        let mut alert = AlertEvent {
+            fingerprint: "topic_lag_threshold/1/prod/billing/orders".into(),
+            rule: "topic_lag_threshold".into(),
+            state: AlertState::Firing,
+            monitor_id: 1,
+            team: "payments".into(),
+            cluster: "prod".into(),
+            consumer_group: "billing".into(),
+            max_lag: 10,
+            total_lag: 30,
+            threshold: 20,
+            ts_ms: 5,
+            partitions: vec![],
+            emails: vec![],
+            status: None,
+            topic: Some("orders".into()),
+            value: Some(30.0),
+            broker: None,
+            repeat: true,
+            muted_by: Some("silence 4".into()),
+            webhooks: vec![],
+        };
+        let row = AlertRow::from(&alert);
+        assert_eq!(
+            (row.topic.as_str(), row.value, row.repeat, row.muted_by.as_str()),
+            ("orders", Some(30.0), 1, "silence 4")
+        );
+        alert.muted_by = None;
+        alert.repeat = false;
+        let row = AlertRow::from(&alert);
+        assert_eq!((row.repeat, row.muted_by.as_str()), (0, ""));
     }
 }

@@ -150,6 +150,18 @@ const MIGRATIONS: &[(u32, &str)] = &[
         TTL toDateTime(ts) + INTERVAL {raw_days} DAY
         SETTINGS non_replicated_deduplication_window = 1000",
     ),
+    (
+        9,
+        // What the notifier did with each transition: per-topic rule's
+        // topic, the compared value of sum/time/broker rules, the broker of
+        // per-broker rules, reminders, and why a notification was not sent.
+        "ALTER TABLE {db}.alert_events
+            ADD COLUMN IF NOT EXISTS topic    LowCardinality(String) DEFAULT '',
+            ADD COLUMN IF NOT EXISTS value    Nullable(Float64),
+            ADD COLUMN IF NOT EXISTS broker   Nullable(Int32),
+            ADD COLUMN IF NOT EXISTS repeat   UInt8 DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS muted_by String DEFAULT ''",
+    ),
 ];
 
 /// Creates the database and applies pending migrations.
