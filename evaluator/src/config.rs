@@ -28,6 +28,10 @@ pub struct EvaluatorConfig {
     /// alert gets to confirm a notification before it is sent again.
     #[serde(with = "humantime_serde", default = "default_redelivery_grace")]
     pub redelivery_grace: Duration,
+    /// After a rebalance, how much of the recent past a new owner replays
+    /// into its `lag_status` windows (without judging it); 0 = none.
+    #[serde(with = "humantime_serde", default = "default_warm_up")]
+    pub warm_up: Duration,
     /// How often firing alerts are checked for a due reminder.
     #[serde(with = "humantime_serde", default = "default_repeat_check")]
     pub repeat_check: Duration,
@@ -48,6 +52,9 @@ const fn default_silence_refresh() -> Duration {
 const fn default_redelivery_grace() -> Duration {
     Duration::from_secs(30)
 }
+const fn default_warm_up() -> Duration {
+    Duration::from_secs(10 * 60)
+}
 const fn default_repeat_check() -> Duration {
     Duration::from_secs(5)
 }
@@ -67,6 +74,7 @@ impl Default for EvaluatorConfig {
             state_topic: default_state_topic(),
             silence_refresh: default_silence_refresh(),
             redelivery_grace: default_redelivery_grace(),
+            warm_up: default_warm_up(),
             repeat_check: default_repeat_check(),
             broker_alert_team: default_broker_team(),
             broker_alert_emails: Vec::new(),

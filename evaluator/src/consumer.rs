@@ -16,11 +16,13 @@ use std::sync::Arc;
 use lagwatch_model::{decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Silence};
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::Delivery;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
-use rdkafka::Message;
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -73,9 +75,14 @@ pub async fn run_consumer(
     shutdown: CancellationToken,
 ) -> Result<(), ConsumerError> {
     let assigned = Arc::new(AtomicBool::new(false));
+    let assigned_partitions = Arc::new(Mutex::new(Vec::new()));
     let context = AssignmentWatch {
         assigned: assigned.clone(),
+        partitions: assigned_partitions.clone(),
     };
+    // Partition → committed offset at assignment: messages before it were
+    // judged by the previous owner and only warm the windows up.
+    let mut warm_until: HashMap<i32, i64> = HashMap::new();
     let consumer: StreamConsumer<AssignmentWatch> = cluster
         .client_config()
         .set("group.id", &config.consumer_group)
@@ -156,6 +163,32 @@ pub async fn run_consumer(
                     "partitions assigned; alert state read to its end"
                 );
             }
+            let partitions: Vec<i32> = assigned_partitions
+                .lock()
+                .map(|mut p| std::mem::take(&mut *p))
+                .unwrap_or_default();
+            let rewound = seek_back(&consumer, topic, &partitions, config.warm_up);
+            let held_was_rewound = rewound.contains_key(&message.partition());
+            warm_until.extend(rewound);
+            if held_was_rewound {
+                // Its partition now starts earlier: it comes again.
+                continue;
+            }
+        }
+        if let Some(&until) = warm_until.get(&message.partition()) {
+            if message.offset() < until {
+                // Judged by the previous owner: only fill the windows.
+                if let Ok(MetricsMessage::Group(sample)) =
+                    decode_message(message.payload().unwrap_or_default())
+                {
+                    if monitors.has_changed().unwrap_or(false) {
+                        index = MonitorIndex::new(monitors.borrow_and_update().clone());
+                    }
+                    engine.warm_up(&sample, index.candidates(&sample.cluster, &sample.group));
+                }
+                continue;
+            }
+            warm_until.remove(&message.partition());
         }
         let payload = message.payload().unwrap_or_default();
         match decode_message(payload) {
@@ -268,6 +301,8 @@ async fn notify_all(
 /// Notes partition assignments of the metrics-topic consumer.
 struct AssignmentWatch {
     assigned: Arc<AtomicBool>,
+    /// The partitions of the latest assignment.
+    partitions: Arc<Mutex<Vec<i32>>>,
 }
 
 impl ClientContext for AssignmentWatch {}
@@ -276,10 +311,85 @@ impl ConsumerContext for AssignmentWatch {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
             if partitions.count() > 0 {
+                if let Ok(mut list) = self.partitions.lock() {
+                    *list = partitions
+                        .elements()
+                        .iter()
+                        .map(|p| p.partition())
+                        .collect();
+                }
                 self.assigned.store(true, Ordering::SeqCst);
             }
         }
     }
+}
+
+/// Moves each newly assigned partition back to the first sample of the last
+/// `span` (when that is before its committed offset); returns the partitions
+/// moved with their committed offsets.
+fn seek_back(
+    consumer: &StreamConsumer<AssignmentWatch>,
+    topic: &str,
+    partitions: &[i32],
+    span: std::time::Duration,
+) -> HashMap<i32, i64> {
+    let mut moved = HashMap::new();
+    if span.is_zero() || partitions.is_empty() {
+        return moved;
+    }
+    let timeout = std::time::Duration::from_secs(10);
+    let since = now_ms().saturating_sub(i64::try_from(span.as_millis()).unwrap_or(i64::MAX));
+    let mut wanted = TopicPartitionList::new();
+    let mut times = TopicPartitionList::new();
+    for &partition in partitions {
+        wanted.add_partition(topic, partition);
+        if times
+            .add_partition_offset(topic, partition, Offset::Offset(since))
+            .is_err()
+        {
+            return moved;
+        }
+    }
+    let (committed, found) = match (
+        consumer.committed_offsets(wanted, timeout),
+        consumer.offsets_for_times(times, timeout),
+    ) {
+        (Ok(committed), Ok(found)) => (committed, found),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::warn!(error = %error, "cannot look up where to warm the windows up from; starting at the committed offsets");
+            return moved;
+        }
+    };
+    for &partition in partitions {
+        let offset = |list: &TopicPartitionList| {
+            list.find_partition(topic, partition)
+                .and_then(|p| match p.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+        };
+        let (Some(committed), Some(start)) = (offset(&committed), offset(&found)) else {
+            continue;
+        };
+        if start >= committed {
+            continue;
+        }
+        match consumer.seek(topic, partition, Offset::Offset(start), timeout) {
+            Ok(()) => {
+                tracing::info!(
+                    partition,
+                    from = start,
+                    judged_until = committed,
+                    "warming windows up from the recent past"
+                );
+                moved.insert(partition, committed);
+            }
+            Err(error) => {
+                tracing::warn!(partition, error = %error, "cannot seek back to warm the windows up")
+            }
+        }
+    }
+    moved
 }
 
 /// Next acknowledgement batch, or never when history is off.

@@ -340,23 +340,7 @@ impl Engine {
             .status_for(&sample.cluster, &sample.group)
             .window_rules();
         let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
-        let memory = self.memory.clone();
-        let recalled = &mut self.recalled;
-        let (group, judged_until_ms) = self
-            .status
-            .entry((monitor.id, sample.group.clone()))
-            .or_insert_with(|| {
-                let mut group = GroupWindows::default();
-                let mut until = i64::MIN;
-                if let Some(remembered) = memory.and_then(|m| m.recall(&fingerprint)) {
-                    recalled.push(fingerprint.clone());
-                    if remembered.firing {
-                        group.restore_firing(remembered.status.as_deref());
-                    }
-                    until = remembered.as_of_ms;
-                }
-                (group, until)
-            });
+        let (group, judged_until_ms) = self.status_entry(monitor, &sample.group, &fingerprint);
         if sample.ts_ms <= *judged_until_ms {
             return None;
         }
@@ -394,6 +378,66 @@ impl Engine {
         );
         event.fingerprint = fingerprint;
         Some(event)
+    }
+
+    /// The `lag_status` state of (monitor, group), created (and taken over
+    /// from the memory) on first use.
+    fn status_entry(
+        &mut self,
+        monitor: &Monitor,
+        group: &str,
+        fingerprint: &str,
+    ) -> &mut (GroupWindows, i64) {
+        let memory = self.memory.clone();
+        let recalled = &mut self.recalled;
+        self.status
+            .entry((monitor.id, group.to_string()))
+            .or_insert_with(|| {
+                let mut windows = GroupWindows::default();
+                let mut until = i64::MIN;
+                if let Some(remembered) = memory.and_then(|m| m.recall(fingerprint)) {
+                    recalled.push(fingerprint.to_string());
+                    if remembered.firing {
+                        windows.restore_firing(remembered.status.as_deref());
+                    }
+                    until = remembered.as_of_ms;
+                }
+                (windows, until)
+            })
+    }
+
+    /// Feeds a sample an earlier owner already judged into the `lag_status`
+    /// windows only (no rule is judged, nothing is notified): after a
+    /// rebalance the new owner replays the recent past this way so that its
+    /// windows are as full as the previous owner's were.
+    pub fn warm_up<'m>(
+        &mut self,
+        sample: &GroupSample,
+        monitors: impl IntoIterator<Item = &'m Monitor>,
+    ) {
+        if !self
+            .rules
+            .status_for(&sample.cluster, &sample.group)
+            .enabled
+        {
+            return;
+        }
+        for monitor in monitors {
+            if monitor.cluster != sample.cluster
+                || !self.matcher.covers_group(monitor, &sample.group)
+            {
+                continue;
+            }
+            let watched: Vec<PartitionSample> = sample
+                .partitions
+                .iter()
+                .filter(|p| self.matcher.covers_topic(monitor, &p.topic))
+                .cloned()
+                .collect();
+            let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
+            let (windows, _) = self.status_entry(monitor, &sample.group, &fingerprint);
+            windows.warm(sample, watched.iter(), monitor.isolation);
+        }
     }
 
     /// Every [`SWEEP_EVERY_MS`] of sample time, forgets the windows of
@@ -994,6 +1038,29 @@ mod tests {
                 .observe(&sample(4_000, &[("orders", 900)]), &monitors)
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn warmed_up_windows_judge_at_once_without_notifying_the_past() {
+        let monitors = vec![monitor(&[])];
+        let stalled = |ts| offsets(ts, 100, 1_000);
+        let mut cold = Engine::new();
+        let mut warm = Engine::new();
+        for i in 0..4 {
+            warm.warm_up(&stalled(i * 1_000), &monitors);
+            assert!(cold
+                .observe(&stalled(i * 1_000), &monitors)
+                .iter()
+                .all(|e| e.rule != STATUS_RULE));
+        }
+        assert_eq!(warm.firing(), 0, "warm-up notifies nothing");
+        let fired = warm.observe(&stalled(4_000), &monitors);
+        assert!(
+            fired
+                .iter()
+                .any(|e| e.rule == STATUS_RULE && e.status.as_deref() == Some("stall")),
+            "the first judged sample sees the warmed-up window: {fired:?}"
         );
     }
 }

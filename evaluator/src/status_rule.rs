@@ -107,16 +107,24 @@ impl GroupWindows {
         self.partitions.clear();
     }
 
-    /// Pushes one point per watched partition of `sample`, drops windows of
-    /// partitions unseen for [`STALE_AFTER_MS`], and returns the alert
-    /// transition, if any, with the group status behind it.
-    pub fn observe<'a>(
+    /// Pushes one point per watched partition of `sample` without judging
+    /// the group: the warm-up of windows from samples an earlier owner
+    /// already judged (after a rebalance).
+    pub fn warm<'a>(
         &mut self,
         sample: &GroupSample,
         watched: impl IntoIterator<Item = &'a PartitionSample>,
         isolation: Isolation,
-        rules: &WindowRules,
-    ) -> Option<StatusTransition> {
+    ) {
+        self.push(sample, watched, isolation);
+    }
+
+    fn push<'a>(
+        &mut self,
+        sample: &GroupSample,
+        watched: impl IntoIterator<Item = &'a PartitionSample>,
+        isolation: Isolation,
+    ) {
         let now = sample.ts_ms;
         self.last_seen_ms = self.last_seen_ms.max(now);
         for p in watched {
@@ -137,6 +145,19 @@ impl GroupWindows {
         }
         self.partitions
             .retain(|_, w| now.saturating_sub(w.last_seen_ms) <= STALE_AFTER_MS);
+    }
+
+    /// Pushes one point per watched partition of `sample`, drops windows of
+    /// partitions unseen for [`STALE_AFTER_MS`], and returns the alert
+    /// transition, if any, with the group status behind it.
+    pub fn observe<'a>(
+        &mut self,
+        sample: &GroupSample,
+        watched: impl IntoIterator<Item = &'a PartitionSample>,
+        isolation: Isolation,
+        rules: &WindowRules,
+    ) -> Option<StatusTransition> {
+        self.push(sample, watched, isolation);
 
         let group = group_status(
             self.partitions

@@ -414,6 +414,10 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
     {
         eprintln!("e2: {line}");
     }
+    assert!(
+        e2_log.contains("warming windows up from the recent past"),
+        "the survivor replayed the killed owner's recent samples into its windows"
+    );
     assert_eq!(fired(FIRING), vec![1; GROUPS], "one page per group");
     assert_eq!(fired(RESOLVED), vec![1; GROUPS], "one resolve per group");
     shutdown.cancel();
