@@ -206,7 +206,12 @@ mod tests {
         };
         let row = AlertRow::from(&alert);
         assert_eq!(
-            (row.topic.as_str(), row.value, row.repeat, row.muted_by.as_str()),
+            (
+                row.topic.as_str(),
+                row.value,
+                row.repeat,
+                row.muted_by.as_str()
+            ),
             ("orders", Some(30.0), 1, "silence 4")
         );
         alert.muted_by = None;
