@@ -150,8 +150,27 @@ pub fn commit_offsets(
     for partition in 0..partitions {
         list.add_partition_offset(topic, partition, Offset::Offset(offset))?;
     }
-    consumer.commit(&list, rdkafka::consumer::CommitMode::Sync)?;
-    Ok(())
+    // A fresh broker creates __consumer_offsets on first use: until its
+    // coordinator is loaded, commits answer NOT_COORDINATOR or
+    // COORDINATOR_LOAD_IN_PROGRESS. Retry those for a while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match consumer.commit(&list, rdkafka::consumer::CommitMode::Sync) {
+            Ok(()) => return Ok(()),
+            Err(rdkafka::error::KafkaError::ConsumerCommit(code))
+                if std::time::Instant::now() < deadline
+                    && matches!(
+                        code,
+                        rdkafka::types::RDKafkaErrorCode::NotCoordinator
+                            | rdkafka::types::RDKafkaErrorCode::CoordinatorLoadInProgress
+                            | rdkafka::types::RDKafkaErrorCode::CoordinatorNotAvailable
+                    ) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// LAG per partition as printed by Kafka's own kafka-consumer-groups tool.
