@@ -63,6 +63,13 @@ pub trait Sink: Send + Sync + 'static {
     /// Short name for logs and metrics (`email`, `webhook`, ...).
     fn name(&self) -> &'static str;
 
+    /// Whether this sink has anything to do with `alert` (e.g. the
+    /// per-monitor webhook sink only when the monitor lists URLs); an alert
+    /// it does not accept counts as done, not as sent.
+    fn accepts(&self, _alert: &AlertEvent) -> bool {
+        true
+    }
+
     /// Delivers one notification; an error means "retry later" unless it
     /// is [permanent](SinkError::is_permanent).
     fn deliver(

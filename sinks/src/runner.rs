@@ -91,6 +91,9 @@ impl<S: Sink> SinkRunner<S> {
 
     /// Delivers one alert with retries; returns whether it got through.
     pub async fn deliver_with_retry(&self, alert: &AlertEvent) -> bool {
+        if !self.sink.accepts(alert) {
+            return true;
+        }
         let name = self.sink.name();
         let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
         for attempt in 1..=self.max_attempts {

@@ -30,12 +30,13 @@ impl Sink for MonitorWebhookSink {
         "monitor_webhook"
     }
 
+    fn accepts(&self, alert: &AlertEvent) -> bool {
+        !alert.webhooks.is_empty()
+    }
+
     /// Posts to every URL; the first failure is returned (a retry posts to
     /// all of them again).
     async fn deliver(&self, alert: &AlertEvent) -> Result<(), SinkError> {
-        if alert.webhooks.is_empty() {
-            return Ok(());
-        }
         let body = serde_json::to_vec(alert)
             .map_err(|e| SinkError::Build(format!("monitor webhook: {e}")))?;
         for raw in &alert.webhooks {
