@@ -225,33 +225,18 @@ async fn insert_monitor(
 ) -> Result<Monitor, StoreError> {
     let row = MonitorRow::encode(monitor)?;
     let now = now_ms();
-    let result = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO monitors (team, cluster, consumer_group, group_match, topics, \
          topic_regex, lag_threshold, for_secs, emails, isolation, time_lag_mode, \
          topic_lag_threshold, total_lag_threshold, time_lag_threshold_secs, \
          repeat_interval_secs, webhooks, created_at_ms, updated_at_ms) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&monitor.team)
-    .bind(&monitor.cluster)
-    .bind(&monitor.consumer_group)
-    .bind(monitor.group_match.as_str())
-    .bind(row.topics)
-    .bind(monitor.topic_regex.as_deref().unwrap_or(""))
-    .bind(monitor.lag_threshold)
-    .bind(row.for_secs)
-    .bind(row.emails)
-    .bind(monitor.isolation.as_str())
-    .bind(monitor.time_lag.as_str())
-    .bind(monitor.alerting.topic_lag_threshold)
-    .bind(monitor.alerting.total_lag_threshold)
-    .bind(row.time_lag_threshold_secs)
-    .bind(row.repeat_interval_secs)
-    .bind(row.webhooks)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    );
+    let result = bind_monitor(insert, monitor, row)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     let id = match result.last_insert_id() {
         Some(id) => id,
         None => sqlx::query("SELECT MAX(id) AS id FROM monitors")
@@ -262,39 +247,53 @@ async fn insert_monitor(
     Ok(with_id(id, monitor.clone()))
 }
 
+/// Binds the monitor's columns in the order both the INSERT and the UPDATE
+/// name them: team, cluster, consumer_group, group_match, topics,
+/// topic_regex, lag_threshold, for_secs, emails, isolation, time_lag_mode,
+/// topic_lag_threshold, total_lag_threshold, time_lag_threshold_secs,
+/// repeat_interval_secs, webhooks.
+fn bind_monitor<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    monitor: &'q NewMonitor,
+    row: MonitorRow,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(&monitor.team)
+        .bind(&monitor.cluster)
+        .bind(&monitor.consumer_group)
+        .bind(monitor.group_match.as_str())
+        .bind(row.topics)
+        .bind(monitor.topic_regex.as_deref().unwrap_or(""))
+        .bind(monitor.lag_threshold)
+        .bind(row.for_secs)
+        .bind(row.emails)
+        .bind(monitor.isolation.as_str())
+        .bind(monitor.time_lag.as_str())
+        .bind(monitor.alerting.topic_lag_threshold)
+        .bind(monitor.alerting.total_lag_threshold)
+        .bind(row.time_lag_threshold_secs)
+        .bind(row.repeat_interval_secs)
+        .bind(row.webhooks)
+}
+
 async fn update_monitor(
     conn: &mut AnyConnection,
     id: i64,
     monitor: &NewMonitor,
 ) -> Result<Option<Monitor>, StoreError> {
     let row = MonitorRow::encode(monitor)?;
-    let result = sqlx::query(
+    let update = sqlx::query(
         "UPDATE monitors SET team = ?, cluster = ?, consumer_group = ?, group_match = ?, \
          topics = ?, topic_regex = ?, lag_threshold = ?, for_secs = ?, emails = ?, \
          isolation = ?, time_lag_mode = ?, topic_lag_threshold = ?, \
          total_lag_threshold = ?, time_lag_threshold_secs = ?, repeat_interval_secs = ?, \
          webhooks = ?, updated_at_ms = ? WHERE id = ?",
-    )
-    .bind(&monitor.team)
-    .bind(&monitor.cluster)
-    .bind(&monitor.consumer_group)
-    .bind(monitor.group_match.as_str())
-    .bind(row.topics)
-    .bind(monitor.topic_regex.as_deref().unwrap_or(""))
-    .bind(monitor.lag_threshold)
-    .bind(row.for_secs)
-    .bind(row.emails)
-    .bind(monitor.isolation.as_str())
-    .bind(monitor.time_lag.as_str())
-    .bind(monitor.alerting.topic_lag_threshold)
-    .bind(monitor.alerting.total_lag_threshold)
-    .bind(row.time_lag_threshold_secs)
-    .bind(row.repeat_interval_secs)
-    .bind(row.webhooks)
-    .bind(now_ms())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    );
+    let result = bind_monitor(update, monitor, row)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     if result.rows_affected() > 0 {
         return Ok(Some(with_id(id, monitor.clone())));
     }
