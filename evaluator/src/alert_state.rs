@@ -158,12 +158,7 @@ impl AlertStateStore {
         let (tail, topic) = (self.tail.clone(), self.topic.clone());
         let result = tokio::task::spawn_blocking(move || {
             let deadline = std::time::Instant::now() + timeout;
-            let metadata = tail.fetch_metadata(Some(&topic), timeout).ok()?;
-            let partitions: Vec<i32> = metadata
-                .topics()
-                .iter()
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
+            let partitions = partitions_of(&tail, &topic, timeout).ok()?;
             let mut targets = Vec::with_capacity(partitions.len());
             for partition in partitions {
                 let (_, high) = tail.fetch_watermarks(&topic, partition, timeout).ok()?;
@@ -215,12 +210,9 @@ impl AlertStateStore {
         Ok(())
     }
 
-    /// Every recorded alert.
-    pub fn snapshot(&self) -> Vec<StoredAlert> {
-        self.records
-            .read()
-            .map(|r| r.values().cloned().collect())
-            .unwrap_or_default()
+    /// The last record of one alert.
+    pub fn get(&self, fingerprint: &str) -> Option<StoredAlert> {
+        self.records.read().ok()?.get(fingerprint).cloned()
     }
 
     /// This process's writer id (records it wrote carry it).
@@ -273,18 +265,26 @@ async fn create_compacted_topic(cluster: &ClusterConfig, topic: &str) -> Result<
     Ok(())
 }
 
+/// The partition ids of `topic`.
+fn partitions_of(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> rdkafka::error::KafkaResult<Vec<i32>> {
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect())
+}
+
 /// Assigns every partition from the beginning and reads up to the high
 /// watermarks seen now; returns how many records were read.
 fn read_to_end(consumer: &BaseConsumer, topic: &str, records: &Records) -> Result<usize, String> {
     let timeout = Duration::from_secs(30);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| format!("metadata: {e}"))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
+    let partitions =
+        partitions_of(consumer, topic, timeout).map_err(|e| format!("metadata: {e}"))?;
     if partitions.is_empty() {
         return Err("topic has no partitions (not created yet?)".into());
     }

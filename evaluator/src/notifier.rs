@@ -150,11 +150,7 @@ impl Notifier {
     /// notification that was not confirmed delivered.
     pub async fn adopt(&mut self, fingerprint: &str) {
         let Some(state) = &self.state else { return };
-        let Some(record) = state
-            .snapshot()
-            .into_iter()
-            .find(|r| r.event.fingerprint == fingerprint)
-        else {
+        let Some(record) = state.get(fingerprint) else {
             return;
         };
         let sequence = self.next_sequence();
@@ -189,11 +185,7 @@ impl Notifier {
         for fingerprint in due {
             self.redeliveries.remove(&fingerprint);
             let Some(state) = &self.state else { return };
-            let Some(record) = state
-                .snapshot()
-                .into_iter()
-                .find(|r| r.event.fingerprint == fingerprint)
-            else {
+            let Some(record) = state.get(&fingerprint) else {
                 continue;
             };
             if record.delivered {
@@ -242,11 +234,7 @@ impl Notifier {
     /// of the same alert has been recorded since.
     pub async fn complete(&mut self, done: Completed) {
         let Some(state) = &self.state else { return };
-        let Some(mut record) = state
-            .snapshot()
-            .into_iter()
-            .find(|r| r.event.fingerprint == done.fingerprint)
-        else {
+        let Some(mut record) = state.get(&done.fingerprint) else {
             return;
         };
         let current = match self.tracked.get(&done.fingerprint) {
