@@ -24,7 +24,6 @@ use std::time::Duration;
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_collector::MonitorStore;
-use lagwatch_model::NewMonitor;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
@@ -200,20 +199,7 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
     let store = MonitorStore::connect(&store_url).await?;
     store.migrate().await?;
     store
-        .add(&NewMonitor {
-            team: "payments".into(),
-            cluster: "local".into(),
-            consumer_group: group.clone(),
-            topics: vec![topic.clone()],
-            lag_threshold: 500,
-            for_secs: 0,
-            emails: vec![recipient.clone()],
-            isolation: Default::default(),
-            time_lag: Default::default(),
-            alerting: Default::default(),
-            group_match: Default::default(),
-            topic_regex: None,
-        })
+        .add(&common::lag_monitor(&group, &topic, &recipient))
         .await?;
     store.close().await;
     let dead_port = common::free_port();
@@ -299,20 +285,7 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
         common::commit_offsets(&group, &topic, PARTITIONS, 100)?;
         let recipient = format!("oncall-{id}-g{g}@example.com");
         store
-            .add(&NewMonitor {
-                team: "payments".into(),
-                cluster: "local".into(),
-                consumer_group: group.clone(),
-                topics: vec![topic.clone()],
-                lag_threshold: 500,
-                for_secs: 0,
-                emails: vec![recipient.clone()],
-                isolation: Default::default(),
-                time_lag: Default::default(),
-                alerting: Default::default(),
-                group_match: Default::default(),
-                topic_regex: None,
-            })
+            .add(&common::lag_monitor(&group, &topic, &recipient))
             .await?;
         recipients.push((group, recipient));
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_collector::MonitorStore;
-use lagwatch_model::{decode_message, GroupSample, MetricsMessage, NewMonitor};
+use lagwatch_model::{decode_message, GroupSample, MetricsMessage};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
@@ -56,20 +56,7 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
     let store = MonitorStore::connect(&store_url).await?;
     store.migrate().await?;
     store
-        .add(&NewMonitor {
-            team: "payments".into(),
-            cluster: "local".into(),
-            consumer_group: group.clone(),
-            topics: vec![topic.clone()],
-            lag_threshold: 500,
-            for_secs: 0,
-            emails: vec![recipient.clone()],
-            isolation: Default::default(),
-            time_lag: Default::default(),
-            alerting: Default::default(),
-            group_match: Default::default(),
-            topic_regex: None,
-        })
+        .add(&common::lag_monitor(&group, &topic, &recipient))
         .await?;
 
     let http_port = common::free_port();
