@@ -158,12 +158,11 @@ impl AlertStateStore {
         let (tail, topic) = (self.tail.clone(), self.topic.clone());
         let result = tokio::task::spawn_blocking(move || {
             let deadline = std::time::Instant::now() + timeout;
-            let partitions = partitions_of(&tail, &topic, timeout).ok()?;
-            let mut targets = Vec::with_capacity(partitions.len());
-            for partition in partitions {
-                let (_, high) = tail.fetch_watermarks(&topic, partition, timeout).ok()?;
-                targets.push((partition, high));
-            }
+            let targets: Vec<(i32, i64)> = watermarks_once_led(&tail, &topic, timeout)
+                .ok()?
+                .into_iter()
+                .map(|(partition, _, high)| (partition, high))
+                .collect();
             loop {
                 let positions = tail.position().ok()?;
                 let behind = targets.iter().any(|(partition, high)| {
@@ -279,21 +278,52 @@ fn partitions_of(
         .collect())
 }
 
+/// `(partition, low, high)` of every partition of `topic`. A topic just
+/// created may have no partitions or no leaders yet (NOT_LEADER,
+/// LEADER_NOT_AVAILABLE): retried until `patience` runs out, then the last
+/// error.
+fn watermarks_once_led(
+    consumer: &BaseConsumer,
+    topic: &str,
+    patience: Duration,
+) -> Result<Vec<(i32, i64, i64)>, String> {
+    let deadline = std::time::Instant::now() + patience;
+    let timeout = Duration::from_secs(10);
+    loop {
+        let attempt = partitions_of(consumer, topic, timeout)
+            .map_err(|e| format!("metadata: {e}"))
+            .and_then(|partitions| {
+                if partitions.is_empty() {
+                    return Err("topic has no partitions (not created yet?)".to_string());
+                }
+                partitions
+                    .into_iter()
+                    .map(|partition| {
+                        consumer
+                            .fetch_watermarks(topic, partition, timeout)
+                            .map(|(low, high)| (partition, low, high))
+                            .map_err(|e| format!("watermarks of partition {partition}: {e}"))
+                    })
+                    .collect()
+            });
+        match attempt {
+            Ok(watermarks) => return Ok(watermarks),
+            Err(error) if std::time::Instant::now() >= deadline => return Err(error),
+            Err(error) => {
+                tracing::debug!(topic, error = %error, "alert-state topic not ready yet, retrying");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+    }
+}
+
 /// Assigns every partition from the beginning and reads up to the high
 /// watermarks seen now; returns how many records were read.
 fn read_to_end(consumer: &BaseConsumer, topic: &str, records: &Records) -> Result<usize, String> {
-    let timeout = Duration::from_secs(30);
-    let partitions =
-        partitions_of(consumer, topic, timeout).map_err(|e| format!("metadata: {e}"))?;
-    if partitions.is_empty() {
-        return Err("topic has no partitions (not created yet?)".into());
-    }
+    let watermarks = watermarks_once_led(consumer, topic, Duration::from_secs(30))?;
     let mut assignment = TopicPartitionList::new();
     let mut remaining = HashMap::new();
-    for &partition in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, timeout)
-            .map_err(|e| format!("watermarks of partition {partition}: {e}"))?;
+    for (partition, low, high) in watermarks {
         assignment
             .add_partition_offset(topic, partition, Offset::Beginning)
             .map_err(|e| e.to_string())?;
