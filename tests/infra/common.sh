@@ -12,6 +12,7 @@ LAGWATCH_INFRA_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${LAGWATCH_LOG4J_VERSION:=2.24.3}"
 : "${LAGWATCH_SLF4J_VERSION:=2.0.17}"
 : "${LAGWATCH_JOLOKIA_VERSION:=2.5.1}"
+: "${LAGWATCH_JMX_EXPORTER_VERSION:=1.0.1}"
 : "${LAGWATCH_CHDB_SPEC:=chdb-core==26.9.0}"
 : "${LAGWATCH_AIOSMTPD_SPEC:=aiosmtpd==1.4.6}"
 : "${LAGWATCH_MAVEN_DEP_PLUGIN:=org.apache.maven.plugins:maven-dependency-plugin:3.8.1}"
@@ -21,6 +22,7 @@ LAGWATCH_INFRA_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${LAGWATCH_KAFKA_PORT:=19092}"
 : "${LAGWATCH_KAFKA_CONTROLLER_PORT:=19093}"
 : "${LAGWATCH_JOLOKIA_PORT:=18778}"
+: "${LAGWATCH_JMX_EXPORTER_PORT:=18779}"
 : "${LAGWATCH_MYSQL_PORT:=13306}"
 : "${LAGWATCH_CLICKHOUSE_PORT:=18123}"
 : "${LAGWATCH_SMTP_PORT:=12525}"
@@ -33,6 +35,9 @@ LAGWATCH_KAFKA_HOME="$LAGWATCH_CACHE_DIR/kafka-$LAGWATCH_KAFKA_VERSION"
 LAGWATCH_KAFKA_STAMP="kafka=$LAGWATCH_KAFKA_VERSION log4j=$LAGWATCH_LOG4J_VERSION slf4j=$LAGWATCH_SLF4J_VERSION"
 LAGWATCH_JOLOKIA_JAR="$LAGWATCH_CACHE_DIR/jolokia/jolokia-agent-jvm-$LAGWATCH_JOLOKIA_VERSION-javaagent.jar"
 LAGWATCH_JOLOKIA_FAILED="$LAGWATCH_CACHE_DIR/jolokia/unavailable-$LAGWATCH_JOLOKIA_VERSION"
+# Prometheus JMX exporter Java agent (io.prometheus.jmx:jmx_prometheus_javaagent), optional like Jolokia.
+LAGWATCH_JMX_EXPORTER_JAR="$LAGWATCH_CACHE_DIR/jmx-exporter/jmx_prometheus_javaagent-$LAGWATCH_JMX_EXPORTER_VERSION.jar"
+LAGWATCH_JMX_EXPORTER_FAILED="$LAGWATCH_CACHE_DIR/jmx-exporter/unavailable-$LAGWATCH_JMX_EXPORTER_VERSION"
 LAGWATCH_M2_REPO="${LAGWATCH_M2_REPO:-$LAGWATCH_CACHE_DIR/m2}"
 
 export LAGWATCH_CACHE_DIR LAGWATCH_INFRA_DIR
@@ -64,6 +69,7 @@ lw_install_complete() {
         && [[ -f "$LAGWATCH_KAFKA_HOME/.lagwatch-ok" ]] \
         && [[ "$(cat "$LAGWATCH_KAFKA_HOME/.lagwatch-ok")" == "$LAGWATCH_KAFKA_STAMP" ]] \
         && { [[ -f "$LAGWATCH_JOLOKIA_JAR" ]] || [[ -f "$LAGWATCH_JOLOKIA_FAILED" ]]; } \
+        && { [[ -f "$LAGWATCH_JMX_EXPORTER_JAR" ]] || [[ -f "$LAGWATCH_JMX_EXPORTER_FAILED" ]]; } \
         && { command -v mariadbd >/dev/null 2>&1 || command -v mysqld >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || [[ -x /usr/sbin/mysqld ]]; } \
         && [[ -f "$LAGWATCH_VENV/.schemathesis-ok" ]] \
         && [[ -f "$LAGWATCH_CACHE_DIR/node/.lagwatch-ok" ]] \

@@ -5,6 +5,7 @@
 #   - schemathesis (API fuzzing), same venv    -> $LAGWATCH_CACHE_DIR/venv
 #   - Apache Kafka broker + tools jars         -> $LAGWATCH_CACHE_DIR/kafka-<version>/libs
 #   - Jolokia JVM agent (optional)             -> $LAGWATCH_CACHE_DIR/jolokia
+#   - Prometheus JMX exporter agent (optional) -> $LAGWATCH_CACHE_DIR/jmx-exporter
 #   - chromium (Debian) + playwright-core (npm) -> system, $LAGWATCH_CACHE_DIR/node
 # Idempotent: each piece is skipped when its completion marker exists.
 # Usage: install.sh [--force]   (--force re-does the cached pieces)
@@ -198,6 +199,37 @@ install_jolokia() {
     fi
 }
 
+# ------------------------------------------------ Prometheus JMX exporter ---
+# The exporter's Java agent, attached to the test broker next to Jolokia so
+# the collector's exporter path is tested against the real thing. Optional:
+# without it the broker runs without the exporter and the exporter tests fail
+# saying so.
+install_jmx_exporter() {
+    if [[ $FORCE -eq 0 && -f "$LAGWATCH_JMX_EXPORTER_JAR" ]]; then
+        lw_log "jmx-exporter: cached at $LAGWATCH_JMX_EXPORTER_JAR"
+        return
+    fi
+    if [[ $FORCE -eq 0 && -f "$LAGWATCH_JMX_EXPORTER_FAILED" ]]; then
+        lw_warn "jmx-exporter: $LAGWATCH_JMX_EXPORTER_VERSION previously failed to resolve; continuing without it (install.sh --force retries)"
+        return
+    fi
+    local dir out
+    dir="$(dirname "$LAGWATCH_JMX_EXPORTER_JAR")"
+    mkdir -p "$dir"
+    rm -f "$LAGWATCH_JMX_EXPORTER_FAILED"
+    lw_log "jmx-exporter: resolving io.prometheus.jmx:jmx_prometheus_javaagent:$LAGWATCH_JMX_EXPORTER_VERSION"
+    # shellcheck disable=SC2086
+    if out="$(mvn -B -q -Dstyle.color=never ${LAGWATCH_MAVEN_OPTS:-} -Dmaven.repo.local="$LAGWATCH_M2_REPO" "$LAGWATCH_MAVEN_DEP_PLUGIN:copy" \
+            -Dartifact="io.prometheus.jmx:jmx_prometheus_javaagent:$LAGWATCH_JMX_EXPORTER_VERSION:jar" \
+            -DoutputDirectory="$dir" 2>&1)" && [[ -f "$LAGWATCH_JMX_EXPORTER_JAR" ]]; then
+        lw_log "jmx-exporter: OK ($LAGWATCH_JMX_EXPORTER_JAR)"
+    else
+        printf '%s\n' "$out" | tail -n 15 >&2
+        echo "resolution failed at $(date -Is)" >"$LAGWATCH_JMX_EXPORTER_FAILED"
+        lw_warn "jmx-exporter: could not resolve the agent; Kafka will run without the Prometheus JMX exporter"
+    fi
+}
+
 # ------------------------------------------- web page test: Chromium + playwright-core ---
 # tests/tests/web_ui.rs drives the team web page through tests/web/ui.mjs:
 # Debian's Chromium (apt package `chromium`, /usr/bin/chromium) and the npm
@@ -242,6 +274,7 @@ install_venv
 install_schemathesis
 install_kafka
 install_jolokia
+install_jmx_exporter
 install_web_browser
 
 lw_log "install complete in $(( $(lw_now) - START ))s (cache: $LAGWATCH_CACHE_DIR)"

@@ -5,6 +5,7 @@
     probe.py http-ping URL          GET URL/ping answers "Ok."
     probe.py smtp HOST:PORT         SMTP greeting + NOOP
     probe.py jolokia URL            GET URL/version returns JSON with status 200
+    probe.py jmx-exporter URL       GET URL (the /metrics page) has a Kafka series and jmx_scrape_error 0
 
 Exit status 0 = healthy, 1 = not healthy (reason on stderr).
 """
@@ -77,11 +78,33 @@ def jolokia(url: str) -> str:
     return "agent %s" % doc.get("value", {}).get("agent", "?")
 
 
+def jmx_exporter(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        lines = r.read().decode("utf-8", "replace").splitlines()
+    series = [l for l in lines if l and not l.startswith("#")]
+    errors = [l for l in series if l.startswith("jmx_scrape_error")]
+    if errors and float(errors[0].split()[-1]) != 0.0:
+        raise RuntimeError("exporter reports %s" % errors[0])
+    kafka_series = [l for l in series if l.startswith("kafka_")]
+    if not kafka_series:
+        raise RuntimeError("no kafka_ series yet (%d series)" % len(series))
+    return "%d kafka series" % len(kafka_series)
+
+
+PROBES = {
+    "kafka": kafka,
+    "http-ping": http_ping,
+    "smtp": smtp,
+    "jolokia": jolokia,
+    "jmx-exporter": jmx_exporter,
+}
+
+
 def main() -> int:
-    if len(sys.argv) != 3 or sys.argv[1] not in ("kafka", "http-ping", "smtp", "jolokia"):
+    if len(sys.argv) != 3 or sys.argv[1] not in PROBES:
         sys.stderr.write(__doc__)
         return 2
-    fn = {"kafka": kafka, "http-ping": http_ping, "smtp": smtp, "jolokia": jolokia}[sys.argv[1]]
+    fn = PROBES[sys.argv[1]]
     try:
         info = fn(sys.argv[2])
     except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"

@@ -16,14 +16,14 @@ report() { # NAME PIDFILE ENDPOINT PROBE-ARGS...
     local name="$1" pidfile="$2" endpoint="$3" info
     shift 3
     if ! lw_pid_alive "$pidfile"; then
-        printf '%-11s DOWN  %-32s (no live process)\n' "$name" "$endpoint"
+        printf '%-12s DOWN  %-32s (no live process)\n' "$name" "$endpoint"
         ALL_UP=1
         return
     fi
     if info="$("$PY" "$LAGWATCH_INFRA_SRC/probe.py" "$@" 2>&1)"; then
-        printf '%-11s UP    %-32s pid %s, %s\n' "$name" "$endpoint" "$(cat "$pidfile")" "$info"
+        printf '%-12s UP    %-32s pid %s, %s\n' "$name" "$endpoint" "$(cat "$pidfile")" "$info"
     else
-        printf '%-11s DOWN  %-32s pid %s alive but not answering: %s\n' "$name" "$endpoint" "$(cat "$pidfile")" "$info"
+        printf '%-12s DOWN  %-32s pid %s alive but not answering: %s\n' "$name" "$endpoint" "$(cat "$pidfile")" "$info"
         ALL_UP=1
     fi
 }
@@ -32,15 +32,21 @@ report kafka "$RUN/kafka.pid" "$HOST:$LAGWATCH_KAFKA_PORT" kafka "$HOST:$LAGWATC
 if [[ -f "$INFRA/kafka/jolokia.url" ]] && lw_pid_alive "$RUN/kafka.pid"; then
     report jolokia "$RUN/kafka.pid" "$(cat "$INFRA/kafka/jolokia.url")" jolokia "$(cat "$INFRA/kafka/jolokia.url")"
 fi
+if [[ -f "$INFRA/kafka/jmx-exporter.url" ]] && lw_pid_alive "$RUN/kafka.pid"; then
+    report jmx-exporter "$RUN/kafka.pid" "$(cat "$INFRA/kafka/jmx-exporter.url")" jmx-exporter "$(cat "$INFRA/kafka/jmx-exporter.url")"
+fi
+if [[ -s "$INFRA/kafka/missing-agents" ]] && lw_pid_alive "$RUN/kafka.pid"; then
+    printf '%-12s the running broker lacks the installed agent(s): %s (see up.sh)\n' kafka "$(cat "$INFRA/kafka/missing-agents")"
+fi
 if lw_pid_alive "$RUN/mysql.pid"; then
     if (command -v mariadb-admin >/dev/null && mariadb-admin --no-defaults --socket="$INFRA/mysql/mysqld.sock" -uroot --connect-timeout=2 ping >/dev/null 2>&1); then
-        printf '%-11s UP    %-32s pid %s\n' mariadb "$HOST:$LAGWATCH_MYSQL_PORT" "$(cat "$RUN/mysql.pid")"
+        printf '%-12s UP    %-32s pid %s\n' mariadb "$HOST:$LAGWATCH_MYSQL_PORT" "$(cat "$RUN/mysql.pid")"
     else
-        printf '%-11s DOWN  %-32s pid %s alive but not answering\n' mariadb "$HOST:$LAGWATCH_MYSQL_PORT" "$(cat "$RUN/mysql.pid")"
+        printf '%-12s DOWN  %-32s pid %s alive but not answering\n' mariadb "$HOST:$LAGWATCH_MYSQL_PORT" "$(cat "$RUN/mysql.pid")"
         ALL_UP=1
     fi
 else
-    printf '%-11s DOWN  %-32s (no live process)\n' mariadb "$HOST:$LAGWATCH_MYSQL_PORT"
+    printf '%-12s DOWN  %-32s (no live process)\n' mariadb "$HOST:$LAGWATCH_MYSQL_PORT"
     ALL_UP=1
 fi
 report clickhouse "$RUN/clickhouse.pid" "http://$HOST:$LAGWATCH_CLICKHOUSE_PORT" http-ping "http://$HOST:$LAGWATCH_CLICKHOUSE_PORT"

@@ -372,6 +372,73 @@ kafka_network_requestmetrics_totaltimems_count{request="Produce",} 12054.0
         assert!(scrape.family(metric::BYTES_IN_PER_SEC).is_some());
     }
 
+    /// Lines of the real exporter's page: `jmx_prometheus_javaagent` 1.0.1
+    /// on the Kafka 4.1.2 test broker (combined KRaft node) with
+    /// `tests/infra/up.sh`'s rules, which name series like the example
+    /// `kafka-2_0_0.yml` rules. 1.x sorts labels, drops 0.x's trailing comma
+    /// and appends `_total` to every counter.
+    const PAGE_1_0_1: &str = r#"# HELP jmx_scrape_error Non-zero if this scrape failed.
+# TYPE jmx_scrape_error gauge
+jmx_scrape_error 0.0
+jvm_memory_used_bytes{area="heap"} 2.1316392E8
+kafka_controller_kafkacontroller_activebrokercount 1.0
+kafka_controller_kafkacontroller_activecontrollercount 1.0
+kafka_controller_kafkacontroller_offlinepartitionscount 0.0
+# HELP kafka_network_requestmetrics_totaltimems Attribute exposed for management kafka.network:name=TotalTimeMs,type=RequestMetrics,attribute=50thPercentile
+# TYPE kafka_network_requestmetrics_totaltimems gauge
+kafka_network_requestmetrics_totaltimems{quantile="0.50",request="Produce"} 1.0
+kafka_network_requestmetrics_totaltimems{quantile="0.99",request="FetchConsumer"} 0.0
+kafka_network_requestmetrics_totaltimems{quantile="0.99",request="Metadata"} 153.0
+kafka_network_requestmetrics_totaltimems{quantile="0.99",request="Produce"} 5.710000000000036
+kafka_network_processor_idlepercent{networkProcessor="0"} 0.9880109452950009
+kafka_network_socketserver_networkprocessoravgidlepercent 1.0
+# HELP kafka_server_brokertopicmetrics_bytesin_total Attribute exposed for management kafka.server:name=BytesInPerSec,type=BrokerTopicMetrics,attribute=Count
+# TYPE kafka_server_brokertopicmetrics_bytesin_total counter
+kafka_server_brokertopicmetrics_bytesin_total 123170.0
+kafka_server_brokertopicmetrics_bytesin_total{topic="jmx_agents_agree_7410_798928141"} 28390.0
+kafka_server_brokertopicmetrics_bytesout_total 0.0
+kafka_server_brokertopicmetrics_messagesin_total 1300.0
+kafka_server_brokertopicmetrics_messagesin_total{topic="jmx_agents_agree_7410_798928141"} 300.0
+kafka_server_kafkarequesthandlerpool_requesthandleravgidle_percent 1.961082116751684
+# TYPE kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent_count_total counter
+kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent_count_total 3.4088709613E11
+kafka_server_replicamanager_isrshrinks_total 0.0
+kafka_server_replicamanager_underminisrpartitioncount 0.0
+kafka_server_replicamanager_underreplicatedpartitions 0.0
+"#;
+
+    #[test]
+    fn the_real_exporter_1_0_1_page_gives_every_default_metric() {
+        let scrape = to_scrape(&specs(), PAGE_1_0_1);
+        assert!(scrape.failures.is_empty(), "{:?}", scrape.failures);
+        assert_eq!(scrape.families.len(), metric::ALL.len());
+        let get = |m: &str| scrape.family(m).expect(m);
+        assert_eq!(
+            get(metric::ACTIVE_CONTROLLER_COUNT).series,
+            vec![(None, 1.0)]
+        );
+        assert_eq!(
+            get(metric::UNDER_REPLICATED_PARTITIONS).series,
+            vec![(None, 0.0)]
+        );
+        // The idle meter's count, not the MeanRate "_percent" gauge next to it.
+        assert_eq!(
+            get(metric::REQUEST_HANDLER_AVG_IDLE_PERCENT).total(),
+            Some(3.408_870_961_3e11)
+        );
+        let topic = Some("jmx_agents_agree_7410_798928141".to_string());
+        let messages = get(metric::MESSAGES_IN_PER_SEC);
+        assert_eq!(messages.series, vec![(None, 1300.0), (topic, 300.0)]);
+        // Labels in any order; the p99 of configured request types only.
+        assert_eq!(
+            get(metric::REQUEST_TOTAL_TIME_MS).series,
+            vec![
+                (Some("FetchConsumer".to_string()), 0.0),
+                (Some("Produce".to_string()), 5.710000000000036),
+            ]
+        );
+    }
+
     #[test]
     fn exporter_1x_counter_names_are_accepted() {
         let page =

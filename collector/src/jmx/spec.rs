@@ -5,7 +5,10 @@
 //! 4.1.2 in KRaft combined mode). Prometheus defaults are the series names
 //! that the Prometheus JMX exporter's example Kafka rules
 //! (`kafka-2_0_0.yml`, `kafka-kraft-3_0_0.yml`, `lowercaseOutputName: true`)
-//! produce from those MBeans.
+//! produce from those MBeans, for exporter 0.x and 1.x alike (1.x appends
+//! `_total` to every counter, so the idle meter's `_count` becomes
+//! `_count_total`). Checked against the real exporter 1.0.1 on the test
+//! broker (`tests/tests/jmx.rs`), whose rules name series the same way.
 
 use std::collections::BTreeMap;
 

@@ -387,3 +387,20 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// The test broker's Prometheus JMX exporter page
+/// (`LAGWATCH_TEST_JMX_EXPORTER_URL`, set by `tests/infra/up.sh` when the
+/// agent answers).
+pub fn jmx_exporter_url() -> String {
+    std::env::var("LAGWATCH_TEST_JMX_EXPORTER_URL")
+        .unwrap_or_else(|_| "http://127.0.0.1:18779/metrics".into())
+}
+
+/// The JMX agents (`jolokia`, `jmx-exporter`) that are installed but that
+/// the running test broker was started without, as `tests/infra/up.sh`
+/// found them (`LAGWATCH_TEST_KAFKA_MISSING_AGENTS`).
+pub fn kafka_missing_agents() -> Vec<String> {
+    std::env::var("LAGWATCH_TEST_KAFKA_MISSING_AGENTS")
+        .map(|agents| agents.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
