@@ -93,19 +93,15 @@ KAFKA_PID="$RUN/kafka.pid"
 KAFKA_LOGS="$KAFKA_DIR/logs/server.log $LOGS/kafka-stdout.log"
 kafka_ok() { probe kafka "$HOST:$LAGWATCH_KAFKA_PORT"; }
 
-# The Prometheus JMX exporter's rules. Their generic patterns are those of
-# the exporter's example Kafka rules (kafka-2_0_0.yml and
-# kafka-kraft-3_0_0.yml, what platform teams commonly deploy; their special
-# cases for client, quota and raft MBeans are left out, none of which
-# lagwatch reads), so series are named as there, which is what the
-# collector's default exporter series expect: lowercase kafka_<domain>_<type>_<name>; a meter's Count (names
-# ending in PerSec) as <name without PerSec>_total with the remaining keys as
-# labels; other Counts as <name>_count (exporter 1.x appends _total to every
-# counter: <name>_count_total); Value as a gauge; NNthPercentile as a gauge
-# with quantile="0.NN". Only the MBean types the collector reads are scanned
-# (a full scan of a broker takes seconds; the rules, not the scan, decide the
-# names). The exporter re-reads this file when it changes, so changing the
-# rules needs no broker restart.
+# The Prometheus JMX exporter's rules: one rule per MBean family lagwatch
+# reads, written for this test broker. The series they produce are named the
+# way the commonly deployed Kafka rule sets name them (lowercase
+# kafka_<domain>_<type>_<name>; a meter's Count as <name without PerSec>_total;
+# other Counts as <name>_count, to which exporter 1.x appends _total; Value as
+# a gauge; NNthPercentile as a gauge with quantile="0.NN"), which is what the
+# collector's default exporter series expect. Only these MBean types are
+# scanned (a full scan of a broker takes seconds). The exporter re-reads this
+# file when it changes, so changing the rules needs no broker restart.
 JMX_EXPORTER_CONFIG="$KAFKA_DIR/jmx-exporter.yml"
 write_jmx_exporter_config() {
     mkdir -p "$KAFKA_DIR"
@@ -122,59 +118,47 @@ includeObjectNames:
   - "kafka.network:type=Processor,*"
   - "kafka.network:type=RequestMetrics,name=TotalTimeMs,*"
 rules:
-  # Meters (...PerSec): the Count, with up to two further keys as labels.
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+)PerSec\w*, (.+)=(.+), (.+)=(.+)><>Count'
-    name: kafka_$1_$2_$3_total
+  # One rule per MBean family lagwatch reads, producing the series names a
+  # broker exporting with the widely used Kafka rule sets serves (names the
+  # collector's defaults expect; see collector/src/jmx/spec.rs).
+  - pattern: 'kafka.server<type=ReplicaManager, name=(UnderReplicatedPartitions|UnderMinIsrPartitionCount)><>Value'
+    name: kafka_server_replicamanager_$1
+    type: GAUGE
+  - pattern: 'kafka.server<type=ReplicaManager, name=IsrShrinksPerSec><>Count'
+    name: kafka_server_replicamanager_isrshrinks_total
     type: COUNTER
-    labels: {"$4": "$5", "$6": "$7"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+)PerSec\w*, (.+)=(.+)><>Count'
-    name: kafka_$1_$2_$3_total
+  - pattern: 'kafka.controller<type=KafkaController, name=(ActiveControllerCount|OfflinePartitionsCount)><>Value'
+    name: kafka_controller_kafkacontroller_$1
+    type: GAUGE
+  # Per-topic and broker-wide traffic meters: their running Count.
+  - pattern: 'kafka.server<type=BrokerTopicMetrics, name=(BytesIn|BytesOut|MessagesIn)PerSec, topic=(.+)><>Count'
+    name: kafka_server_brokertopicmetrics_$1_total
     type: COUNTER
-    labels: {"$4": "$5"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+)PerSec\w*><>Count'
-    name: kafka_$1_$2_$3_total
+    labels: {topic: "$2"}
+  - pattern: 'kafka.server<type=BrokerTopicMetrics, name=(BytesIn|BytesOut|MessagesIn)PerSec><>Count'
+    name: kafka_server_brokertopicmetrics_$1_total
     type: COUNTER
-  # Gauges: Value.
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+), (.+)=(.+), (.+)=(.+)><>Value'
-    name: kafka_$1_$2_$3
-    type: GAUGE
-    labels: {"$4": "$5", "$6": "$7"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+), (.+)=(.+)><>Value'
-    name: kafka_$1_$2_$3
-    type: GAUGE
-    labels: {"$4": "$5"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+)><>Value'
-    name: kafka_$1_$2_$3
-    type: GAUGE
-  # Histograms, timers and other meters: Count, and percentiles as quantiles.
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+), (.+)=(.+), (.+)=(.+)><>Count'
-    name: kafka_$1_$2_$3_count
+  # Idle ratios: the handler pool's is a meter (Count of idle nanoseconds),
+  # the network processors' a gauge, overall and per processor.
+  - pattern: 'kafka.server<type=KafkaRequestHandlerPool, name=RequestHandlerAvgIdlePercent><>Count'
+    name: kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent_count
     type: COUNTER
-    labels: {"$4": "$5", "$6": "$7"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+), (.+)=(.*), (.+)=(.+)><>(\d+)thPercentile'
-    name: kafka_$1_$2_$3
+  - pattern: 'kafka.network<type=SocketServer, name=NetworkProcessorAvgIdlePercent><>Value'
+    name: kafka_network_socketserver_networkprocessoravgidlepercent
     type: GAUGE
-    labels: {"$4": "$5", "$6": "$7", quantile: "0.$8"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+), (.+)=(.+)><>Count'
-    name: kafka_$1_$2_$3_count
+  - pattern: 'kafka.network<type=Processor, name=IdlePercent, networkProcessor=(.+)><>Value'
+    name: kafka_network_processor_idlepercent
+    type: GAUGE
+    labels: {networkProcessor: "$1"}
+  # Request latency percentiles and request counts per request type.
+  - pattern: 'kafka.network<type=RequestMetrics, name=TotalTimeMs, request=(.+)><>(\d+)thPercentile'
+    name: kafka_network_requestmetrics_totaltimems
+    type: GAUGE
+    labels: {request: "$1", quantile: "0.$2"}
+  - pattern: 'kafka.network<type=RequestMetrics, name=TotalTimeMs, request=(.+)><>Count'
+    name: kafka_network_requestmetrics_totaltimems_count
     type: COUNTER
-    labels: {"$4": "$5"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+), (.+)=(.*)><>(\d+)thPercentile'
-    name: kafka_$1_$2_$3
-    type: GAUGE
-    labels: {"$4": "$5", quantile: "0.$6"}
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+)><>Count'
-    name: kafka_$1_$2_$3_count
-    type: COUNTER
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+)><>(\d+)thPercentile'
-    name: kafka_$1_$2_$3
-    type: GAUGE
-    labels: {quantile: "0.$4"}
-  # Idle meters' MeanRate as a "percent" gauge (newer example rules add this;
-  # the collector does not read it: a rate since start, doubled on combined nodes).
-  - pattern: 'kafka.(\w+)<type=(.+), name=(.+)Percent\w*><>MeanRate'
-    name: kafka_$1_$2_$3_percent
-    type: GAUGE
+    labels: {request: "$1"}
 YAML
     # Replace only on change: the exporter reloads the rules when the file changes.
     if cmp -s "$JMX_EXPORTER_CONFIG.tmp" "$JMX_EXPORTER_CONFIG"; then
