@@ -4,6 +4,8 @@
 //! small number of batched calls, whatever the number of groups:
 //! describe groups, committed offsets (concurrent per group), metadata, and
 //! three `ListOffsets` (high watermark, last stable offset, log start).
+//! Only `ListOffsets` waits for another call (it needs the partitions the
+//! groups have offsets on); the rest run side by side.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -86,7 +88,14 @@ fn sample_with(
         partitions: Vec::new(),
     };
 
-    let metadata = match source.topic_partitions() {
+    // Metadata and committed offsets are independent: fetched side by side.
+    let (metadata, mut committed) = std::thread::scope(|scope| {
+        let committed = scope.spawn(|| source.committed_offsets(groups));
+        let metadata = source.topic_partitions();
+        // A panicked fetch leaves every group with "no committed offsets".
+        (metadata, committed.join().unwrap_or_default())
+    });
+    let metadata = match metadata {
         Ok(metadata) => metadata,
         Err(error) => {
             let message = error.to_string();
@@ -96,7 +105,6 @@ fn sample_with(
                 .collect();
         }
     };
-    let mut committed = source.committed_offsets(groups);
 
     // Partitions each group reports, and their union for ListOffsets.
     let mut wanted: Vec<(usize, Vec<WantedPartition>)> = Vec::new();

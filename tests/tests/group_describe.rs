@@ -1,5 +1,6 @@
-//! Group descriptions are reused between full refreshes (the Kafka source
-//! describes settled groups every third cycle), while offsets and lag are
+//! Group descriptions are reused between refreshes (the Kafka source
+//! describes each settled group every third cycle, a third of them per
+//! cycle in rotation), while offsets and lag are
 //! read fresh every cycle: a commit shows in the next sample, and a group
 //! whose member left shows `Empty` within three cycles.
 //!

@@ -13,8 +13,13 @@
 //! 2,000-group / 20,000-partition profile (slow to set up on one broker).
 //! `BENCH_CYCLES` (default 5) cycles are measured; the first is reported
 //! separately (it includes connecting). `BENCH_BREAKDOWN=1` also prints
-//! every cycle's wall time (settled groups are described every third cycle,
-//! so those cycles are slower) and the time of each admin call.
+//! every cycle's wall time and the wall time and CPU of each admin call
+//! alone (the describe call there asks about the groups of one rotation
+//! slot, about a third). `BENCH_BROKER_PIDS` (comma-separated) adds the
+//! brokers' CPU per cycle and per call: with the brokers on the same cores,
+//! their share decides the wall time. `bench/cluster.sh` starts a
+//! two-broker cluster for the 20,000-partition profile (one test broker
+//! cannot hold that many partitions under a 20,000 open-files limit).
 //!
 //! Where their binaries are present, the same run also measures two
 //! Prometheus exporters that compute lag when scraped: kafka_exporter
@@ -459,48 +464,91 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
     let mut walls = Vec::new();
     let mut rows = 0;
     let mut errors = 0;
-    for _ in 0..cycles {
+    let brokers = broker_pids();
+    let mut brokers_cpu_steady = 0.0;
+    for cycle in 0..cycles {
+        let brokers_before = brokers_cpu(&brokers);
         let started = Instant::now();
         let samples = sample_cluster(&source, "bench", &targets, 0);
         walls.push(started.elapsed());
         rows = samples.iter().map(|s| s.partitions.len()).sum::<usize>();
         errors = samples.iter().filter(|s| s.error.is_some()).count();
+        if cycle > 0 {
+            brokers_cpu_steady += brokers_cpu(&brokers) - brokers_before;
+        }
     }
+    // Measured before the breakdown's extra calls.
+    let (cpu, peak_kb) = self_usage();
     if std::env::var("BENCH_BREAKDOWN").is_ok() {
         use lagwatch_collector::source::{Isolation, OffsetSource, OffsetSpec};
-        // Settled groups are described every third cycle only: those
-        // cycles are slower than the median shows.
+        // Every cycle, not only the median: a slow outlier shows here.
         let each: Vec<String> = walls
             .iter()
             .map(|w| format!("{:.3}", w.as_secs_f64()))
             .collect();
         eprintln!("cycle wall times (s): {}", each.join(" "));
         let groups: Vec<String> = targets.iter().map(|t| t.group.clone()).collect();
-        let started = Instant::now();
-        let committed = source.committed_offsets(&groups);
-        eprintln!(
-            "committed offsets of {} groups: {:?}",
-            committed.len(),
-            started.elapsed()
-        );
-        let started = Instant::now();
-        let _ = source.describe_groups(&groups);
-        eprintln!("describe groups: {:?}", started.elapsed());
         let partitions: Vec<(String, i32)> = (0..shape.topics)
             .flat_map(|t| (0..shape.partitions as i32).map(move |p| (shape.topic(t), p)))
             .collect();
-        let started = Instant::now();
-        let _ = source.list_offsets(&partitions, OffsetSpec::Latest, Isolation::ReadUncommitted);
-        eprintln!(
-            "list offsets of {} partitions: {:?}",
-            partitions.len(),
-            started.elapsed()
+        let brokers = broker_pids();
+        // Each call alone, three times: median wall time, and the CPU it
+        // costs this process and (with BENCH_BROKER_PIDS) the brokers.
+        let timed = |name: String, call: &mut dyn FnMut()| {
+            let mut walls = Vec::new();
+            let (cpu_before, _) = self_usage();
+            let brokers_before = brokers_cpu(&brokers);
+            for _ in 0..3 {
+                let started = Instant::now();
+                call();
+                walls.push(started.elapsed().as_secs_f64());
+            }
+            let own = (self_usage().0 - cpu_before) / 3.0;
+            let broker = (brokers_cpu(&brokers) - brokers_before) / 3.0;
+            walls.sort_by(f64::total_cmp);
+            eprintln!(
+                "{name:<44} wall {:.3} s, CPU {own:.3} s{}",
+                walls[1],
+                if brokers.is_empty() {
+                    String::new()
+                } else {
+                    format!(", broker CPU {broker:.3} s")
+                }
+            );
+        };
+        timed(
+            format!("committed offsets of {} groups", groups.len()),
+            &mut || {
+                let _ = source.committed_offsets(&groups);
+            },
         );
-        let started = Instant::now();
-        let _ = source.topic_partitions();
-        eprintln!("metadata: {:?}", started.elapsed());
+        timed("describe groups (one rotation slot)".into(), &mut || {
+            let _ = source.describe_groups(&groups);
+        });
+        timed(
+            format!("high watermarks of {} partitions", partitions.len()),
+            &mut || {
+                let _ = source.list_offsets(
+                    &partitions,
+                    OffsetSpec::Latest,
+                    Isolation::ReadUncommitted,
+                );
+            },
+        );
+        timed(
+            format!("log start offsets of {} partitions", partitions.len()),
+            &mut || {
+                let _ = source.list_offsets(
+                    &partitions,
+                    OffsetSpec::Earliest,
+                    Isolation::ReadUncommitted,
+                );
+            },
+        );
+        timed("metadata".into(), &mut || {
+            let _ = source.topic_partitions();
+        });
     }
-    let (cpu, peak_kb) = self_usage();
     let first = walls[0];
     let mut steady: Vec<Duration> = walls[1..].to_vec();
     steady.sort();
@@ -521,10 +569,35 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
         peak_kb as f64 / 1024.0,
         rows
     );
+    if !brokers.is_empty() {
+        println!(
+            "{:<44} {:>10} {:>10.3}",
+            "  brokers' CPU per steady cycle",
+            "",
+            brokers_cpu_steady / (cycles - 1) as f64
+        );
+    }
     if errors > 0 {
         println!("  ({errors} samples carried errors)");
     }
     Ok(())
+}
+
+/// Broker processes named in `BENCH_BROKER_PIDS` (comma-separated), whose
+/// CPU is reported next to ours: on a shared machine it is the larger part.
+fn broker_pids() -> Vec<u32> {
+    std::env::var("BENCH_BROKER_PIDS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|pid| pid.trim().parse().ok())
+        .collect()
+}
+
+/// CPU seconds used so far by the processes in `pids` (0 for a gone one).
+fn brokers_cpu(pids: &[u32]) -> f64 {
+    pids.iter()
+        .map(|pid| proc_cpu_seconds(*pid).unwrap_or(0.0))
+        .sum()
 }
 
 /// Creates topics, data and committed offsets unless they already exist.

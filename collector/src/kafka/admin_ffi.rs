@@ -207,7 +207,7 @@ pub fn list_consumer_group_offsets<C: ClientContext>(
 /// grows faster than linearly with its size (3.5 s of CPU for 15,000
 /// partitions in one request); chunks of this size keep it linear, and the
 /// chunks run concurrently.
-const LIST_OFFSETS_CHUNK: usize = 500;
+const LIST_OFFSETS_CHUNK: usize = 100;
 
 /// Lists the `spec` offset of every partition in `partitions`: chunked
 /// requests fired together on one queue (librdkafka splits each per

@@ -22,7 +22,7 @@
 
 pub mod admin_ffi;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -282,13 +282,16 @@ impl ClientContext for SourceContext {
 
 impl ConsumerContext for SourceContext {}
 
-/// Every how many cycles all groups are described again. In between, only
-/// groups that are new, failed, or not settled (anything but `Stable` and
-/// `Empty`, e.g. rebalancing or `Dead`) are described: DescribeConsumerGroups
-/// is the slowest call of a cycle (about 3 times the committed-offset
-/// fetch at 200 groups), while a settled group's state and member count
-/// change rarely. A settled group's state may therefore lag by up to
-/// `DESCRIBE_EVERY - 1` cycles; offsets and lag are read every cycle.
+/// Every how many cycles a settled group (`Stable` or `Empty`) is described
+/// again. Groups that are new, failed, or not settled (e.g. rebalancing or
+/// `Dead`) are described every cycle. DescribeConsumerGroups is the slowest
+/// call of a cycle (about 3 times the committed-offset fetch at 200 groups),
+/// while a settled group's state and member count change rarely, so the
+/// settled groups are refreshed in rotation: each cycle re-describes the
+/// third of them whose slot ([`refresh_slot`]) comes up, which keeps every
+/// cycle equally cheap instead of making every third cycle slow. A settled
+/// group's state may therefore lag by up to `DESCRIBE_EVERY - 1` cycles;
+/// offsets and lag are read every cycle.
 const DESCRIBE_EVERY: u64 = 3;
 
 /// Group descriptions kept between cycles (see [`DESCRIBE_EVERY`]).
@@ -298,6 +301,46 @@ struct DescriptionCache {
     calls: u64,
     /// The latest successful description of each sampled group.
     known: HashMap<String, GroupDescription>,
+}
+
+/// The cycle slot (`0..DESCRIBE_EVERY`) in which a settled group is
+/// described again: a fixed hash of its name, so the rotation is the same
+/// in every process and does not depend on the order of the monitors.
+fn refresh_slot(group: &str) -> u64 {
+    fnv1a(FNV_OFFSET, group.as_bytes()) % DESCRIBE_EVERY
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `hash`: stable across releases,
+/// unlike the std hasher.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Log start offsets kept between cycles. The log start of a partition
+/// moves only when retention deletes a segment or records are deleted, so
+/// each partition's is read again every [`DESCRIBE_EVERY`] cycles, a third
+/// of the partitions per cycle (slot [`refresh_slot_of_partition`]);
+/// partitions never read, or whose last read failed, are read every cycle.
+/// A log start (and the "committed below log start" flag built on it) may
+/// therefore lag by up to `DESCRIBE_EVERY - 1` cycles, which halves the
+/// `ListOffsets` work of a cycle.
+#[derive(Debug, Default)]
+struct LogStartCache {
+    /// `ListOffsets(earliest)` calls so far.
+    calls: u64,
+    known: HashMap<(String, i32), i64>,
+}
+
+/// The rotation slot of a partition's log start (see [`LogStartCache`]).
+fn refresh_slot_of_partition((topic, partition): &(String, i32)) -> u64 {
+    fnv1a(
+        fnv1a(FNV_OFFSET, topic.as_bytes()),
+        &partition.to_le_bytes(),
+    ) % DESCRIBE_EVERY
 }
 
 /// Whether a described state is stable enough to reuse for a few cycles.
@@ -320,6 +363,8 @@ pub struct KafkaOffsetSource {
     probe: std::sync::Mutex<Option<BaseConsumer>>,
     /// Descriptions of settled groups, reused between full refreshes.
     descriptions: Mutex<DescriptionCache>,
+    /// Log start offsets, refreshed in rotation.
+    log_starts: Mutex<LogStartCache>,
 }
 
 impl KafkaOffsetSource {
@@ -350,6 +395,7 @@ impl KafkaOffsetSource {
             cluster: cluster.clone(),
             probe: std::sync::Mutex::new(None),
             descriptions: Mutex::default(),
+            log_starts: Mutex::default(),
         })
     }
 }
@@ -358,6 +404,64 @@ impl KafkaOffsetSource {
     /// The handle for metadata and listings.
     fn admin(&self) -> &BaseConsumer<SourceContext> {
         &self.handles[0]
+    }
+
+    /// Log start offsets of `partitions`: read for this call's rotation
+    /// slot and for partitions not known yet, the rest from the last read
+    /// (see [`LogStartCache`]).
+    fn log_start_offsets(
+        &self,
+        partitions: &[(String, i32)],
+        isolation: Isolation,
+    ) -> Result<OffsetsByPartition, SourceError> {
+        let (slot, mut reused) = match self.log_starts.lock() {
+            Ok(mut cache) => {
+                let slot = cache.calls % DESCRIBE_EVERY;
+                cache.calls += 1;
+                let wanted: HashSet<&(String, i32)> = partitions.iter().collect();
+                cache.known.retain(|key, _| wanted.contains(key));
+                let reused: OffsetsByPartition = partitions
+                    .iter()
+                    .filter(|key| refresh_slot_of_partition(key) != slot)
+                    .filter_map(|key| cache.known.get(key).map(|start| (key.clone(), Ok(*start))))
+                    .collect();
+                (slot, reused)
+            }
+            Err(_) => (0, HashMap::new()),
+        };
+        let asked: Vec<(String, i32)> = partitions
+            .iter()
+            .filter(|key| !reused.contains_key(*key))
+            .cloned()
+            .collect();
+        let read = admin_ffi::list_offsets(
+            self.handles[2 % self.handles.len()].client(),
+            &asked,
+            OffsetSpec::Earliest,
+            isolation,
+            self.timeout,
+        )
+        .map_err(SourceError::Admin)?;
+        if let Ok(mut cache) = self.log_starts.lock() {
+            for (key, result) in &read {
+                match result {
+                    Ok(start) => {
+                        cache.known.insert(key.clone(), *start);
+                    }
+                    Err(_) => {
+                        cache.known.remove(key);
+                    }
+                }
+            }
+        }
+        tracing::trace!(
+            read = asked.len(),
+            reused = reused.len(),
+            slot,
+            "log start offsets"
+        );
+        reused.extend(read);
+        Ok(reused)
     }
 
     /// Serves every handle's event queue (errors, logs): nothing piles up,
@@ -544,23 +648,25 @@ impl OffsetSource for KafkaOffsetSource {
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError> {
         // Which groups to ask about; the lock is not held over the calls.
-        let (full, reused) = match self.descriptions.lock() {
+        let (slot, reused) = match self.descriptions.lock() {
             Ok(mut cache) => {
-                let full = cache.calls % DESCRIBE_EVERY == 0;
+                let slot = cache.calls % DESCRIBE_EVERY;
                 cache.calls += 1;
-                let reused: HashMap<String, GroupDescription> = if full {
-                    HashMap::new()
-                } else {
-                    groups
-                        .iter()
-                        .filter_map(|g| cache.known.get(g))
-                        .filter(|d| is_settled(&d.state))
-                        .map(|d| (d.group.clone(), d.clone()))
-                        .collect()
-                };
-                (full, reused)
+                // Groups no longer sampled are forgotten.
+                let wanted: HashSet<&str> = groups.iter().map(String::as_str).collect();
+                cache
+                    .known
+                    .retain(|group, _| wanted.contains(group.as_str()));
+                let reused: HashMap<String, GroupDescription> = groups
+                    .iter()
+                    .filter(|g| refresh_slot(g) != slot)
+                    .filter_map(|g| cache.known.get(g))
+                    .filter(|d| is_settled(&d.state))
+                    .map(|d| (d.group.clone(), d.clone()))
+                    .collect();
+                (slot, reused)
             }
-            Err(_) => (true, HashMap::new()),
+            Err(_) => (0, HashMap::new()),
         };
         let asked: Vec<String> = groups
             .iter()
@@ -569,9 +675,6 @@ impl OffsetSource for KafkaOffsetSource {
             .collect();
         let mut all = self.describe_now(&asked)?;
         if let Ok(mut cache) = self.descriptions.lock() {
-            if full {
-                cache.known.clear();
-            }
             for (group, result) in &all {
                 match result {
                     Ok(description) => {
@@ -586,7 +689,7 @@ impl OffsetSource for KafkaOffsetSource {
         tracing::trace!(
             described = asked.len(),
             reused = reused.len(),
-            full,
+            slot,
             "group descriptions"
         );
         all.extend(reused.into_iter().map(|(g, d)| (g, Ok(d))));
@@ -599,6 +702,9 @@ impl OffsetSource for KafkaOffsetSource {
         spec: OffsetSpec,
         isolation: Isolation,
     ) -> Result<OffsetsByPartition, SourceError> {
+        if spec == OffsetSpec::Earliest {
+            return self.log_start_offsets(partitions, isolation);
+        }
         // Each kind of offset has its own handle, so the three lookups of a
         // cycle run on different librdkafka threads.
         let index = match (spec, isolation) {
@@ -620,6 +726,32 @@ impl OffsetSource for KafkaOffsetSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settled_groups_and_log_starts_are_refreshed_in_even_thirds() {
+        let mut per_slot = [0usize; DESCRIBE_EVERY as usize];
+        for g in 0..3_000 {
+            let slot = refresh_slot(&format!("bench_2000g_group_{g}"));
+            per_slot[usize::try_from(slot).expect("small")] += 1;
+        }
+        assert!(
+            per_slot.iter().all(|n| (900..=1_100).contains(n)),
+            "{per_slot:?}"
+        );
+        // The slot is a property of the name alone.
+        assert_eq!(refresh_slot("orders"), refresh_slot("orders"));
+        let mut per_slot = [0usize; DESCRIBE_EVERY as usize];
+        for t in 0..300 {
+            for p in 0..10 {
+                let slot = refresh_slot_of_partition(&(format!("topic_{t}"), p));
+                per_slot[usize::try_from(slot).expect("small")] += 1;
+            }
+        }
+        assert!(
+            per_slot.iter().all(|n| (900..=1_100).contains(n)),
+            "partitions: {per_slot:?}"
+        );
+    }
 
     #[test]
     fn secrets_come_from_files_and_never_show_in_debug() {
