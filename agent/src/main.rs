@@ -12,6 +12,7 @@ use lagwatch::topology::{self, Roles};
 use lagwatch::{monitors, silences, tokens};
 
 fn main() -> ExitCode {
+    lagwatch_collector::allocator::limit_malloc_arenas();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

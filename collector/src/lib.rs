@@ -19,6 +19,7 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`exposition`]: lag series on `/metrics`, kafka_exporter-compatible.
 
+pub mod allocator;
 pub mod config;
 pub mod exposition;
 pub mod jmx;
@@ -34,7 +35,7 @@ pub mod store;
 pub mod time_lag;
 
 pub use config::{CollectorConfig, MetricsTopicConfig};
-pub use kafka::{ClusterConfig, KafkaOffsetSource};
+pub use kafka::{ClusterConfig, CommittedOffsetsFrom, KafkaOffsetSource};
 pub use metrics::CollectorMetrics;
 pub use poller::ClusterPoller;
 pub use publisher::{ensure_topic, PublishError, Publisher};

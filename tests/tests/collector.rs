@@ -24,6 +24,7 @@ fn source() -> KafkaOffsetSource {
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
         jmx: None,
+        committed_offsets: Default::default(),
     };
     KafkaOffsetSource::new(&cluster, Duration::from_secs(10)).expect("client")
 }
@@ -320,6 +321,7 @@ async fn unreachable_cluster_yields_error_samples_quickly() -> anyhow::Result<()
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
         jmx: None,
+        committed_offsets: Default::default(),
     };
     let started = std::time::Instant::now();
     let samples = tokio::task::spawn_blocking(move || {

@@ -76,6 +76,7 @@ async fn offsets_are_fresh_every_cycle_and_state_within_three() -> anyhow::Resul
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
         jmx: None,
+        committed_offsets: Default::default(),
     };
     let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(10))?);
 

@@ -96,6 +96,7 @@ async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Re
             properties: BTreeMap::new(),
             secret_properties: BTreeMap::new(),
             jmx: None,
+            committed_offsets: Default::default(),
         };
         let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
         let healthy = sample(source.clone(), group, topic).await;
@@ -172,6 +173,7 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
                     lagwatch_collector::kafka::SecretRef::File(secret.clone()),
                 )]),
                 jmx: None,
+                committed_offsets: Default::default(),
             };
             assert!(!format!("{cluster:?}").contains("alice-secret"));
             let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(10))?);
@@ -203,6 +205,7 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
             ]),
             secret_properties: BTreeMap::new(),
             jmx: None,
+            committed_offsets: Default::default(),
         };
         let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
         let denied = sample(source, "nobody", "__consumer_offsets").await;

@@ -28,6 +28,7 @@ fn cluster() -> ClusterConfig {
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
         jmx: None,
+        committed_offsets: Default::default(),
     }
 }
 

@@ -110,6 +110,7 @@ impl TlsBroker {
                 SecretRef::File(self.tls_path("client.key.password")),
             )]),
             jmx: None,
+            committed_offsets: Default::default(),
         }
     }
 
@@ -129,6 +130,7 @@ impl TlsBroker {
                 SecretRef::File(password_file.to_path_buf()),
             )]),
             jmx: None,
+            committed_offsets: Default::default(),
         }
     }
 }

@@ -11,6 +11,9 @@
 //! Profiles: default = 200 groups x 2,000 partitions (CI-sized);
 //! `BENCH_GROUPS=2000 BENCH_TOPICS=1000 BENCH_PARTITIONS=20` is the
 //! 2,000-group / 20,000-partition profile (slow to set up on one broker).
+//! `BENCH_COMMITTED_FROM=offsets_topic` reads committed offsets from
+//! `__consumer_offsets` instead of one OffsetFetch per group (the first
+//! cycle then includes reading that topic).
 //! `BENCH_CYCLES` (default 5) cycles are measured; the first is reported
 //! separately (it includes connecting). `BENCH_BREAKDOWN=1` also prints
 //! every cycle's wall time and the wall time and CPU of each admin call
@@ -46,7 +49,7 @@ use anyhow::Context;
 
 use lagwatch_bench::{env_number, env_or};
 use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
-use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
+use lagwatch_collector::{ClusterConfig, CommittedOffsetsFrom, KafkaOffsetSource};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -443,12 +446,19 @@ fn proc_peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 /// Runs in a child process: samples every group `BENCH_CYCLES` times.
 fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
+    // As the agent does at start.
+    lagwatch_collector::allocator::limit_malloc_arenas();
     let cycles = env_number("BENCH_CYCLES", 5).max(2);
     let cluster = ClusterConfig {
         bootstrap_servers: bootstrap.to_string(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
         jmx: None,
+        committed_offsets: if env_or("BENCH_COMMITTED_FROM", "admin_api") == "offsets_topic" {
+            CommittedOffsetsFrom::OffsetsTopic
+        } else {
+            CommittedOffsetsFrom::AdminApi
+        },
     };
     let source = KafkaOffsetSource::new(&cluster, Duration::from_secs(30))?;
     let targets: Vec<GroupTarget> = (0..shape.groups)

@@ -21,6 +21,7 @@
 //! error of the request that then times out, so an error sample says why.
 
 pub mod admin_ffi;
+pub mod offsets_topic;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -54,6 +55,24 @@ pub struct ClusterConfig {
     /// metrics when absent.
     #[serde(default)]
     pub jmx: Option<crate::jmx::JmxConfig>,
+    /// Where committed offsets come from (see [`CommittedOffsetsFrom`]).
+    #[serde(default)]
+    pub committed_offsets: CommittedOffsetsFrom,
+}
+
+/// How the collector learns the committed offsets of a cluster's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommittedOffsetsFrom {
+    /// One OffsetFetch request per group and cycle, through the admin API.
+    /// Needs only DESCRIBE on the groups.
+    #[default]
+    AdminApi,
+    /// Read from `__consumer_offsets` by a background reader (see
+    /// [`offsets_topic`]): no per-group requests, the brokers only serve one
+    /// fetch stream. Needs READ on `__consumer_offsets`; the admin API
+    /// answers while the reader catches up or when it fails.
+    OffsetsTopic,
 }
 
 /// Where a secret property's value comes from.
@@ -103,6 +122,7 @@ impl std::fmt::Debug for ClusterConfig {
                 &self.secret_properties.keys().collect::<Vec<_>>(),
             )
             .field("jmx", &self.jmx)
+            .field("committed_offsets", &self.committed_offsets)
             .finish()
     }
 }
@@ -343,6 +363,27 @@ fn refresh_slot_of_partition((topic, partition): &(String, i32)) -> u64 {
     ) % DESCRIBE_EVERY
 }
 
+/// How long a read waits for the offsets-topic reader to catch up before
+/// the admin API answers instead.
+const OFFSETS_READER_WAIT: Duration = Duration::from_secs(1);
+
+/// How long after a failed start the offsets-topic reader is tried again.
+const OFFSETS_READER_RETRY: Duration = Duration::from_secs(60);
+
+impl OffsetsReaderSlot {
+    /// Logs a reader problem once until it changes; the admin API answers.
+    fn note_error(&mut self, bootstrap: &str, error: String) {
+        if self.last_error.as_deref() != Some(error.as_str()) {
+            tracing::warn!(
+                bootstrap,
+                error = %error,
+                "committed offsets from the admin API this cycle; __consumer_offsets unavailable"
+            );
+            self.last_error = Some(error);
+        }
+    }
+}
+
 /// Whether a described state is stable enough to reuse for a few cycles.
 fn is_settled(state: &str) -> bool {
     matches!(state, "Stable" | "Empty")
@@ -365,6 +406,19 @@ pub struct KafkaOffsetSource {
     descriptions: Mutex<DescriptionCache>,
     /// Log start offsets, refreshed in rotation.
     log_starts: Mutex<LogStartCache>,
+    /// The `__consumer_offsets` reader, started on first use when the
+    /// profile asks for it (see [`CommittedOffsetsFrom::OffsetsTopic`]).
+    offsets_reader: Mutex<OffsetsReaderSlot>,
+}
+
+/// The offsets-topic reader of a source, or why there is none yet.
+#[derive(Default)]
+struct OffsetsReaderSlot {
+    reader: Option<offsets_topic::OffsetsTopicReader>,
+    /// The last start or read error, logged once until it changes.
+    last_error: Option<String>,
+    /// When starting the reader may be tried again.
+    retry_at: Option<std::time::Instant>,
 }
 
 impl KafkaOffsetSource {
@@ -396,11 +450,73 @@ impl KafkaOffsetSource {
             probe: std::sync::Mutex::new(None),
             descriptions: Mutex::default(),
             log_starts: Mutex::default(),
+            offsets_reader: Mutex::default(),
         })
     }
 }
 
 impl KafkaOffsetSource {
+    /// Committed offsets from the `__consumer_offsets` reader (started on
+    /// first use, restarted a minute after a failure); `None` when the
+    /// reader cannot answer this cycle, so the admin API answers instead.
+    fn committed_from_offsets_topic(&self, groups: &[String]) -> Option<CommittedByGroup> {
+        let mut slot = self.offsets_reader.lock().ok()?;
+        let now = std::time::Instant::now();
+        if slot.reader.is_none() && slot.retry_at.is_none_or(|at| now >= at) {
+            match offsets_topic::OffsetsTopicReader::start(
+                &self.cluster.client_config(),
+                self.timeout,
+            ) {
+                Ok(reader) => {
+                    slot.reader = Some(reader);
+                    slot.last_error = None;
+                }
+                Err(error) => {
+                    slot.retry_at = Some(now + OFFSETS_READER_RETRY);
+                    slot.note_error(&self.cluster.bootstrap_servers, error.to_string());
+                    return None;
+                }
+            }
+        }
+        let reader = slot.reader.as_ref()?;
+        match reader.committed_offsets(
+            self.admin().client(),
+            groups,
+            OFFSETS_READER_WAIT.min(self.timeout),
+        ) {
+            Ok(offsets) => {
+                if slot.last_error.take().is_some() {
+                    tracing::info!(
+                        bootstrap = %self.cluster.bootstrap_servers,
+                        "committed offsets are read from __consumer_offsets again"
+                    );
+                }
+                Some(
+                    offsets
+                        .into_iter()
+                        .map(|(group, list)| (group, Ok(list)))
+                        .collect(),
+                )
+            }
+            Err(error) => {
+                if matches!(error, offsets_topic::OffsetsTopicError::Reader(_)) {
+                    // A failed reader is replaced after the retry delay.
+                    slot.reader = None;
+                    slot.retry_at = Some(now + OFFSETS_READER_RETRY);
+                }
+                // Catching up is one condition however far behind.
+                let condition = match &error {
+                    offsets_topic::OffsetsTopicError::Behind { .. } => {
+                        "the __consumer_offsets reader is catching up".to_string()
+                    }
+                    offsets_topic::OffsetsTopicError::Reader(_) => error.to_string(),
+                };
+                slot.note_error(&self.cluster.bootstrap_servers, condition);
+                None
+            }
+        }
+    }
+
     /// The handle for metadata and listings.
     fn admin(&self) -> &BaseConsumer<SourceContext> {
         &self.handles[0]
@@ -633,6 +749,11 @@ impl OffsetSource for KafkaOffsetSource {
     }
 
     fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup {
+        if self.cluster.committed_offsets == CommittedOffsetsFrom::OffsetsTopic {
+            if let Some(read) = self.committed_from_offsets_topic(groups) {
+                return read;
+            }
+        }
         // Each handle's main thread works through its share concurrently.
         let mut all = CommittedByGroup::with_capacity(groups.len());
         for part in self.spread(groups, |handle, chunk| {
@@ -770,6 +891,7 @@ mod tests {
                 SecretRef::File(path),
             )]),
             jmx: None,
+            committed_offsets: Default::default(),
         };
         assert_eq!(cluster.check_secrets(), Ok(()));
         assert_eq!(cluster.client_config().get("sasl.password"), Some("s3cr3t"));
@@ -800,6 +922,7 @@ mod tests {
                 SecretRef::File(dir.join("key-password")),
             )]),
             jmx: None,
+            committed_offsets: Default::default(),
         }
     }
 
