@@ -313,6 +313,33 @@ interval = "5s"
     }
 
     #[test]
+    fn committed_offsets_source_is_chosen_per_cluster() {
+        use lagwatch_collector::CommittedOffsetsFrom;
+        let config = load(VALID).expect("valid");
+        assert_eq!(
+            config.clusters["local"].committed_offsets,
+            CommittedOffsetsFrom::AdminApi
+        );
+        let with = |value: &str| {
+            VALID.replace(
+                "properties = {",
+                &format!("committed_offsets = \"{value}\"\nproperties = {{"),
+            )
+        };
+        let config = load(&with("offsets_topic")).expect("offsets_topic");
+        assert_eq!(
+            config.clusters["local"].committed_offsets,
+            CommittedOffsetsFrom::OffsetsTopic
+        );
+        let error = load(&with("offset_topic")).expect_err("typo");
+        let text = error.to_string();
+        assert!(
+            text.contains("offset_topic") && text.contains("offsets_topic"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let error = load(&format!("{VALID}\nintervall = \"5s\"\n")).expect_err("unknown");
         let text = error.to_string();
