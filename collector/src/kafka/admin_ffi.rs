@@ -442,12 +442,23 @@ unsafe fn collect_descriptions(
     }
 }
 
-/// Lists every consumer group of the cluster (all brokers are asked).
-/// Brokers that fail are reported as errors next to the groups found.
+/// One group as listed by its coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group: String,
+    /// The group's state as the describe call names it (`Stable`, `Empty`,
+    /// ...); `None` where the broker's ListGroups version does not report
+    /// states.
+    pub state: Option<String>,
+}
+
+/// Every consumer group of the cluster with its state (one ListGroups
+/// request per broker), sorted by name, and the errors of brokers that did
+/// not answer.
 pub fn list_consumer_groups<C: ClientContext>(
     client: &Client<C>,
     timeout: Duration,
-) -> Result<(Vec<String>, Vec<String>), AdminCallError> {
+) -> Result<(Vec<GroupListing>, Vec<String>), AdminCallError> {
     const OP: &str = "ListConsumerGroups";
     let rk = client.native_ptr();
     let mut groups = Vec::new();
@@ -476,9 +487,14 @@ pub fn list_consumer_groups<C: ClientContext>(
         let mut count = 0usize;
         let listings = rd::rd_kafka_ListConsumerGroups_result_valid(result, &mut count);
         for i in 0..count {
-            groups.push(c_str(rd::rd_kafka_ConsumerGroupListing_group_id(
-                *listings.add(i),
-            )));
+            let listing = *listings.add(i);
+            let state = rd::rd_kafka_ConsumerGroupListing_state(listing);
+            groups.push(GroupListing {
+                group: c_str(rd::rd_kafka_ConsumerGroupListing_group_id(listing)),
+                state: (state
+                    != rd::rd_kafka_consumer_group_state_t::RD_KAFKA_CONSUMER_GROUP_STATE_UNKNOWN)
+                    .then(|| c_str(rd::rd_kafka_consumer_group_state_name(state))),
+            });
         }
         let mut error_count = 0usize;
         let failures = rd::rd_kafka_ListConsumerGroups_result_errors(result, &mut error_count);
@@ -486,7 +502,7 @@ pub fn list_consumer_groups<C: ClientContext>(
             errors.push(c_str(rd::rd_kafka_error_string(*failures.add(i))));
         }
     }
-    groups.sort();
+    groups.sort_by(|a, b| a.group.cmp(&b.group));
     Ok((groups, errors))
 }
 

@@ -317,16 +317,25 @@ impl ClientContext for SourceContext {
 impl ConsumerContext for SourceContext {}
 
 /// Every how many cycles a settled group (`Stable` or `Empty`) is described
-/// again. Groups that are new, failed, or not settled (e.g. rebalancing or
-/// `Dead`) are described every cycle. DescribeConsumerGroups is the slowest
-/// call of a cycle (about 3 times the committed-offset fetch at 200 groups),
-/// while a settled group's state and member count change rarely, so the
-/// settled groups are refreshed in rotation: each cycle re-describes the
-/// third of them whose slot ([`refresh_slot`]) comes up, which keeps every
-/// cycle equally cheap instead of making every third cycle slow. A settled
-/// group's state may therefore lag by up to `DESCRIBE_EVERY - 1` cycles;
-/// offsets and lag are read every cycle.
+/// again when the group listing gives no state for it. Groups that are new,
+/// failed, or not settled (e.g. rebalancing or `Dead`) are described every
+/// cycle. DescribeConsumerGroups is the costliest call of a cycle for the
+/// brokers after the committed offsets, while a settled group's state and
+/// member count change rarely, so settled groups are refreshed in rotation:
+/// each cycle re-describes the share of them whose slot ([`refresh_slot`])
+/// comes up, which keeps every cycle equally cheap. Offsets and lag are
+/// read every cycle.
 const DESCRIBE_EVERY: u64 = 3;
+
+/// The rotation period of settled groups whose state the cluster's group
+/// listing (one ListGroups request per broker, every cycle) reports: a
+/// changed state is seen in the next cycle and makes the group described at
+/// once, so only a member count that changed without a visible state change
+/// can be up to `DESCRIBE_LISTED_EVERY - 1` cycles old.
+const DESCRIBE_LISTED_EVERY: u64 = 6;
+
+/// Every how many cycles a partition's log start offset is read again.
+const LOG_START_EVERY: u64 = 3;
 
 /// Group descriptions kept between cycles (see [`DESCRIBE_EVERY`]).
 #[derive(Debug, Default)]
@@ -337,11 +346,11 @@ struct DescriptionCache {
     known: HashMap<String, GroupDescription>,
 }
 
-/// The cycle slot (`0..DESCRIBE_EVERY`) in which a settled group is
-/// described again: a fixed hash of its name, so the rotation is the same
-/// in every process and does not depend on the order of the monitors.
-fn refresh_slot(group: &str) -> u64 {
-    fnv1a(FNV_OFFSET, group.as_bytes()) % DESCRIBE_EVERY
+/// The cycle slot (`0..period`) in which a settled group is described
+/// again: a fixed hash of its name, so the rotation is the same in every
+/// process and does not depend on the order of the monitors.
+fn refresh_slot(group: &str, period: u64) -> u64 {
+    fnv1a(FNV_OFFSET, group.as_bytes()) % period
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -356,11 +365,11 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 
 /// Log start offsets kept between cycles. The log start of a partition
 /// moves only when retention deletes a segment or records are deleted, so
-/// each partition's is read again every [`DESCRIBE_EVERY`] cycles, a third
+/// each partition's is read again every [`LOG_START_EVERY`] cycles, a third
 /// of the partitions per cycle (slot [`refresh_slot_of_partition`]);
 /// partitions never read, or whose last read failed, are read every cycle.
 /// A log start (and the "committed below log start" flag built on it) may
-/// therefore lag by up to `DESCRIBE_EVERY - 1` cycles, which halves the
+/// therefore lag by up to `LOG_START_EVERY - 1` cycles, which halves the
 /// `ListOffsets` work of a cycle.
 #[derive(Debug, Default)]
 struct LogStartCache {
@@ -546,7 +555,7 @@ impl KafkaOffsetSource {
     ) -> Result<OffsetsByPartition, SourceError> {
         let (slot, mut reused) = match self.log_starts.lock() {
             Ok(mut cache) => {
-                let slot = cache.calls % DESCRIBE_EVERY;
+                let slot = cache.calls % LOG_START_EVERY;
                 cache.calls += 1;
                 let wanted: HashSet<&(String, i32)> = partitions.iter().collect();
                 cache.known.retain(|key, _| wanted.contains(key));
@@ -759,6 +768,7 @@ impl OffsetSource for KafkaOffsetSource {
 
     fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
         admin_ffi::list_consumer_groups(self.admin().client(), self.timeout)
+            .map(|(listings, errors)| (listings.into_iter().map(|l| l.group).collect(), errors))
             .map_err(SourceError::Admin)
     }
 
@@ -782,10 +792,24 @@ impl OffsetSource for KafkaOffsetSource {
         &self,
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError> {
+        // The states the group listing reports, to see changes at once.
+        let listed: HashMap<String, String> = match admin_ffi::list_consumer_groups(
+            self.admin().client(),
+            self.timeout,
+        ) {
+            Ok((listings, _)) => listings
+                .into_iter()
+                .filter_map(|l| l.state.map(|state| (l.group, state)))
+                .collect(),
+            Err(error) => {
+                tracing::debug!(error = %error, "group listing failed; descriptions by rotation only");
+                HashMap::new()
+            }
+        };
         // Which groups to ask about; the lock is not held over the calls.
-        let (slot, reused) = match self.descriptions.lock() {
+        let (calls, reused) = match self.descriptions.lock() {
             Ok(mut cache) => {
-                let slot = cache.calls % DESCRIBE_EVERY;
+                let calls = cache.calls;
                 cache.calls += 1;
                 // Groups no longer sampled are forgotten.
                 let wanted: HashSet<&str> = groups.iter().map(String::as_str).collect();
@@ -794,12 +818,19 @@ impl OffsetSource for KafkaOffsetSource {
                     .retain(|group, _| wanted.contains(group.as_str()));
                 let reused: HashMap<String, GroupDescription> = groups
                     .iter()
-                    .filter(|g| refresh_slot(g) != slot)
                     .filter_map(|g| cache.known.get(g))
                     .filter(|d| is_settled(&d.state))
+                    .filter(|d| match listed.get(&d.group) {
+                        Some(state) => {
+                            *state == d.state
+                                && refresh_slot(&d.group, DESCRIBE_LISTED_EVERY)
+                                    != calls % DESCRIBE_LISTED_EVERY
+                        }
+                        None => refresh_slot(&d.group, DESCRIBE_EVERY) != calls % DESCRIBE_EVERY,
+                    })
                     .map(|d| (d.group.clone(), d.clone()))
                     .collect();
-                (slot, reused)
+                (calls, reused)
             }
             Err(_) => (0, HashMap::new()),
         };
@@ -824,7 +855,8 @@ impl OffsetSource for KafkaOffsetSource {
         tracing::trace!(
             described = asked.len(),
             reused = reused.len(),
-            slot,
+            listed = listed.len(),
+            calls,
             "group descriptions"
         );
         all.extend(reused.into_iter().map(|(g, d)| (g, Ok(d))));
@@ -866,7 +898,7 @@ mod tests {
     fn settled_groups_and_log_starts_are_refreshed_in_even_thirds() {
         let mut per_slot = [0usize; DESCRIBE_EVERY as usize];
         for g in 0..3_000 {
-            let slot = refresh_slot(&format!("bench_2000g_group_{g}"));
+            let slot = refresh_slot(&format!("bench_2000g_group_{g}"), DESCRIBE_EVERY);
             per_slot[usize::try_from(slot).expect("small")] += 1;
         }
         assert!(
@@ -874,8 +906,11 @@ mod tests {
             "{per_slot:?}"
         );
         // The slot is a property of the name alone.
-        assert_eq!(refresh_slot("orders"), refresh_slot("orders"));
-        let mut per_slot = [0usize; DESCRIBE_EVERY as usize];
+        assert_eq!(
+            refresh_slot("orders", DESCRIBE_LISTED_EVERY),
+            refresh_slot("orders", DESCRIBE_LISTED_EVERY)
+        );
+        let mut per_slot = [0usize; LOG_START_EVERY as usize];
         for t in 0..300 {
             for p in 0..10 {
                 let slot = refresh_slot_of_partition(&(format!("topic_{t}"), p));
