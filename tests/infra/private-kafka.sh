@@ -10,6 +10,10 @@
 #          tls-certs.sh in DIR/tls: SSL requires a client certificate
 #          (mTLS), SASL_SSL takes PLAIN alice/alice-secret over TLS
 #        private-kafka.sh kill DIR                          (SIGKILL, like a crash)
+#        PRIVATE_KAFKA_AUTHORIZER=1 in the environment of start turns on
+#          KRaft's ACL authorizer: PLAINTEXT clients (ANONYMOUS) and admin
+#          are super users, everyone else (alice) needs ACLs
+#          (kafka-run-class.sh org.apache.kafka.tools.AclCommand)
 # Needs the jars installed by install.sh.
 set -euo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +51,12 @@ listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.p
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin=\"admin-secret\" user_alice=\"alice-secret\";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
     fi
+    authorizer=""
+    if [[ "${PRIVATE_KAFKA_AUTHORIZER:-0}" == 1 ]]; then
+        authorizer="authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:admin
+allow.everyone.if.no.acl.found=false"
+    fi
     cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -58,6 +68,7 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 $sasl
 $tls
+$authorizer
 log.dirs=$dir/data
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1

@@ -1,7 +1,9 @@
 //! Committed offsets read from `__consumer_offsets` agree with the admin
 //! API (OffsetFetch) on the real broker: plain commits, a partial commit, a
 //! deleted group, a committed transactional offset commit and an open one,
-//! and a commit made just before a read (the reader waits for it).
+//! and a commit made just before a read (the reader waits for it); and on
+//! a broker with ACLs, the admin API answering while the collector may not
+//! read `__consumer_offsets`.
 //!
 //! Needs `tests/infra/up.sh` (Kafka on 127.0.0.1:19092).
 
@@ -204,4 +206,188 @@ async fn samples_through_the_offsets_topic_match_the_kafka_tool() -> anyhow::Res
         assert_eq!(lags, [(0, 30), (1, 30), (2, 30)]);
     }
     Ok(())
+}
+
+/// Runs Kafka's ACL tool against `bootstrap` (as a super user).
+fn acl(bootstrap: &str, args: &[&str]) -> anyhow::Result<()> {
+    let script = common::repo_root().join("tests/infra/kafka-run-class.sh");
+    let output = std::process::Command::new(script)
+        .args([
+            "org.apache.kafka.tools.AclCommand",
+            "--bootstrap-server",
+            bootstrap,
+            "--add",
+        ])
+        .args(args)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "AclCommand {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// On a cluster with ACLs where the collector may describe its groups and
+/// topics but not read `__consumer_offsets`, the reader cannot start, says
+/// which permission is missing, and the admin API answers: samples stay
+/// exact. Once READ on the topic is granted, the reader starts and agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Result<()> {
+    common::require_kafka()?;
+    let dir = tempfile::tempdir()?;
+    let dir_text = dir.path().to_string_lossy().to_string();
+    let [port, controller, sasl] = common::free_ports::<3>();
+    let script = common::repo_root().join("tests/infra/private-kafka.sh");
+    let started = std::process::Command::new(&script)
+        .env("PRIVATE_KAFKA_AUTHORIZER", "1")
+        .args([
+            "start",
+            &dir_text,
+            &port.to_string(),
+            &controller.to_string(),
+            &sasl.to_string(),
+        ])
+        .status()?;
+    anyhow::ensure!(started.success(), "private broker with ACLs did not start");
+    let result = async {
+        let super_user = format!("127.0.0.1:{port}");
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &super_user);
+        let admin: AdminClient<DefaultClientContext> = config.create()?;
+        let (topic, group) = ("acl-orders", "acl-group");
+        admin
+            .create_topics(
+                [&rdkafka::admin::NewTopic::new(
+                    topic,
+                    2,
+                    rdkafka::admin::TopicReplication::Fixed(1),
+                )],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            )
+            .await?;
+        let producer: BaseProducer = config.create()?;
+        for partition in 0..2 {
+            for i in 0..30 {
+                let payload = format!("r{i}");
+                producer
+                    .send(
+                        rdkafka::producer::BaseRecord::<(), _>::to(topic)
+                            .partition(partition)
+                            .payload(&payload),
+                    )
+                    .map_err(|(e, _)| e)?;
+            }
+        }
+        producer.flush(Duration::from_secs(30))?;
+        let committer: BaseConsumer = config.clone().set("group.id", group).create()?;
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset(topic, 0, Offset::Offset(10))?;
+        offsets.add_partition_offset(topic, 1, Offset::Offset(25))?;
+        common::eventually("the first commit", Duration::from_secs(60), || {
+            committer
+                .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
+                .ok()
+        })
+        .await?;
+        acl(
+            &super_user,
+            &[
+                "--allow-principal",
+                "User:alice",
+                "--operation",
+                "Describe",
+                "--topic",
+                topic,
+                "--group",
+                group,
+            ],
+        )?;
+
+        let alice = ClusterConfig {
+            bootstrap_servers: format!("127.0.0.1:{sasl}"),
+            properties: BTreeMap::from([
+                (
+                    "security.protocol".to_string(),
+                    "SASL_PLAINTEXT".to_string(),
+                ),
+                ("sasl.mechanism".to_string(), "PLAIN".to_string()),
+                ("sasl.username".to_string(), "alice".to_string()),
+                ("sasl.password".to_string(), "alice-secret".to_string()),
+            ]),
+            committed_offsets: CommittedOffsetsFrom::OffsetsTopic,
+            ..ClusterConfig::default()
+        };
+        let refused =
+            match OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)) {
+                Ok(_) => anyhow::bail!("the reader started without READ on __consumer_offsets"),
+                Err(error) => error.to_string(),
+            };
+        eprintln!("reader start without permission: {refused}");
+        assert!(
+            refused.contains("__consumer_offsets") && refused.contains("permission"),
+            "{refused}"
+        );
+
+        let source = KafkaOffsetSource::new(&alice, Duration::from_secs(10))?;
+        let target = GroupTarget {
+            group: group.to_string(),
+            topics: BTreeSet::from([topic.to_string()]),
+            topic_patterns: vec![],
+            all_topics: false,
+            exact_time_lag: false,
+            read_committed: false,
+        };
+        let lags = |source: &KafkaOffsetSource| {
+            let sample = sample_cluster(source, "acl", std::slice::from_ref(&target), 0).remove(0);
+            let mut lags: Vec<(i32, Option<i64>)> = sample
+                .partitions
+                .iter()
+                .map(|p| (p.partition, p.lag))
+                .collect();
+            lags.sort();
+            (sample.error, lags)
+        };
+        assert_eq!(lags(&source), (None, vec![(0, Some(20)), (1, Some(5))]));
+
+        // With READ on the topic the reader starts and agrees.
+        acl(
+            &super_user,
+            &[
+                "--allow-principal",
+                "User:alice",
+                "--operation",
+                "Read",
+                "--operation",
+                "Describe",
+                "--topic",
+                "__consumer_offsets",
+            ],
+        )?;
+        let reader =
+            common::eventually_async("the reader to start", Duration::from_secs(30), || async {
+                OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)).ok()
+            })
+            .await?;
+        let by_reader =
+            common::eventually("the reader to catch up", Duration::from_secs(30), || {
+                reader
+                    .committed_offsets(admin.inner(), &[group.to_string()], Duration::from_secs(2))
+                    .ok()
+            })
+            .await?;
+        assert_eq!(
+            sorted(&by_reader[group]),
+            BTreeMap::from([
+                ((topic.to_string(), 0), Some(10)),
+                ((topic.to_string(), 1), Some(25))
+            ])
+        );
+        anyhow::Ok(())
+    }
+    .await;
+    let _ = std::process::Command::new(&script)
+        .args(["kill", &dir_text])
+        .status();
+    result
 }

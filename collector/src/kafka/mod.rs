@@ -405,6 +405,19 @@ impl OffsetsReaderSlot {
             self.last_error = Some(error);
         }
     }
+
+    /// Notes, once, that the reader is still catching up (normal at start).
+    fn note_catching_up(&mut self, bootstrap: &str, behind: i64) {
+        const CATCHING_UP: &str = "catching up";
+        if self.last_error.as_deref() != Some(CATCHING_UP) {
+            tracing::info!(
+                bootstrap,
+                behind,
+                "committed offsets from the admin API while the __consumer_offsets reader catches up"
+            );
+            self.last_error = Some(CATCHING_UP.to_string());
+        }
+    }
 }
 
 /// Whether a described state is stable enough to reuse for a few cycles.
@@ -522,19 +535,20 @@ impl KafkaOffsetSource {
                 )
             }
             Err(error) => {
-                if matches!(error, offsets_topic::OffsetsTopicError::Reader(_)) {
-                    // A failed reader is replaced after the retry delay.
-                    slot.reader = None;
-                    slot.retry_at = Some(now + OFFSETS_READER_RETRY);
-                }
-                // Catching up is one condition however far behind.
-                let condition = match &error {
-                    offsets_topic::OffsetsTopicError::Behind { .. } => {
-                        "the __consumer_offsets reader is catching up".to_string()
+                match error {
+                    offsets_topic::OffsetsTopicError::Behind { behind, .. } => {
+                        slot.note_catching_up(&self.cluster.bootstrap_servers, behind);
                     }
-                    offsets_topic::OffsetsTopicError::Reader(_) => error.to_string(),
-                };
-                slot.note_error(&self.cluster.bootstrap_servers, condition);
+                    offsets_topic::OffsetsTopicError::Lookup(_) => {
+                        slot.note_error(&self.cluster.bootstrap_servers, error.to_string());
+                    }
+                    offsets_topic::OffsetsTopicError::Reader(_) => {
+                        // A stopped reader is replaced after the retry delay.
+                        slot.reader = None;
+                        slot.retry_at = Some(now + OFFSETS_READER_RETRY);
+                        slot.note_error(&self.cluster.bootstrap_servers, error.to_string());
+                    }
+                }
                 None
             }
         }

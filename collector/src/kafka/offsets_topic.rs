@@ -179,8 +179,12 @@ impl ReaderState {
 /// Why a read from the offsets topic could not be answered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OffsetsTopicError {
+    /// The reader could not start or stopped; it must be started again.
     #[error("cannot read __consumer_offsets: {0}")]
     Reader(String),
+    /// The topic's last stable offsets could not be looked up this time.
+    #[error("cannot look up the end of __consumer_offsets: {0}")]
+    Lookup(String),
     #[error("the __consumer_offsets reader is {behind} record(s) behind after {waited:?}")]
     Behind { behind: i64, waited: Duration },
 }
@@ -206,6 +210,8 @@ impl OffsetsTopicReader {
     pub fn start(config: &ClientConfig, timeout: Duration) -> Result<Self, OffsetsTopicError> {
         let reader_error = |e: KafkaError| OffsetsTopicError::Reader(e.to_string());
         let mut config = config.clone();
+        // librdkafka's assign() needs a group id; the reader never joins
+        // the group nor commits.
         config
             .set("group.id", "lagwatch-offsets-reader")
             .set("enable.auto.commit", "false")
@@ -305,10 +311,10 @@ impl OffsetsTopicReader {
             Isolation::ReadCommitted,
             timeout,
         )
-        .map_err(|e| OffsetsTopicError::Reader(e.to_string()))?;
+        .map_err(|e| OffsetsTopicError::Lookup(e.to_string()))?;
         let mut targets = HashMap::with_capacity(stable.len());
         for ((_, partition), end) in stable {
-            let end = end.map_err(OffsetsTopicError::Reader)?;
+            let end = end.map_err(OffsetsTopicError::Lookup)?;
             targets.insert(partition, end);
         }
         let deadline = started + timeout;
@@ -377,11 +383,22 @@ impl Drop for OffsetsTopicReader {
     }
 }
 
+/// Errors after which reading cannot go on: no permission to read the
+/// topic (the admin API answers instead, and the start is retried later).
+fn is_fatal(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(Code::TopicAuthorizationFailed)
+    )
+}
+
 /// The reader thread: polls, decodes, applies in batches, and publishes
 /// the consumer's positions (which step over transaction markers).
 fn read_loop(consumer: &BaseConsumer, partitions: &[i32], shared: &Shared) {
     let mut batch: Vec<OffsetRecord> = Vec::with_capacity(APPLY_BATCH);
     let mut malformed = 0u64;
+    let mut last_error: Option<String> = None;
     while !shared.stop.load(Ordering::Relaxed) {
         let mut polled = consumer.poll(Duration::from_millis(100));
         while let Some(result) = polled {
@@ -404,8 +421,28 @@ fn read_loop(consumer: &BaseConsumer, partitions: &[i32], shared: &Shared) {
                     }
                 }
                 Err(KafkaError::PartitionEOF(_)) => {}
+                Err(error) if is_fatal(&error) => {
+                    if let Ok(mut state) = shared.state.lock() {
+                        state.failed = Some(error.to_string());
+                    }
+                    shared.advanced.notify_all();
+                    return;
+                }
                 Err(error) => {
-                    tracing::warn!(error = %error, "{OFFSETS_TOPIC} reader error");
+                    // Logged once per distinct error, not on every poll.
+                    let text = error.to_string();
+                    if last_error.as_deref() != Some(text.as_str()) {
+                        if error.rdkafka_error_code()
+                            == Some(rdkafka::types::RDKafkaErrorCode::GroupAuthorizationFailed)
+                        {
+                            // librdkafka looks up the coordinator of the
+                            // reader's group id; reading needs no group.
+                            tracing::debug!(error = %text, "{OFFSETS_TOPIC} reader has no group rights (none needed)");
+                        } else {
+                            tracing::warn!(error = %text, "{OFFSETS_TOPIC} reader error");
+                        }
+                        last_error = Some(text);
+                    }
                 }
             }
             if batch.len() >= APPLY_BATCH {
