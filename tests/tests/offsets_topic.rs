@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use lagwatch_collector::kafka::admin_ffi::CommittedOffset;
-use lagwatch_collector::kafka::offsets_topic::OffsetsTopicReader;
+use lagwatch_collector::kafka::offsets_topic::{OffsetsTopicError, OffsetsTopicReader};
 use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
 use lagwatch_collector::source::OffsetSource;
 use lagwatch_collector::{ClusterConfig, CommittedOffsetsFrom, KafkaOffsetSource};
@@ -350,20 +350,41 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
         };
         assert_eq!(lags(&source), (None, vec![(0, Some(20)), (1, Some(5))]));
 
+        // DESCRIBE alone: the reader starts, its fetches are refused, and
+        // reads report the stopped reader (the source then uses the admin API).
+        let grant = |operation: &str| {
+            acl(
+                &super_user,
+                &[
+                    "--allow-principal",
+                    "User:alice",
+                    "--operation",
+                    operation,
+                    "--topic",
+                    "__consumer_offsets",
+                ],
+            )
+        };
+        grant("Describe")?;
+        let blind =
+            common::eventually_async("a start with DESCRIBE", Duration::from_secs(30), || async {
+                OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)).ok()
+            })
+            .await?;
+        let stopped =
+            common::eventually("the refused fetch", Duration::from_secs(30), || match blind
+                .committed_offsets(admin.inner(), &[group.to_string()], Duration::from_secs(2))
+            {
+                Err(error @ OffsetsTopicError::Reader(_)) => Some(error.to_string()),
+                _ => None,
+            })
+            .await?;
+        eprintln!("reader with DESCRIBE only: {stopped}");
+        assert!(stopped.contains("uthorization"), "{stopped}");
+        assert_eq!(lags(&source), (None, vec![(0, Some(20)), (1, Some(5))]));
+
         // With READ on the topic the reader starts and agrees.
-        acl(
-            &super_user,
-            &[
-                "--allow-principal",
-                "User:alice",
-                "--operation",
-                "Read",
-                "--operation",
-                "Describe",
-                "--topic",
-                "__consumer_offsets",
-            ],
-        )?;
+        grant("Read")?;
         let reader =
             common::eventually_async("the reader to start", Duration::from_secs(30), || async {
                 OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)).ok()
