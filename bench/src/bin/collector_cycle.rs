@@ -489,6 +489,9 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
     }
     // Measured before the breakdown's extra calls.
     let (cpu, peak_kb) = self_usage();
+    if cluster.committed_offsets == CommittedOffsetsFrom::OffsetsTopic {
+        reader_catch_up(&cluster, &targets)?;
+    }
     if std::env::var("BENCH_BREAKDOWN").is_ok() {
         use lagwatch_collector::source::{Isolation, OffsetSource, OffsetSpec};
         // Every cycle, not only the median: a slow outlier shows here.
@@ -590,6 +593,35 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
     if errors > 0 {
         println!("  ({errors} samples carried errors)");
     }
+    Ok(())
+}
+
+/// How fast a fresh `__consumer_offsets` reader gets through the topic:
+/// records read until it answers for the bench groups, wall and CPU time.
+fn reader_catch_up(cluster: &ClusterConfig, targets: &[GroupTarget]) -> anyhow::Result<()> {
+    use lagwatch_collector::kafka::offsets_topic::OffsetsTopicReader;
+    let groups: Vec<String> = targets.iter().map(|t| t.group.clone()).collect();
+    let admin: BaseConsumer = cluster.client_config().create()?;
+    let (cpu_before, _) = self_usage();
+    let started = Instant::now();
+    let reader = OffsetsTopicReader::start(&cluster.client_config(), Duration::from_secs(30))?;
+    let answer = loop {
+        match reader.committed_offsets(admin.client(), &groups, Duration::from_secs(5)) {
+            Ok(answer) => break answer,
+            Err(error) if started.elapsed() < Duration::from_secs(300) => {
+                eprintln!("reader not caught up yet: {error}");
+            }
+            Err(error) => anyhow::bail!("reader did not catch up: {error}"),
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = self_usage().0 - cpu_before;
+    let offsets: usize = answer.values().map(Vec::len).sum();
+    let records = reader.records_read();
+    eprintln!(
+        "offsets-topic reader from scratch: {records} records in {wall:.3} s wall, {cpu:.3} s CPU ({:.0} records/s); {offsets} offsets of the bench groups",
+        records as f64 / wall
+    );
     Ok(())
 }
 

@@ -22,7 +22,7 @@
 //! cluster (`committed_offsets = "offsets_topic"`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -195,6 +195,8 @@ struct Shared {
     /// Signalled whenever positions advance.
     advanced: Condvar,
     stop: AtomicBool,
+    /// Records read so far (all kinds).
+    records: AtomicU64,
 }
 
 /// A background reader of `__consumer_offsets` (see the module docs).
@@ -267,6 +269,7 @@ impl OffsetsTopicReader {
             state: Mutex::new(state),
             advanced: Condvar::new(),
             stop: AtomicBool::new(false),
+            records: AtomicU64::new(0),
         });
         let thread = {
             let shared = Arc::clone(&shared);
@@ -374,6 +377,14 @@ impl OffsetsTopicReader {
     }
 }
 
+impl OffsetsTopicReader {
+    /// Records of `__consumer_offsets` read so far (all kinds, skipped
+    /// ones excluded).
+    pub fn records_read(&self) -> u64 {
+        self.shared.records.load(Ordering::Relaxed)
+    }
+}
+
 impl Drop for OffsetsTopicReader {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -454,6 +465,9 @@ fn read_loop(consumer: &BaseConsumer, partitions: &[i32], shared: &Shared) {
         let Ok(mut state) = shared.state.lock() else {
             return;
         };
+        shared
+            .records
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         for record in batch.drain(..) {
             state.apply(record);
         }
