@@ -806,6 +806,9 @@ impl OffsetSource for KafkaOffsetSource {
         &self,
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError> {
+        if groups.is_empty() {
+            return Ok(HashMap::new());
+        }
         // The states the group listing reports, to see changes at once.
         let listed: HashMap<String, String> = match admin_ffi::list_consumer_groups(
             self.admin().client(),
