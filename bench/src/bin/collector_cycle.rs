@@ -18,7 +18,7 @@
 //! separately (it includes connecting). `BENCH_BREAKDOWN=1` also prints
 //! every cycle's wall time and the wall time and CPU of each admin call
 //! alone (the describe call there asks about the groups of one rotation
-//! slot, about a third). `BENCH_BROKER_PIDS` (comma-separated) adds the
+//! slot, about a sixth). `BENCH_BROKER_PIDS` (comma-separated) adds the
 //! brokers' CPU per cycle and per call: with the brokers on the same cores,
 //! their share decides the wall time. `bench/cluster.sh` starts a
 //! two-broker cluster for the 20,000-partition profile (one test broker
@@ -616,7 +616,7 @@ fn reader_catch_up(cluster: &ClusterConfig, targets: &[GroupTarget]) -> anyhow::
     };
     let wall = started.elapsed().as_secs_f64();
     let cpu = self_usage().0 - cpu_before;
-    let offsets: usize = answer.values().map(Vec::len).sum();
+    let offsets: usize = answer.offsets.values().map(Vec::len).sum();
     let records = reader.records_read();
     eprintln!(
         "offsets-topic reader from scratch: {records} records in {wall:.3} s wall, {cpu:.3} s CPU ({:.0} records/s); {offsets} offsets of the bench groups",

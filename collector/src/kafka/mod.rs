@@ -369,8 +369,8 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 /// of the partitions per cycle (slot [`refresh_slot_of_partition`]);
 /// partitions never read, or whose last read failed, are read every cycle.
 /// A log start (and the "committed below log start" flag built on it) may
-/// therefore lag by up to `LOG_START_EVERY - 1` cycles, which halves the
-/// `ListOffsets` work of a cycle.
+/// therefore lag by up to `LOG_START_EVERY - 1` cycles; the log-start lookup
+/// of a cycle asks about a third of the partitions.
 #[derive(Debug, Default)]
 struct LogStartCache {
     /// `ListOffsets(earliest)` calls so far.
@@ -383,7 +383,7 @@ fn refresh_slot_of_partition((topic, partition): &(String, i32)) -> u64 {
     fnv1a(
         fnv1a(FNV_OFFSET, topic.as_bytes()),
         &partition.to_le_bytes(),
-    ) % DESCRIBE_EVERY
+    ) % LOG_START_EVERY
 }
 
 /// How long a read waits for the offsets-topic reader to catch up before
@@ -520,19 +520,27 @@ impl KafkaOffsetSource {
             groups,
             OFFSETS_READER_WAIT.min(self.timeout),
         ) {
-            Ok(offsets) => {
+            Ok(answer) => {
                 if slot.last_error.take().is_some() {
                     tracing::info!(
                         bootstrap = %self.cluster.bootstrap_servers,
                         "committed offsets are read from __consumer_offsets again"
                     );
                 }
-                Some(
-                    offsets
-                        .into_iter()
-                        .map(|(group, list)| (group, Ok(list)))
-                        .collect(),
-                )
+                drop(slot);
+                let mut all: CommittedByGroup = answer
+                    .offsets
+                    .into_iter()
+                    .map(|(group, list)| (group, Ok(list)))
+                    .collect();
+                if !answer.unsure.is_empty() {
+                    tracing::debug!(
+                        groups = answer.unsure.len(),
+                        "groups behind an open transaction in __consumer_offsets: admin API"
+                    );
+                    all.extend(self.committed_by_admin(&answer.unsure));
+                }
+                Some(all)
             }
             Err(error) => {
                 match error {
@@ -552,6 +560,18 @@ impl KafkaOffsetSource {
                 None
             }
         }
+    }
+
+    /// Committed offsets through the admin API (one OffsetFetch per group);
+    /// each handle's main thread works through its share concurrently.
+    fn committed_by_admin(&self, groups: &[String]) -> CommittedByGroup {
+        let mut all = CommittedByGroup::with_capacity(groups.len());
+        for part in self.spread(groups, |handle, chunk| {
+            admin_ffi::list_consumer_group_offsets(handle.client(), chunk, self.timeout)
+        }) {
+            all.extend(part);
+        }
+        all
     }
 
     /// The handle for metadata and listings.
@@ -792,14 +812,7 @@ impl OffsetSource for KafkaOffsetSource {
                 return read;
             }
         }
-        // Each handle's main thread works through its share concurrently.
-        let mut all = CommittedByGroup::with_capacity(groups.len());
-        for part in self.spread(groups, |handle, chunk| {
-            admin_ffi::list_consumer_group_offsets(handle.client(), chunk, self.timeout)
-        }) {
-            all.extend(part);
-        }
-        all
+        self.committed_by_admin(groups)
     }
 
     fn describe_groups(
@@ -810,19 +823,19 @@ impl OffsetSource for KafkaOffsetSource {
             return Ok(HashMap::new());
         }
         // The states the group listing reports, to see changes at once.
-        let listed: HashMap<String, String> = match admin_ffi::list_consumer_groups(
-            self.admin().client(),
-            self.timeout,
-        ) {
-            Ok((listings, _)) => listings
-                .into_iter()
-                .filter_map(|l| l.state.map(|state| (l.group, state)))
-                .collect(),
-            Err(error) => {
-                tracing::debug!(error = %error, "group listing failed; descriptions by rotation only");
-                HashMap::new()
-            }
-        };
+        // A group missing from a listing every broker answered is gone
+        // (deleted): described at once, it shows as Dead.
+        let (listed, listing_complete): (HashMap<String, Option<String>>, bool) =
+            match admin_ffi::list_consumer_groups(self.admin().client(), self.timeout) {
+                Ok((listings, errors)) => (
+                    listings.into_iter().map(|l| (l.group, l.state)).collect(),
+                    errors.is_empty(),
+                ),
+                Err(error) => {
+                    tracing::debug!(error = %error, "group listing failed; descriptions by rotation only");
+                    (HashMap::new(), false)
+                }
+            };
         // Which groups to ask about; the lock is not held over the calls.
         let (calls, reused) = match self.descriptions.lock() {
             Ok(mut cache) => {
@@ -838,12 +851,15 @@ impl OffsetSource for KafkaOffsetSource {
                     .filter_map(|g| cache.known.get(g))
                     .filter(|d| is_settled(&d.state))
                     .filter(|d| match listed.get(&d.group) {
-                        Some(state) => {
+                        Some(Some(state)) => {
                             *state == d.state
                                 && refresh_slot(&d.group, DESCRIBE_LISTED_EVERY)
                                     != calls % DESCRIBE_LISTED_EVERY
                         }
-                        None => refresh_slot(&d.group, DESCRIBE_EVERY) != calls % DESCRIBE_EVERY,
+                        None if listing_complete => false,
+                        Some(None) | None => {
+                            refresh_slot(&d.group, DESCRIBE_EVERY) != calls % DESCRIBE_EVERY
+                        }
                     })
                     .map(|d| (d.group.clone(), d.clone()))
                     .collect();

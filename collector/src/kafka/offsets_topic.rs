@@ -14,8 +14,11 @@
 //! per cycle. To be as fresh as an OffsetFetch, a read first asks for the
 //! last stable offsets of `__consumer_offsets` and waits until the reader's
 //! positions reach them, so every commit acknowledged before the cycle
-//! began is seen. When the reader cannot catch up in time (starting, broker
-//! trouble) the caller falls back to the admin API for that cycle.
+//! began is seen, except in a partition an open transaction holds back
+//! (its last stable offset below its end): groups stored there are left to
+//! the admin API ([`ReaderAnswer::unsure`], placement by [`partition_for`]).
+//! When the reader cannot catch up in time (starting, broker trouble) or its
+//! thread stopped, the caller falls back to the admin API for that cycle.
 //!
 //! The reader needs READ (and DESCRIBE) on the `__consumer_offsets` topic,
 //! which clusters with ACLs often do not grant; that is why it is opt-in per
@@ -195,7 +198,8 @@ struct Shared {
     /// Signalled whenever positions advance.
     advanced: Condvar,
     stop: AtomicBool,
-    /// Records read so far (all kinds).
+    /// Records read and decoded so far (all kinds; malformed ones not
+    /// counted).
     records: AtomicU64,
 }
 
@@ -220,9 +224,17 @@ impl OffsetsTopicReader {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "100")
+            // After a position falls out of range, start over rather
+            // than jump to the end and skip commits.
+            .set("auto.offset.reset", "earliest")
             // Bounded prefetch: the defaults queue up to 64 MB of records.
-            .set("queued.max.messages.kbytes", "4096")
-            .set("fetch.max.bytes", "4194304");
+            .set("queued.max.messages.kbytes", "4096");
+        // librdkafka wants fetch.max.bytes >= message.max.bytes.
+        let message_max = config
+            .get("message.max.bytes")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        config.set("fetch.max.bytes", message_max.max(4_194_304).to_string());
         let consumer: BaseConsumer = config.create().map_err(reader_error)?;
         let metadata = consumer
             .fetch_metadata(Some(OFFSETS_TOPIC), timeout)
@@ -293,33 +305,50 @@ impl OffsetsTopicReader {
     /// Committed offsets of `groups` as of now: waits (up to `timeout`)
     /// until every commit acknowledged before the call has been read.
     /// A group without offsets gets an empty list, as from OffsetFetch.
-    /// `admin` (any client of the cluster) asks for the topic's last stable
-    /// offsets.
+    /// `admin` (any client of the cluster) looks up the topic's ends.
+    ///
+    /// A transaction open in a partition of the topic (an exactly-once
+    /// application committing offsets) holds that partition's last stable
+    /// offset back: plain commits of other groups written after it are
+    /// acknowledged but cannot be read yet. Groups stored in such a
+    /// partition are returned in [`ReaderAnswer::unsure`] instead, for the
+    /// caller to ask the admin API.
     pub fn committed_offsets<C: ClientContext>(
         &self,
         admin: &Client<C>,
         groups: &[String],
         timeout: Duration,
-    ) -> Result<HashMap<String, Vec<CommittedOffset>>, OffsetsTopicError> {
+    ) -> Result<ReaderAnswer, OffsetsTopicError> {
         let started = Instant::now();
+        if self.thread.as_ref().is_none_or(JoinHandle::is_finished) {
+            return Err(OffsetsTopicError::Reader(
+                "the reader thread stopped".into(),
+            ));
+        }
         let wanted: Vec<(String, i32)> = self
             .partitions
             .iter()
             .map(|p| (OFFSETS_TOPIC.to_string(), *p))
             .collect();
-        let stable = admin_ffi::list_offsets(
-            admin,
-            &wanted,
-            OffsetSpec::Latest,
-            Isolation::ReadCommitted,
-            timeout,
-        )
-        .map_err(|e| OffsetsTopicError::Lookup(e.to_string()))?;
-        let mut targets = HashMap::with_capacity(stable.len());
-        for ((_, partition), end) in stable {
-            let end = end.map_err(OffsetsTopicError::Lookup)?;
-            targets.insert(partition, end);
-        }
+        let ends = |isolation| -> Result<HashMap<i32, i64>, OffsetsTopicError> {
+            let found =
+                admin_ffi::list_offsets(admin, &wanted, OffsetSpec::Latest, isolation, timeout)
+                    .map_err(|e| OffsetsTopicError::Lookup(e.to_string()))?;
+            found
+                .into_iter()
+                .map(|((_, partition), end)| {
+                    Ok((partition, end.map_err(OffsetsTopicError::Lookup)?))
+                })
+                .collect()
+        };
+        let targets = ends(Isolation::ReadCommitted)?;
+        let high = ends(Isolation::ReadUncommitted)?;
+        let held: std::collections::HashSet<i32> = targets
+            .iter()
+            .filter(|(partition, stable)| high.get(partition).is_some_and(|end| end > stable))
+            .map(|(partition, _)| *partition)
+            .collect();
+        let count = i32::try_from(self.partitions.len()).unwrap_or(i32::MAX);
         let deadline = started + timeout;
         let mut state = self
             .shared
@@ -354,8 +383,11 @@ impl OffsetsTopicReader {
                 .map_err(|_| OffsetsTopicError::Reader("reader state poisoned".into()))?
                 .0;
         }
-        Ok(groups
+        let (unsure, sure): (Vec<&String>, Vec<&String>) = groups
             .iter()
+            .partition(|group| held.contains(&partition_for(group, count)));
+        let offsets = sure
+            .into_iter()
             .map(|group| {
                 let offsets = state
                     .offsets
@@ -373,8 +405,33 @@ impl OffsetsTopicReader {
                     .unwrap_or_default();
                 (group.clone(), offsets)
             })
-            .collect())
+            .collect();
+        Ok(ReaderAnswer {
+            offsets,
+            unsure: unsure.into_iter().cloned().collect(),
+        })
     }
+}
+
+/// What the reader could answer for a set of groups.
+#[derive(Debug, Clone, Default)]
+pub struct ReaderAnswer {
+    /// Committed offsets by group, as fresh as an OffsetFetch.
+    pub offsets: HashMap<String, Vec<CommittedOffset>>,
+    /// Groups stored in a partition held back by an open transaction:
+    /// ask the admin API for these.
+    pub unsure: Vec<String>,
+}
+
+/// The `__consumer_offsets` partition that stores `group`'s records, as
+/// the brokers choose it: the absolute value of Java's `String.hashCode`
+/// of the id (0 for `i32::MIN`) modulo the partition count.
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    let hash = group.encode_utf16().fold(0i32, |hash, unit| {
+        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions.max(1)
 }
 
 impl OffsetsTopicReader {
@@ -554,6 +611,22 @@ mod tests {
         truncated.truncate(9);
         assert!(decode_record(&truncated, None).is_err());
         assert!(decode_record(&key(1, "g", "t", 0), Some(&[0, 3, 1])).is_err());
+    }
+
+    #[test]
+    fn groups_map_to_the_partition_the_brokers_use() {
+        // Expected values from Java: abs(id.hashCode()) % 50 (with
+        // Integer.MIN_VALUE mapped to 0, as Kafka's Utils.abs does).
+        for (group, partition) in [
+            ("", 0),
+            ("hello", 22),
+            ("lagwatch-evaluator", 1),
+            ("polygenelubricants", 0),
+            ("größe-群組", 46),
+            ("orders-billing", 11),
+        ] {
+            assert_eq!(partition_for(group, 50), partition, "{group}");
+        }
     }
 
     #[test]
