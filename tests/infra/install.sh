@@ -172,62 +172,47 @@ POM
     lw_log "kafka: $(find "$LAGWATCH_KAFKA_HOME/libs" -name '*.jar' | wc -l) jars in $LAGWATCH_KAFKA_HOME/libs"
 }
 
-# ---------------------------------------------------------- Jolokia agent ---
-install_jolokia() {
-    if [[ $FORCE -eq 0 && -f "$LAGWATCH_JOLOKIA_JAR" ]]; then
-        lw_log "jolokia: cached at $LAGWATCH_JOLOKIA_JAR"
+# ------------------------------------------------------- broker JVM agents ---
+# install_agent NAME ARTIFACT JAR FAILED_MARKER WITHOUT: copies the Maven
+# ARTIFACT (group:artifact:version:jar[:classifier]) next to JAR. Optional:
+# a failed resolution leaves FAILED_MARKER (not retried without --force)
+# and the broker runs WITHOUT the agent.
+install_agent() {
+    local name="$1" artifact="$2" jar="$3" failed="$4" without="$5" dir out
+    if [[ $FORCE -eq 0 && -f "$jar" ]]; then
+        lw_log "$name: cached at $jar"
         return
     fi
-    if [[ $FORCE -eq 0 && -f "$LAGWATCH_JOLOKIA_FAILED" ]]; then
-        lw_warn "jolokia: $LAGWATCH_JOLOKIA_VERSION previously failed to resolve; continuing without it (install.sh --force retries)"
+    if [[ $FORCE -eq 0 && -f "$failed" ]]; then
+        lw_warn "$name: $artifact previously failed to resolve; continuing without it (install.sh --force retries)"
         return
     fi
-    local dir out
-    dir="$(dirname "$LAGWATCH_JOLOKIA_JAR")"
+    dir="$(dirname "$jar")"
     mkdir -p "$dir"
-    rm -f "$LAGWATCH_JOLOKIA_FAILED"
-    lw_log "jolokia: resolving org.jolokia:jolokia-agent-jvm:$LAGWATCH_JOLOKIA_VERSION:javaagent"
+    rm -f "$failed"
+    lw_log "$name: resolving $artifact"
     # shellcheck disable=SC2086
     if out="$(mvn -B -q -Dstyle.color=never ${LAGWATCH_MAVEN_OPTS:-} -Dmaven.repo.local="$LAGWATCH_M2_REPO" "$LAGWATCH_MAVEN_DEP_PLUGIN:copy" \
-            -Dartifact="org.jolokia:jolokia-agent-jvm:$LAGWATCH_JOLOKIA_VERSION:jar:javaagent" \
-            -DoutputDirectory="$dir" 2>&1)" && [[ -f "$LAGWATCH_JOLOKIA_JAR" ]]; then
-        lw_log "jolokia: OK ($LAGWATCH_JOLOKIA_JAR)"
+            -Dartifact="$artifact" -DoutputDirectory="$dir" 2>&1)" && [[ -f "$jar" ]]; then
+        lw_log "$name: OK ($jar)"
     else
         printf '%s\n' "$out" | tail -n 15 >&2
-        echo "resolution failed at $(date -Is)" >"$LAGWATCH_JOLOKIA_FAILED"
-        lw_warn "jolokia: could not resolve the agent; Kafka will run without Jolokia"
+        echo "resolution failed at $(date -Is)" >"$failed"
+        lw_warn "$name: could not resolve the agent; Kafka will run without $without"
     fi
 }
 
-# ------------------------------------------------ Prometheus JMX exporter ---
-# The exporter's Java agent, attached to the test broker next to Jolokia so
-# the collector's exporter path is tested against the real thing. Optional:
-# without it the broker runs without the exporter and the exporter tests fail
-# saying so.
+install_jolokia() {
+    install_agent jolokia "org.jolokia:jolokia-agent-jvm:$LAGWATCH_JOLOKIA_VERSION:jar:javaagent" \
+        "$LAGWATCH_JOLOKIA_JAR" "$LAGWATCH_JOLOKIA_FAILED" Jolokia
+}
+
+# The Prometheus JMX exporter's Java agent, attached to the test broker next
+# to Jolokia so the collector's exporter path is tested against the real
+# thing. Without it the exporter tests fail saying so.
 install_jmx_exporter() {
-    if [[ $FORCE -eq 0 && -f "$LAGWATCH_JMX_EXPORTER_JAR" ]]; then
-        lw_log "jmx-exporter: cached at $LAGWATCH_JMX_EXPORTER_JAR"
-        return
-    fi
-    if [[ $FORCE -eq 0 && -f "$LAGWATCH_JMX_EXPORTER_FAILED" ]]; then
-        lw_warn "jmx-exporter: $LAGWATCH_JMX_EXPORTER_VERSION previously failed to resolve; continuing without it (install.sh --force retries)"
-        return
-    fi
-    local dir out
-    dir="$(dirname "$LAGWATCH_JMX_EXPORTER_JAR")"
-    mkdir -p "$dir"
-    rm -f "$LAGWATCH_JMX_EXPORTER_FAILED"
-    lw_log "jmx-exporter: resolving io.prometheus.jmx:jmx_prometheus_javaagent:$LAGWATCH_JMX_EXPORTER_VERSION"
-    # shellcheck disable=SC2086
-    if out="$(mvn -B -q -Dstyle.color=never ${LAGWATCH_MAVEN_OPTS:-} -Dmaven.repo.local="$LAGWATCH_M2_REPO" "$LAGWATCH_MAVEN_DEP_PLUGIN:copy" \
-            -Dartifact="io.prometheus.jmx:jmx_prometheus_javaagent:$LAGWATCH_JMX_EXPORTER_VERSION:jar" \
-            -DoutputDirectory="$dir" 2>&1)" && [[ -f "$LAGWATCH_JMX_EXPORTER_JAR" ]]; then
-        lw_log "jmx-exporter: OK ($LAGWATCH_JMX_EXPORTER_JAR)"
-    else
-        printf '%s\n' "$out" | tail -n 15 >&2
-        echo "resolution failed at $(date -Is)" >"$LAGWATCH_JMX_EXPORTER_FAILED"
-        lw_warn "jmx-exporter: could not resolve the agent; Kafka will run without the Prometheus JMX exporter"
-    fi
+    install_agent jmx-exporter "io.prometheus.jmx:jmx_prometheus_javaagent:$LAGWATCH_JMX_EXPORTER_VERSION:jar" \
+        "$LAGWATCH_JMX_EXPORTER_JAR" "$LAGWATCH_JMX_EXPORTER_FAILED" "the Prometheus JMX exporter"
 }
 
 # ------------------------------------------- web page test: Chromium + playwright-core ---
