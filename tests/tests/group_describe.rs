@@ -9,25 +9,18 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
+use lagwatch_collector::sampler::sample_cluster;
 use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
 use lagwatch_model::GroupSample;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 async fn sample(source: Arc<KafkaOffsetSource>, group: &str, topic: &str) -> GroupSample {
-    let target = GroupTarget {
-        group: group.to_string(),
-        topics: BTreeSet::from([topic.to_string()]),
-        topic_patterns: vec![],
-        all_topics: false,
-        exact_time_lag: false,
-        read_committed: false,
-    };
+    let target = common::topic_target(group, topic);
     tokio::task::spawn_blocking(move || sample_cluster(source.as_ref(), "local", &[target], 0))
         .await
         .expect("sampling thread")

@@ -9,14 +9,14 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lagwatch_collector::kafka::admin_ffi::CommittedOffset;
 use lagwatch_collector::kafka::offsets_topic::{
     partition_for, OffsetsTopicError, OffsetsTopicReader,
 };
-use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
+use lagwatch_collector::sampler::sample_cluster;
 use lagwatch_collector::source::OffsetSource;
 use lagwatch_collector::{ClusterConfig, CommittedOffsetsFrom, KafkaOffsetSource};
 use rdkafka::admin::{AdminClient, AdminOptions};
@@ -267,14 +267,7 @@ async fn samples_through_the_offsets_topic_match_the_kafka_tool() -> anyhow::Res
         &cluster(CommittedOffsetsFrom::OffsetsTopic),
         Duration::from_secs(10),
     )?;
-    let target = GroupTarget {
-        group: group.clone(),
-        topics: BTreeSet::from([topic.clone()]),
-        topic_patterns: vec![],
-        all_topics: false,
-        exact_time_lag: false,
-        read_committed: false,
-    };
+    let target = common::topic_target(&group, &topic);
     // The first cycles may be answered by the admin API while the reader
     // catches up; every cycle must be right either way.
     for _ in 0..3 {
@@ -389,18 +382,8 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
         )?;
 
         let alice = ClusterConfig {
-            bootstrap_servers: format!("127.0.0.1:{sasl}"),
-            properties: BTreeMap::from([
-                (
-                    "security.protocol".to_string(),
-                    "SASL_PLAINTEXT".to_string(),
-                ),
-                ("sasl.mechanism".to_string(), "PLAIN".to_string()),
-                ("sasl.username".to_string(), "alice".to_string()),
-                ("sasl.password".to_string(), "alice-secret".to_string()),
-            ]),
             committed_offsets: CommittedOffsetsFrom::OffsetsTopic,
-            ..ClusterConfig::default()
+            ..common::alice_over_sasl_plain(sasl, "alice-secret")
         };
         let refused =
             match OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)) {
@@ -414,14 +397,7 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
         );
 
         let source = KafkaOffsetSource::new(&alice, Duration::from_secs(10))?;
-        let target = GroupTarget {
-            group: group.to_string(),
-            topics: BTreeSet::from([topic.to_string()]),
-            topic_patterns: vec![],
-            all_topics: false,
-            exact_time_lag: false,
-            read_committed: false,
-        };
+        let target = common::topic_target(group, topic);
         let lags = |source: &KafkaOffsetSource| {
             let sample = sample_cluster(source, "acl", std::slice::from_ref(&target), 0).remove(0);
             let mut lags: Vec<(i32, Option<i64>)> = sample

@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
+use lagwatch_collector::sampler::sample_cluster;
 use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
 use lagwatch_model::GroupSample;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -41,14 +41,7 @@ fn broker(args: &[&str]) -> anyhow::Result<()> {
 }
 
 async fn sample(source: Arc<KafkaOffsetSource>, group: &str, topic: &str) -> GroupSample {
-    let target = GroupTarget {
-        group: group.to_string(),
-        topics: BTreeSet::from([topic.to_string()]),
-        topic_patterns: vec![],
-        all_topics: false,
-        exact_time_lag: false,
-        read_committed: false,
-    };
+    let target = common::topic_target(group, topic);
     tokio::task::spawn_blocking(move || sample_cluster(source.as_ref(), "private", &[target], 0))
         .await
         .expect("sampling thread")
@@ -192,21 +185,7 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
             ok.map_err(|e| anyhow::anyhow!("{mechanism}: {e}"))?;
         }
         // A wrong password is an error sample, not a hang or a crash.
-        let cluster = ClusterConfig {
-            bootstrap_servers: format!("127.0.0.1:{sasl_port}"),
-            properties: BTreeMap::from([
-                (
-                    "security.protocol".to_string(),
-                    "SASL_PLAINTEXT".to_string(),
-                ),
-                ("sasl.mechanism".to_string(), "PLAIN".to_string()),
-                ("sasl.username".to_string(), "alice".to_string()),
-                ("sasl.password".to_string(), "wrong".to_string()),
-            ]),
-            secret_properties: BTreeMap::new(),
-            jmx: None,
-            committed_offsets: Default::default(),
-        };
+        let cluster = common::alice_over_sasl_plain(sasl_port, "wrong");
         let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
         let denied = sample(source, "nobody", "__consumer_offsets").await;
         assert!(denied.error.is_some(), "{denied:?}");

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -146,12 +146,8 @@ impl Drop for TlsBroker {
 
 async fn sample(source: Arc<KafkaOffsetSource>, exact_time_lag: bool) -> GroupSample {
     let target = GroupTarget {
-        group: GROUP.to_string(),
-        topics: BTreeSet::from([TOPIC.to_string()]),
-        topic_patterns: vec![],
-        all_topics: false,
         exact_time_lag,
-        read_committed: false,
+        ..common::topic_target(GROUP, TOPIC)
     };
     tokio::task::spawn_blocking(move || sample_cluster(source.as_ref(), "tls", &[target], now_ms()))
         .await

@@ -154,6 +154,37 @@ pub fn lag_monitor(group: &str, topic: &str, recipient: &str) -> lagwatch_model:
     }
 }
 
+/// The connection profile of user alice over SASL/PLAIN on a private
+/// broker's SASL listener (`tests/infra/private-kafka.sh start ... SASL_PORT`).
+pub fn alice_over_sasl_plain(sasl_port: u16, password: &str) -> lagwatch_collector::ClusterConfig {
+    lagwatch_collector::ClusterConfig {
+        bootstrap_servers: format!("127.0.0.1:{sasl_port}"),
+        properties: std::collections::BTreeMap::from([
+            (
+                "security.protocol".to_string(),
+                "SASL_PLAINTEXT".to_string(),
+            ),
+            ("sasl.mechanism".to_string(), "PLAIN".to_string()),
+            ("sasl.username".to_string(), "alice".to_string()),
+            ("sasl.password".to_string(), password.to_string()),
+        ]),
+        ..lagwatch_collector::ClusterConfig::default()
+    }
+}
+
+/// What to sample for `group`: exactly `topic` (reported even where nothing
+/// is committed), lag against the high watermark, time lag estimated.
+pub fn topic_target(group: &str, topic: &str) -> lagwatch_collector::sampler::GroupTarget {
+    lagwatch_collector::sampler::GroupTarget {
+        group: group.to_string(),
+        topics: std::collections::BTreeSet::from([topic.to_string()]),
+        topic_patterns: vec![],
+        all_topics: false,
+        exact_time_lag: false,
+        read_committed: false,
+    }
+}
+
 /// Commits `offset` for `group` on every partition, the way a consumer
 /// using assign() with manual commits does (the group stays Empty).
 pub fn commit_offsets(
