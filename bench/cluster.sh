@@ -55,14 +55,8 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$node/data
 default.replication.factor=1
-offsets.topic.replication.factor=1
 offsets.topic.num.partitions=50
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
+$LAGWATCH_KAFKA_TEST_PROPERTIES
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=2

@@ -40,6 +40,17 @@ LAGWATCH_JMX_EXPORTER_JAR="$LAGWATCH_CACHE_DIR/jmx-exporter/jmx_prometheus_javaa
 LAGWATCH_JMX_EXPORTER_FAILED="$LAGWATCH_CACHE_DIR/jmx-exporter/unavailable-$LAGWATCH_JMX_EXPORTER_VERSION"
 LAGWATCH_M2_REPO="${LAGWATCH_M2_REPO:-$LAGWATCH_CACHE_DIR/m2}"
 
+# Broker settings shared by every test and bench broker (up.sh,
+# private-kafka.sh, bench/cluster.sh): one replica of each internal topic,
+# no rebalance delay, no auto-created topics.
+LAGWATCH_KAFKA_TEST_PROPERTIES="offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false"
+
 export LAGWATCH_CACHE_DIR LAGWATCH_INFRA_DIR
 
 lw_log()  { printf '[lagwatch-infra] %s\n' "$*" >&2; }

@@ -70,13 +70,7 @@ $sasl
 $tls
 $authorizer
 log.dirs=$dir/data
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
+$LAGWATCH_KAFKA_TEST_PROPERTIES
 num.network.threads=1
 num.io.threads=2
 PROPS

@@ -249,13 +249,7 @@ log.dirs=$KAFKA_DIR/data
 num.partitions=1
 default.replication.factor=1
 min.insync.replicas=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
+$LAGWATCH_KAFKA_TEST_PROPERTIES
 delete.topic.enable=true
 num.network.threads=2
 num.io.threads=4
