@@ -538,26 +538,17 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
         timed("describe groups (one rotation slot)".into(), &mut || {
             let _ = source.describe_groups(&groups);
         });
-        timed(
-            format!("high watermarks of {} partitions", partitions.len()),
-            &mut || {
-                let _ = source.list_offsets(
-                    &partitions,
-                    OffsetSpec::Latest,
-                    Isolation::ReadUncommitted,
-                );
-            },
-        );
-        timed(
-            format!("log start offsets of {} partitions", partitions.len()),
-            &mut || {
-                let _ = source.list_offsets(
-                    &partitions,
-                    OffsetSpec::Earliest,
-                    Isolation::ReadUncommitted,
-                );
-            },
-        );
+        for (what, spec) in [
+            ("high watermarks", OffsetSpec::Latest),
+            ("log start offsets", OffsetSpec::Earliest),
+        ] {
+            timed(
+                format!("{what} of {} partitions", partitions.len()),
+                &mut || {
+                    let _ = source.list_offsets(&partitions, spec, Isolation::ReadUncommitted);
+                },
+            );
+        }
         timed("metadata".into(), &mut || {
             let _ = source.topic_partitions();
         });
