@@ -22,8 +22,9 @@
 
 pub mod admin_ffi;
 pub mod offsets_topic;
+mod rotation;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::source::{OffsetSource, SourceError};
 use admin_ffi::{CommittedByGroup, GroupDescription, Isolation, OffsetSpec, OffsetsByPartition};
+use rotation::RotationCache;
 
 /// Connection settings of one Kafka cluster (its auth profile included).
 #[derive(Clone, PartialEq, Default, serde::Deserialize, serde::Serialize)]
@@ -337,15 +339,6 @@ const DESCRIBE_LISTED_EVERY: u64 = 6;
 /// Every how many cycles a partition's log start offset is read again.
 const LOG_START_EVERY: u64 = 3;
 
-/// Group descriptions kept between cycles (see [`DESCRIBE_EVERY`]).
-#[derive(Debug, Default)]
-struct DescriptionCache {
-    /// `describe_groups` calls so far.
-    calls: u64,
-    /// The latest successful description of each sampled group.
-    known: HashMap<String, GroupDescription>,
-}
-
 /// The cycle slot (`0..period`) in which a settled group is described
 /// again: a fixed hash of its name, so the rotation is the same in every
 /// process and does not depend on the order of the monitors.
@@ -363,7 +356,7 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     })
 }
 
-/// Log start offsets kept between cycles. The log start of a partition
+/// Log start offsets are kept between cycles. The log start of a partition
 /// moves only when retention deletes a segment or records are deleted, so
 /// each partition's is read again every [`LOG_START_EVERY`] cycles, a third
 /// of the partitions per cycle (slot [`refresh_slot_of_partition`]);
@@ -371,12 +364,10 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 /// A log start (and the "committed below log start" flag built on it) may
 /// therefore lag by up to `LOG_START_EVERY - 1` cycles; the log-start lookup
 /// of a cycle asks about a third of the partitions.
-#[derive(Debug, Default)]
-struct LogStartCache {
-    /// `ListOffsets(earliest)` calls so far.
-    calls: u64,
-    known: HashMap<(String, i32), i64>,
-}
+type LogStartCache = RotationCache<(String, i32), i64>;
+
+/// Group descriptions kept between cycles (see [`DESCRIBE_EVERY`]).
+type DescriptionCache = RotationCache<String, GroupDescription>;
 
 /// The rotation slot of a partition's log start (see [`LogStartCache`]).
 fn refresh_slot_of_partition((topic, partition): &(String, i32)) -> u64 {
@@ -385,6 +376,9 @@ fn refresh_slot_of_partition((topic, partition): &(String, i32)) -> u64 {
         &partition.to_le_bytes(),
     ) % LOG_START_EVERY
 }
+
+/// Every group of a cluster with its state, and the brokers that failed.
+type GroupListingResult = (Vec<admin_ffi::GroupListing>, Vec<String>);
 
 /// How long a read waits for the offsets-topic reader to catch up before
 /// the admin API answers instead.
@@ -445,6 +439,10 @@ pub struct KafkaOffsetSource {
     /// The `__consumer_offsets` reader, started on first use when the
     /// profile asks for it (see [`CommittedOffsetsFrom::OffsetsTopic`]).
     offsets_reader: Mutex<OffsetsReaderSlot>,
+    /// The group listing of this cycle when pattern monitors already asked
+    /// for it ([`OffsetSource::list_groups`]); taken by the describe step
+    /// of the same cycle so the cluster is listed once per cycle.
+    listing: Mutex<Option<GroupListingResult>>,
 }
 
 /// The offsets-topic reader of a source, or why there is none yet.
@@ -487,6 +485,7 @@ impl KafkaOffsetSource {
             descriptions: Mutex::default(),
             log_starts: Mutex::default(),
             offsets_reader: Mutex::default(),
+            listing: Mutex::default(),
         })
     }
 }
@@ -587,54 +586,36 @@ impl KafkaOffsetSource {
         partitions: &[(String, i32)],
         isolation: Isolation,
     ) -> Result<OffsetsByPartition, SourceError> {
-        let (slot, mut reused) = match self.log_starts.lock() {
-            Ok(mut cache) => {
-                let slot = cache.calls % LOG_START_EVERY;
-                cache.calls += 1;
-                let wanted: HashSet<&(String, i32)> = partitions.iter().collect();
-                cache.known.retain(|key, _| wanted.contains(key));
-                let reused: OffsetsByPartition = partitions
-                    .iter()
-                    .filter(|key| refresh_slot_of_partition(key) != slot)
-                    .filter_map(|key| cache.known.get(key).map(|start| (key.clone(), Ok(*start))))
-                    .collect();
-                (slot, reused)
-            }
-            Err(_) => (0, HashMap::new()),
+        let cycle = match self.log_starts.lock() {
+            Ok(mut cache) => cache.begin(partitions, |cycle, key, _| {
+                refresh_slot_of_partition(key) != cycle % LOG_START_EVERY
+            }),
+            Err(_) => rotation::CycleStart::asking_all(partitions),
         };
-        let asked: Vec<(String, i32)> = partitions
-            .iter()
-            .filter(|key| !reused.contains_key(*key))
-            .cloned()
-            .collect();
         let read = admin_ffi::list_offsets(
             self.handles[2 % self.handles.len()].client(),
-            &asked,
+            &cycle.asked,
             OffsetSpec::Earliest,
             isolation,
             self.timeout,
         )
         .map_err(SourceError::Admin)?;
         if let Ok(mut cache) = self.log_starts.lock() {
-            for (key, result) in &read {
-                match result {
-                    Ok(start) => {
-                        cache.known.insert(key.clone(), *start);
-                    }
-                    Err(_) => {
-                        cache.known.remove(key);
-                    }
-                }
-            }
+            cache.record(&read);
         }
         tracing::trace!(
-            read = asked.len(),
-            reused = reused.len(),
-            slot,
+            read = cycle.asked.len(),
+            reused = cycle.reused.len(),
+            cycle = cycle.number,
             "log start offsets"
         );
-        reused.extend(read);
-        Ok(reused)
+        let mut all: OffsetsByPartition = cycle
+            .reused
+            .into_iter()
+            .map(|(key, start)| (key, Ok(start)))
+            .collect();
+        all.extend(read);
+        Ok(all)
     }
 
     /// Serves every handle's event queue (errors, logs): nothing piles up,
@@ -801,9 +782,18 @@ impl OffsetSource for KafkaOffsetSource {
     }
 
     fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
-        admin_ffi::list_consumer_groups(self.admin().client(), self.timeout)
-            .map(|(listings, errors)| (listings.into_iter().map(|l| l.group).collect(), errors))
-            .map_err(SourceError::Admin)
+        let listing = admin_ffi::list_consumer_groups(self.admin().client(), self.timeout);
+        let names = listing
+            .as_ref()
+            .map(|(listings, errors)| {
+                let names = listings.iter().map(|l| l.group.clone()).collect();
+                (names, errors.clone())
+            })
+            .map_err(|error| SourceError::Admin(error.clone()));
+        if let (Ok(listing), Ok(mut slot)) = (listing, self.listing.lock()) {
+            *slot = Some(listing);
+        }
+        names
     }
 
     fn committed_offsets(&self, groups: &[String]) -> CommittedByGroup {
@@ -819,80 +809,59 @@ impl OffsetSource for KafkaOffsetSource {
         &self,
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError> {
+        // Taken in any case, so a listing never outlives its cycle.
+        let this_cycle = self.listing.lock().ok().and_then(|mut slot| slot.take());
         if groups.is_empty() {
             return Ok(HashMap::new());
         }
         // The states the group listing reports, to see changes at once.
         // A group missing from a listing every broker answered is gone
         // (deleted): described at once, it shows as Dead.
-        let (listed, listing_complete): (HashMap<String, Option<String>>, bool) =
-            match admin_ffi::list_consumer_groups(self.admin().client(), self.timeout) {
-                Ok((listings, errors)) => (
-                    listings.into_iter().map(|l| (l.group, l.state)).collect(),
-                    errors.is_empty(),
-                ),
-                Err(error) => {
-                    tracing::debug!(error = %error, "group listing failed; descriptions by rotation only");
-                    (HashMap::new(), false)
-                }
-            };
-        // Which groups to ask about; the lock is not held over the calls.
-        let (calls, reused) = match self.descriptions.lock() {
-            Ok(mut cache) => {
-                let calls = cache.calls;
-                cache.calls += 1;
-                // Groups no longer sampled are forgotten.
-                let wanted: HashSet<&str> = groups.iter().map(String::as_str).collect();
-                cache
-                    .known
-                    .retain(|group, _| wanted.contains(group.as_str()));
-                let reused: HashMap<String, GroupDescription> = groups
-                    .iter()
-                    .filter_map(|g| cache.known.get(g))
-                    .filter(|d| is_settled(&d.state))
-                    .filter(|d| match listed.get(&d.group) {
-                        Some(Some(state)) => {
-                            *state == d.state
-                                && refresh_slot(&d.group, DESCRIBE_LISTED_EVERY)
-                                    != calls % DESCRIBE_LISTED_EVERY
-                        }
-                        None if listing_complete => false,
-                        Some(None) | None => {
-                            refresh_slot(&d.group, DESCRIBE_EVERY) != calls % DESCRIBE_EVERY
-                        }
-                    })
-                    .map(|d| (d.group.clone(), d.clone()))
-                    .collect();
-                (calls, reused)
-            }
-            Err(_) => (0, HashMap::new()),
+        let listing = match this_cycle {
+            Some(listing) => Ok(listing),
+            None => admin_ffi::list_consumer_groups(self.admin().client(), self.timeout),
         };
-        let asked: Vec<String> = groups
-            .iter()
-            .filter(|g| !reused.contains_key(*g))
-            .cloned()
-            .collect();
-        let mut all = self.describe_now(&asked)?;
-        if let Ok(mut cache) = self.descriptions.lock() {
-            for (group, result) in &all {
-                match result {
-                    Ok(description) => {
-                        cache.known.insert(group.clone(), description.clone());
+        let (listed, listing_complete): (HashMap<String, Option<String>>, bool) = match listing {
+            Ok((listings, errors)) => (
+                listings.into_iter().map(|l| (l.group, l.state)).collect(),
+                errors.is_empty(),
+            ),
+            Err(error) => {
+                tracing::debug!(error = %error, "group listing failed; descriptions by rotation only");
+                (HashMap::new(), false)
+            }
+        };
+        // Which groups to ask about; the lock is not held over the calls.
+        let reuse = |cycle: u64, group: &String, cached: &GroupDescription| {
+            is_settled(&cached.state)
+                && match listed.get(group) {
+                    Some(Some(state)) => {
+                        *state == cached.state
+                            && refresh_slot(group, DESCRIBE_LISTED_EVERY)
+                                != cycle % DESCRIBE_LISTED_EVERY
                     }
-                    Err(_) => {
-                        cache.known.remove(group);
+                    None if listing_complete => false,
+                    Some(None) | None => {
+                        refresh_slot(group, DESCRIBE_EVERY) != cycle % DESCRIBE_EVERY
                     }
                 }
-            }
+        };
+        let cycle = match self.descriptions.lock() {
+            Ok(mut cache) => cache.begin(groups, reuse),
+            Err(_) => rotation::CycleStart::asking_all(groups),
+        };
+        let mut all = self.describe_now(&cycle.asked)?;
+        if let Ok(mut cache) = self.descriptions.lock() {
+            cache.record(&all);
         }
         tracing::trace!(
-            described = asked.len(),
-            reused = reused.len(),
+            described = cycle.asked.len(),
+            reused = cycle.reused.len(),
             listed = listed.len(),
-            calls,
+            cycle = cycle.number,
             "group descriptions"
         );
-        all.extend(reused.into_iter().map(|(g, d)| (g, Ok(d))));
+        all.extend(cycle.reused.into_iter().map(|(g, d)| (g, Ok(d))));
         Ok(all)
     }
 
