@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use lagwatch_collector::{ClusterConfig, CollectorConfig, MetricsTopicConfig};
-use lagwatch_evaluator::{ClickHouseConfig, EvaluatorConfig};
+use lagwatch_collector::{CollectorConfig, MetricsTopicConfig, SampledCluster};
+use lagwatch_evaluator::EvaluatorConfig;
+use lagwatch_history::ClickHouseConfig;
 use lagwatch_sinks::{EmailConfig, PagerDutyConfig, SlackConfig, WebhookConfig};
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +31,7 @@ pub struct AppConfig {
     #[serde(default)]
     pub store: StoreConfig,
     /// Kafka clusters by name; monitors refer to these names.
-    pub clusters: BTreeMap<String, ClusterConfig>,
+    pub clusters: BTreeMap<String, SampledCluster>,
     /// The topic samples travel on between collector and evaluator.
     pub metrics_topic: MetricsTopicConfig,
     #[serde(default)]
@@ -207,10 +208,11 @@ impl AppConfig {
             return Err("`clusters` must define at least one cluster".into());
         }
         for (name, cluster) in &self.clusters {
-            if cluster.bootstrap_servers.trim().is_empty() {
+            if cluster.connection.bootstrap_servers.trim().is_empty() {
                 return Err(format!("`clusters.{name}.bootstrap_servers` is empty"));
             }
             cluster
+                .connection
                 .check_secrets()
                 .map_err(|e| format!("`clusters.{name}`: {e}"))?;
         }
@@ -221,7 +223,7 @@ impl AppConfig {
                 self.clusters.keys().cloned().collect::<Vec<_>>().join(", ")
             ));
         }
-        if !lagwatch_collector::store::is_valid_topic_name(&self.metrics_topic.topic) {
+        if !lagwatch_store::is_valid_topic_name(&self.metrics_topic.topic) {
             return Err(format!(
                 "`metrics_topic.topic` `{}` is not a valid Kafka topic name",
                 self.metrics_topic.topic
@@ -234,7 +236,7 @@ impl AppConfig {
             return Err("`collector.interval` must be greater than 0".into());
         }
         if !self.evaluator.state_topic.is_empty()
-            && !lagwatch_collector::store::is_valid_topic_name(&self.evaluator.state_topic)
+            && !lagwatch_store::is_valid_topic_name(&self.evaluator.state_topic)
         {
             return Err(format!(
                 "`evaluator.state_topic` `{}` is not a valid Kafka topic name",
@@ -304,12 +306,23 @@ interval = "5s"
         assert_eq!(config.metrics_topic.topic, "lagwatch-samples");
         assert_eq!(
             config.clusters["local"]
+                .connection
                 .properties
                 .get("security.protocol")
                 .map(String::as_str),
             Some("plaintext")
         );
         assert!(config.clickhouse.is_none());
+    }
+
+    #[test]
+    fn unknown_cluster_settings_are_refused_by_name() {
+        let text = VALID.replace(
+            "properties = {",
+            "bootstrap_server = \"x:1\"\nproperties = {",
+        );
+        let error = load(&text).expect_err("typo").to_string();
+        assert!(error.contains("bootstrap_server"), "{error}");
     }
 
     #[test]

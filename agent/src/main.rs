@@ -50,7 +50,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.clusters.len(),
                 config.metrics_topic.topic,
                 config.metrics_topic.cluster,
-                lagwatch_collector::store::redact_url(&config.store.url),
+                lagwatch_store::redact_url(&config.store.url),
                 config.evaluator.rules_files.len(),
                 rules.broker_rules.len(),
                 rules.group_overrides.len()
@@ -58,11 +58,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let store = lagwatch_collector::MonitorStore::connect(&config.store.url).await?;
+            let store = lagwatch_store::MonitorStore::connect(&config.store.url).await?;
             store.migrate().await?;
             println!("monitor store migrated");
             if let Some(clickhouse) = &config.clickhouse {
-                let applied = lagwatch_evaluator::history::migrate(clickhouse).await?;
+                let applied = lagwatch_history::migrate(clickhouse).await?;
                 println!("ClickHouse migrated (newly applied: {applied:?})");
             }
             Ok(())

@@ -1,7 +1,7 @@
 //! `lagwatch monitors add|list|rm`: manage monitors without writing SQL.
 
-use lagwatch_collector::MonitorStore;
 use lagwatch_model::{AlertSettings, GroupMatch, NewMonitor};
+use lagwatch_store::MonitorStore;
 
 use crate::cli::MonitorsCommand;
 use crate::config::AppConfig;

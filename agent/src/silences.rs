@@ -1,7 +1,7 @@
 //! `lagwatch silences add|list|expire`: mute alerts from the command line.
 
-use lagwatch_collector::MonitorStore;
 use lagwatch_model::{now_ms, NewSilence};
+use lagwatch_store::MonitorStore;
 
 use crate::cli::SilencesCommand;
 use crate::config::AppConfig;

@@ -1,7 +1,7 @@
 //! `lagwatch tokens add|list|rm`: team API tokens from the command line
 //! (the bootstrap path: the first team token needs no admin token).
 
-use lagwatch_collector::MonitorStore;
+use lagwatch_store::MonitorStore;
 
 use crate::cli::TokensCommand;
 use crate::config::AppConfig;

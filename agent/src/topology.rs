@@ -7,19 +7,21 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use lagwatch_collector::monitor_watch::{watch_monitors, MonitorList};
 use lagwatch_collector::{
-    ensure_topic, ClusterPoller, CollectorMetrics, KafkaOffsetSource, MonitorStore, Publisher,
+    ClusterPoller, CollectorMetrics, KafkaOffsetSource, Publisher, SAMPLE_TOPIC_SETTINGS,
 };
 use lagwatch_evaluator::alert_state::AlertStateStore;
 use lagwatch_evaluator::broker_rules::BrokerAlertRouting;
 use lagwatch_evaluator::consumer::Alerting;
-use lagwatch_evaluator::history::{self, HistoryWriter};
 use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
+use lagwatch_history::{self as history, HistoryMetrics, HistoryWriter};
+use lagwatch_kafka::{ensure_topic, TopicSpec};
 use lagwatch_sinks::{
     Delivery, EmailSink, MonitorWebhookSink, PagerDutySink, Sink, SinkMetrics, SinkRunner,
     SlackSink, WebhookSink,
 };
+use lagwatch_store::monitor_watch::{watch_monitors, MonitorList};
+use lagwatch_store::MonitorStore;
 use prometheus::Registry;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -76,7 +78,7 @@ pub async fn run_with_api(
         let monitors = watch_monitors(
             store.clone(),
             config.collector.monitor_refresh,
-            Some(collector_metrics.clone()),
+            Some(collector_metrics.store_errors.clone()),
             shutdown.clone(),
         )
         .await
@@ -130,14 +132,14 @@ async fn start_collector(
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     let topic = &config.metrics_topic;
-    let metrics_cluster = &config.clusters[&topic.cluster];
-    ensure_topic(
-        metrics_cluster,
-        &topic.topic,
-        topic.partitions,
-        topic.replication,
-    )
-    .await?;
+    let metrics_cluster = &config.clusters[&topic.cluster].connection;
+    let spec = TopicSpec {
+        name: &topic.topic,
+        partitions: topic.partitions,
+        replication: topic.replication,
+        settings: SAMPLE_TOPIC_SETTINGS,
+    };
+    ensure_topic(metrics_cluster, &spec).await?;
     let publisher = Publisher::new(metrics_cluster, &topic.topic, metrics.clone())?;
     let ownership = match &config.collector.sharding {
         Some(sharding) => {
@@ -151,8 +153,12 @@ async fn start_collector(
         None => None,
     };
     for (name, cluster) in &config.clusters {
-        let source = KafkaOffsetSource::new(cluster, config.collector.request_timeout)
-            .with_context(|| format!("cluster {name}"))?;
+        let source = KafkaOffsetSource::new(
+            &cluster.connection,
+            cluster.committed_offsets,
+            config.collector.request_timeout,
+        )
+        .with_context(|| format!("cluster {name}"))?;
         let mut poller = ClusterPoller::new(
             name.clone(),
             Arc::new(source),
@@ -208,7 +214,8 @@ async fn start_evaluator(
                 .context("migrating ClickHouse")?;
             let (records_tx, records_rx) = mpsc::channel(10_000);
             let (acks_tx, acks_rx) = mpsc::channel(1_000);
-            let writer = HistoryWriter::new(clickhouse.clone(), metrics.clone());
+            let writer =
+                HistoryWriter::new(clickhouse.clone(), HistoryMetrics::register(registry)?);
             let writer_shutdown = shutdown.clone();
             tasks.spawn(async move {
                 writer.run(records_rx, acks_tx, writer_shutdown).await;
@@ -259,7 +266,9 @@ async fn start_evaluator(
     ));
     tracing::info!(sinks = sinks.len(), "alert sinks started");
 
-    let cluster = config.clusters[&config.metrics_topic.cluster].clone();
+    let cluster = config.clusters[&config.metrics_topic.cluster]
+        .connection
+        .clone();
     let alerting = alerting(config, &cluster, monitors, shutdown).await?;
     let topic = config.metrics_topic.topic.clone();
     let evaluator = config.evaluator.clone();
@@ -278,7 +287,7 @@ async fn start_evaluator(
 /// Rules, durable alert state and silences for the evaluator.
 async fn alerting(
     config: &AppConfig,
-    cluster: &lagwatch_collector::ClusterConfig,
+    cluster: &lagwatch_kafka::ClusterConfig,
     monitors: MonitorList,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Alerting> {
@@ -302,7 +311,7 @@ async fn alerting(
         )
     };
     let store = MonitorStore::connect(&config.store.url).await?;
-    let silences = lagwatch_evaluator::silence_watch::watch_silences(
+    let silences = lagwatch_store::silence_watch::watch_silences(
         store,
         config.evaluator.silence_refresh,
         shutdown.clone(),

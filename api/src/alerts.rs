@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::history;
 use crate::input::{self, Params};
 use crate::router::ApiState;
+use lagwatch_history::reader as history;
 
 /// The team whose alerts to read: a team token's own; for the admin the
 /// optional `?team=`, else every team.

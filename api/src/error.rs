@@ -7,8 +7,8 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lagwatch_collector::StoreError;
-use lagwatch_evaluator::HistoryError;
+use lagwatch_history::HistoryError;
+use lagwatch_store::StoreError;
 use serde_json::json;
 
 /// An error answer: status, machine-readable code, human message and the

@@ -135,7 +135,7 @@ pub fn optional_team(params: &Params, name: &str) -> Result<Option<String>, ApiE
 
 /// A team name, or 400 naming `field`.
 pub fn team_name(field: &str, team: &str) -> Result<String, ApiError> {
-    if lagwatch_collector::store::is_valid_team_name(team) {
+    if lagwatch_store::is_valid_team_name(team) {
         Ok(team.to_string())
     } else {
         Err(ApiError::invalid_field(

@@ -12,14 +12,14 @@
 //!   offending field named in every rejection.
 //! - [`monitors`], [`status`], [`alerts`], [`silences`], [`audit`],
 //!   [`tokens`]: the endpoint handlers.
-//! - [`history`]: the ClickHouse queries behind status and alerts.
+//! The ClickHouse queries behind status and alerts live in
+//! `lagwatch_history::reader`, next to the rows the writer stores.
 //! - [`openapi`], [`web`]: the OpenAPI document and the team web page.
 
 pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod error;
-pub mod history;
 pub mod input;
 pub mod monitors;
 pub mod openapi;

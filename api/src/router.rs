@@ -6,9 +6,9 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use lagwatch_collector::MonitorStore;
-use lagwatch_evaluator::ClickHouseConfig;
+use lagwatch_history::ClickHouseConfig;
 use lagwatch_model::Secret;
+use lagwatch_store::MonitorStore;
 
 use crate::error::ApiError;
 use crate::input::MAX_BODY_BYTES;

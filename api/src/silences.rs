@@ -16,7 +16,7 @@ use crate::input::{self, Params};
 use crate::router::ApiState;
 
 /// Longest silence: 90 days, as the store allows.
-const MAX_DURATION_SECS: u64 = (lagwatch_collector::store::MAX_SILENCE_MS / 1_000) as u64;
+const MAX_DURATION_SECS: u64 = (lagwatch_store::MAX_SILENCE_MS / 1_000) as u64;
 
 /// A silence as sent by clients; every matcher left out matches anything.
 #[derive(Debug, Clone, Deserialize)]

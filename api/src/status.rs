@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::history::{self, LatestPartition};
 use crate::input;
 use crate::monitors::visible_monitor;
 use crate::router::ApiState;
+use lagwatch_history::reader::{self as history, LatestPartition};
 
 /// The answer of `/monitors/{id}/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

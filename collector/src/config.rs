@@ -2,7 +2,29 @@
 
 use std::time::Duration;
 
+use lagwatch_kafka::ClusterConfig;
 use serde::{Deserialize, Serialize};
+
+use crate::jmx::JmxConfig;
+use crate::kafka::CommittedOffsetsFrom;
+
+/// One `[clusters.<name>]` section: the cluster's connection profile and
+/// what the collector samples there. The profile is shared with the other
+/// stages; the sampling settings are the collector's own.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampledCluster {
+    /// Brokers, security settings and secrets.
+    #[serde(flatten)]
+    pub connection: ClusterConfig,
+    /// Broker JMX endpoints (Jolokia or Prometheus JMX exporter); no broker
+    /// metrics when absent.
+    #[serde(default)]
+    pub jmx: Option<JmxConfig>,
+    /// Where committed offsets come from (see [`CommittedOffsetsFrom`]).
+    #[serde(default)]
+    pub committed_offsets: CommittedOffsetsFrom,
+}
 
 /// How the collector samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

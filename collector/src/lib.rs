@@ -7,8 +7,6 @@
 //! group to the metrics topic.
 //!
 //! # Layout
-//! - [`store`]: the monitor store (SQLite / MySQL through sqlx).
-//! - [`monitor_watch`]: keeps the monitor list fresh without restarts.
 //! - [`source`]: the `OffsetSource` trait the sampler reads a cluster through.
 //! - [`kafka`]: its rdkafka implementation and the admin FFI calls.
 //! - [`sampler`]: one round of calls → one sample per group.
@@ -25,18 +23,16 @@ pub mod exposition;
 pub mod jmx;
 pub mod kafka;
 pub mod metrics;
-pub mod monitor_watch;
 pub mod poller;
 pub mod publisher;
 pub mod sampler;
 pub mod sharding;
 pub mod source;
-pub mod store;
 pub mod time_lag;
 
+pub use config::SampledCluster;
 pub use config::{CollectorConfig, MetricsTopicConfig};
-pub use kafka::{ClusterConfig, CommittedOffsetsFrom, KafkaOffsetSource};
+pub use kafka::{CommittedOffsetsFrom, KafkaOffsetSource};
 pub use metrics::CollectorMetrics;
 pub use poller::ClusterPoller;
-pub use publisher::{ensure_topic, PublishError, Publisher};
-pub use store::{MonitorStore, StoreError};
+pub use publisher::{PublishError, Publisher, SAMPLE_TOPIC_SETTINGS};

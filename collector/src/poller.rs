@@ -15,12 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exposition::Exposition;
 use crate::metrics::CollectorMetrics;
-use crate::monitor_watch::MonitorList;
 use crate::publisher::Publisher;
 use crate::sampler::{sample_cluster, GroupTarget};
 use crate::sharding::Ownership;
 use crate::source::OffsetSource;
 use crate::time_lag::TimeLagEstimator;
+use lagwatch_store::monitor_watch::MonitorList;
 
 /// End-offset points remembered per partition for time-lag estimates.
 const TIME_LAG_HISTORY: usize = 360;

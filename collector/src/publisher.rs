@@ -4,23 +4,24 @@ use std::time::Duration;
 
 use futures::future::join_all;
 use lagwatch_model::MetricsMessage;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
-use crate::kafka::ClusterConfig;
 use crate::metrics::CollectorMetrics;
+use lagwatch_kafka::ClusterConfig;
 
 /// Errors while setting up the metrics topic or its producer.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("cannot create the metrics-topic producer: {0}")]
     Producer(String),
-    #[error("cannot create metrics topic {topic}: {message}")]
-    CreateTopic { topic: String, message: String },
+    #[error(transparent)]
+    CreateTopic(#[from] lagwatch_kafka::KafkaError),
 }
+
+/// Settings of the topics the collector creates: a week of samples, so the
+/// history stage can catch up after a long ClickHouse outage.
+pub const SAMPLE_TOPIC_SETTINGS: &[(&str, &str)] = &[("retention.ms", "604800000")];
 
 /// Producer for the metrics topic.
 #[derive(Clone)]
@@ -79,35 +80,4 @@ impl Publisher {
         }
         failed
     }
-}
-
-/// Creates the metrics topic when it does not exist yet.
-pub async fn ensure_topic(
-    cluster: &ClusterConfig,
-    topic: &str,
-    partitions: i32,
-    replication: i32,
-) -> Result<(), PublishError> {
-    let create_error = |message: String| PublishError::CreateTopic {
-        topic: topic.to_string(),
-        message,
-    };
-    let admin: AdminClient<DefaultClientContext> = cluster
-        .client_config()
-        .create()
-        .map_err(|e| create_error(e.to_string()))?;
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))
-        .set("retention.ms", "604800000");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .map_err(|e| create_error(e.to_string()))?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(create_error(code.to_string())),
-        }
-    }
-    Ok(())
 }

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::ClusterConfig;
-use crate::publisher::{ensure_topic, PublishError};
+use crate::publisher::{PublishError, SAMPLE_TOPIC_SETTINGS};
+use lagwatch_kafka::ClusterConfig;
+use lagwatch_kafka::{ensure_topic, TopicSpec};
 
 /// Sharding settings (`[collector.sharding]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +102,13 @@ pub async fn join(
     config: &ShardingConfig,
     shutdown: CancellationToken,
 ) -> Result<Ownership, PublishError> {
-    ensure_topic(cluster, &config.topic, config.shards, 1).await?;
+    let spec = TopicSpec {
+        name: &config.topic,
+        partitions: config.shards,
+        replication: 1,
+        settings: SAMPLE_TOPIC_SETTINGS,
+    };
+    ensure_topic(cluster, &spec).await?;
     let timeout_ms = config.session_timeout.as_millis().max(6_000).to_string();
     let heartbeat_ms = (config.session_timeout.as_millis() / 3)
         .max(500)

@@ -21,13 +21,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use lagwatch_collector::ClusterConfig;
+use lagwatch_kafka::{ensure_topic, ClusterConfig, TopicSpec};
 use lagwatch_model::{AlertEvent, AlertState};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -89,9 +86,18 @@ impl AlertStateStore {
             topic: topic.to_string(),
             message,
         };
-        create_compacted_topic(cluster, topic)
+        let spec = TopicSpec {
+            name: topic,
+            partitions: 6,
+            replication: -1,
+            settings: &[
+                ("cleanup.policy", "compact"),
+                ("min.compaction.lag.ms", "60000"),
+            ],
+        };
+        ensure_topic(cluster, &spec)
             .await
-            .map_err(error)?;
+            .map_err(|e| error(e.to_string()))?;
         let producer: FutureProducer = cluster
             .client_config()
             .set("acks", "all")
@@ -240,28 +246,6 @@ impl AlertMemory for AlertStateStore {
             status: record.event.status.clone(),
         })
     }
-}
-
-async fn create_compacted_topic(cluster: &ClusterConfig, topic: &str) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = cluster
-        .client_config()
-        .create()
-        .map_err(|e| e.to_string())?;
-    let new_topic = NewTopic::new(topic, 6, TopicReplication::Fixed(-1))
-        .set("cleanup.policy", "compact")
-        .set("min.compaction.lag.ms", "60000");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .map_err(|e| e.to_string())?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(format!("cannot create it: {code}")),
-        }
-    }
-    Ok(())
 }
 
 /// The partition ids of `topic`.

@@ -9,8 +9,8 @@
 //! handled. The channels are bounded, so a slow sink or ClickHouse slows
 //! consumption instead of losing data.
 
-use lagwatch_collector::monitor_watch::MonitorList;
-use lagwatch_collector::ClusterConfig;
+use lagwatch_kafka::ClusterConfig;
+use lagwatch_store::monitor_watch::MonitorList;
 use std::sync::Arc;
 
 use lagwatch_model::{decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Silence};
@@ -30,10 +30,10 @@ use crate::alert_state::AlertStateStore;
 use crate::broker_rules::{BrokerAlertRouting, BrokerEngine};
 use crate::config::EvaluatorConfig;
 use crate::engine::{AlertMemory, Engine};
-use crate::history::{Checkpoint, HistoryRecord};
 use crate::metrics::EvaluatorMetrics;
 use crate::monitor_index::MonitorIndex;
 use crate::notifier::Notifier;
+use lagwatch_history::{Checkpoint, HistoryRecord};
 
 /// Errors that stop the consumer.
 #[derive(Debug, thiserror::Error)]
@@ -127,11 +127,7 @@ pub async fn run_consumer(
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
             Some(stored) = recv_acks(&mut acks) => {
-                for checkpoint in stored {
-                    if let Err(error) = consumer.store_offset(topic, checkpoint.partition, checkpoint.offset) {
-                        tracing::warn!(error = %error, "cannot store consumer offset");
-                    }
-                }
+                store_next_offsets(&consumer, topic, &stored);
                 continue;
             }
             Some(done) = completed.recv() => {
@@ -263,9 +259,7 @@ pub async fn run_consumer(
         while let Ok(Some(stored)) =
             tokio::time::timeout(std::time::Duration::from_secs(10), acks.recv()).await
         {
-            for checkpoint in stored {
-                let _ = consumer.store_offset(topic, checkpoint.partition, checkpoint.offset);
-            }
+            store_next_offsets(&consumer, topic, &stored);
         }
     }
     if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
@@ -273,6 +267,35 @@ pub async fn run_consumer(
     }
     tracing::info!("evaluator stopped");
     Ok(())
+}
+
+/// Stores each checkpoint's offset (the next one to read) for the next
+/// commit, exactly as given. `store_offsets` is librdkafka's
+/// `rd_kafka_offsets_store`, which takes the offset as is; the older
+/// `store_offset` (`rd_kafka_offset_store`) adds one itself, so handing it
+/// a next-offset committed one past it and every restart skipped a sample
+/// per partition.
+fn store_next_offsets<C: ConsumerContext>(
+    consumer: &StreamConsumer<C>,
+    topic: &str,
+    checkpoints: &[Checkpoint],
+) {
+    if checkpoints.is_empty() {
+        return;
+    }
+    let mut positions = TopicPartitionList::with_capacity(checkpoints.len());
+    for checkpoint in checkpoints {
+        if let Err(error) = positions.add_partition_offset(
+            topic,
+            checkpoint.partition,
+            Offset::Offset(checkpoint.offset),
+        ) {
+            tracing::warn!(partition = checkpoint.partition, error = %error, "cannot store consumer offset");
+        }
+    }
+    if let Err(error) = consumer.store_offsets(&positions) {
+        tracing::warn!(topic, error = %error, "cannot store consumer offsets");
+    }
 }
 
 /// Notifies each transition and records it (as notified or muted) in

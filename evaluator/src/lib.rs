@@ -1,17 +1,16 @@
-//! The lagwatch evaluator: turns the stream of samples into alerts and
-//! history.
+//! The lagwatch evaluator: turns the stream of samples into alerts (and
+//! feeds the history writer of the `lagwatch-history` crate).
 //!
 //! Instances form one Kafka consumer group on the metrics topic; because
 //! samples are keyed by `cluster/group`, each group's samples reach exactly
 //! one instance, which owns that group's alert state.
 //!
 //! # Layout
-//! - [`config`]: evaluator and ClickHouse settings.
+//! - [`config`]: evaluator settings and the rules files.
 //! - [`engine`]: matches samples to monitors and runs the rules (pure, no I/O).
 //! - [`status_rule`]: the `lag_status` rule's per-partition windows and
 //!   alert state (used by the engine).
 //! - [`consumer`]: the metrics-topic consumer loop.
-//! - [`history`]: ClickHouse schema migrations and the batched writer.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`monitor_index`]: which monitors a sample can concern (hash lookup).
 //! - [`broker_rules`]: rules over broker JMX samples (pure).
@@ -19,22 +18,18 @@
 //!   between the engine and the sinks.
 //! - [`alert_state`]: the compacted alert-state topic that makes restarts
 //!   and rebalances safe.
-//! - [`silence_watch`]: keeps the unexpired silences fresh.
 
 pub mod alert_state;
 pub mod broker_rules;
 pub mod config;
 pub mod consumer;
 pub mod engine;
-pub mod history;
 pub mod metrics;
 pub mod monitor_index;
 pub mod notifier;
-pub mod silence_watch;
 pub mod status_rule;
 
-pub use config::{ClickHouseConfig, EvaluatorConfig, RulesLoadError};
+pub use config::{EvaluatorConfig, RulesLoadError};
 pub use consumer::{run_consumer, ConsumerError, Outputs};
 pub use engine::Engine;
-pub use history::{Checkpoint, HistoryError, HistoryRecord, HistoryWriter};
 pub use metrics::EvaluatorMetrics;

@@ -9,9 +9,6 @@ pub struct EvaluatorMetrics {
     pub bad_messages: IntCounter,
     pub alerts: IntCounterVec,
     pub firing: IntGauge,
-    pub history_rows_written: IntCounterVec,
-    pub history_write_errors: IntCounter,
-    pub history_rows_buffered: IntGauge,
     /// Notifications recorded but not sent, by reason (`silence`, `inhibited`).
     pub notifications_muted: IntCounterVec,
     /// Alert-state records that could not be written.
@@ -51,21 +48,6 @@ impl EvaluatorMetrics {
                 "lagwatch_evaluator_alerts_firing",
                 "Alerts currently firing",
             )?,
-            history_rows_written: IntCounterVec::new(
-                Opts::new(
-                    "lagwatch_history_rows_written_total",
-                    "Rows written to ClickHouse",
-                ),
-                &["table"],
-            )?,
-            history_write_errors: IntCounter::new(
-                "lagwatch_history_write_errors_total",
-                "Failed ClickHouse inserts (each is retried)",
-            )?,
-            history_rows_buffered: IntGauge::new(
-                "lagwatch_history_rows_buffered",
-                "Rows waiting to be written to ClickHouse",
-            )?,
         };
         registry.register(Box::new(metrics.notifications_muted.clone()))?;
         registry.register(Box::new(metrics.alert_state_errors.clone()))?;
@@ -73,9 +55,6 @@ impl EvaluatorMetrics {
         registry.register(Box::new(metrics.bad_messages.clone()))?;
         registry.register(Box::new(metrics.alerts.clone()))?;
         registry.register(Box::new(metrics.firing.clone()))?;
-        registry.register(Box::new(metrics.history_rows_written.clone()))?;
-        registry.register(Box::new(metrics.history_write_errors.clone()))?;
-        registry.register(Box::new(metrics.history_rows_buffered.clone()))?;
         Ok(metrics)
     }
 }

@@ -20,11 +20,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lagwatch_collector::monitor_watch::MonitorList;
 use lagwatch_model::alert::rule;
 use lagwatch_model::{now_ms, AlertEvent, AlertState, Silence};
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::Delivery;
+use lagwatch_store::monitor_watch::MonitorList;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::alert_state::{AlertStateStore, StoredAlert};

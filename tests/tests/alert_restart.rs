@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
-use lagwatch_collector::MonitorStore;
+use lagwatch_store::MonitorStore;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;

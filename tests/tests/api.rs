@@ -24,9 +24,9 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context};
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
-use lagwatch_collector::MonitorStore;
-use lagwatch_evaluator::history::rows::{AlertRow, SampleRow};
-use lagwatch_evaluator::ClickHouseConfig;
+use lagwatch_history::rows::{AlertRow, SampleRow};
+use lagwatch_history::ClickHouseConfig;
+use lagwatch_store::MonitorStore;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1170,14 +1170,12 @@ async fn clickhouse_database() -> anyhow::Result<ClickHouseConfig> {
         "url": common::clickhouse_url(),
         "database": common::unique("lw_api"),
     }))?;
-    lagwatch_evaluator::history::migrate(&config)
-        .await
-        .with_context(|| {
-            format!(
-                "ClickHouse at {} (run tests/infra/up.sh)",
-                common::clickhouse_url()
-            )
-        })?;
+    lagwatch_history::migrate(&config).await.with_context(|| {
+        format!(
+            "ClickHouse at {} (run tests/infra/up.sh)",
+            common::clickhouse_url()
+        )
+    })?;
     Ok(config)
 }
 
@@ -1234,7 +1232,7 @@ fn alert(
 }
 
 async fn seed(config: &ClickHouseConfig, now: i64) -> anyhow::Result<()> {
-    let client = lagwatch_evaluator::history::client(config).with_database(&config.database);
+    let client = lagwatch_history::client(config).with_database(&config.database);
     let old = now - 40_000;
     let new = now - 10_000;
     let samples = vec![
@@ -1311,7 +1309,7 @@ async fn status_and_alerts_come_from_clickhouse_with_exact_values() -> anyhow::R
     let api = Api::start(&url, Some(&config)).await?;
     let result = status_and_alerts(&api, now).await;
     let stopped = api.stop().await;
-    let client = lagwatch_evaluator::history::client(&config);
+    let client = lagwatch_history::client(&config);
     client
         .query(&format!("DROP DATABASE IF EXISTS {}", config.database))
         .execute()

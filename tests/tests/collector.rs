@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use lagwatch_collector::poller::targets_for;
 use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
-use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
+use lagwatch_collector::KafkaOffsetSource;
+use lagwatch_kafka::ClusterConfig;
 use lagwatch_model::{GroupMatch, GroupSample, Isolation, Monitor};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions};
 use rdkafka::client::DefaultClientContext;
@@ -23,10 +24,8 @@ fn source() -> KafkaOffsetSource {
         bootstrap_servers: common::kafka(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
-        jmx: None,
-        committed_offsets: Default::default(),
     };
-    KafkaOffsetSource::new(&cluster, Duration::from_secs(10)).expect("client")
+    KafkaOffsetSource::new(&cluster, Default::default(), Duration::from_secs(10)).expect("client")
 }
 
 fn target(group: &str, topics: &[&str]) -> GroupTarget {
@@ -320,12 +319,11 @@ async fn unreachable_cluster_yields_error_samples_quickly() -> anyhow::Result<()
         bootstrap_servers: "127.0.0.1:1".into(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
-        jmx: None,
-        committed_offsets: Default::default(),
     };
     let started = std::time::Instant::now();
     let samples = tokio::task::spawn_blocking(move || {
-        let source = KafkaOffsetSource::new(&cluster, Duration::from_secs(2)).expect("client");
+        let source = KafkaOffsetSource::new(&cluster, Default::default(), Duration::from_secs(2))
+            .expect("client");
         sample_cluster(&source, "down", &[target("g", &[])], 0)
     })
     .await?;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context, Result};
-use lagwatch_evaluator::config::ClickHouseConfig;
+use lagwatch_history::ClickHouseConfig;
 use serde_json::{json, Value};
 
 const DS_UID: &str = "lagwatch-clickhouse";
@@ -1137,14 +1137,12 @@ async fn every_dashboard_query_runs_and_shows_the_seeded_data() -> Result<()> {
         "url": common::clickhouse_url(),
         "database": database,
     }))?;
-    lagwatch_evaluator::history::migrate(&config)
-        .await
-        .with_context(|| {
-            format!(
-                "ClickHouse at {} (run tests/infra/up.sh)",
-                common::clickhouse_url()
-            )
-        })?;
+    lagwatch_history::migrate(&config).await.with_context(|| {
+        format!(
+            "ClickHouse at {} (run tests/infra/up.sh)",
+            common::clickhouse_url()
+        )
+    })?;
     let ch = Ch {
         client: clickhouse::Client::default()
             .with_url(common::clickhouse_url())

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lagwatch_collector::sampler::sample_cluster;
-use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
+use lagwatch_collector::KafkaOffsetSource;
+use lagwatch_kafka::ClusterConfig;
 use lagwatch_model::GroupSample;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -69,10 +70,12 @@ async fn offsets_are_fresh_every_cycle_and_state_within_three() -> anyhow::Resul
         bootstrap_servers: common::kafka(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
-        jmx: None,
-        committed_offsets: Default::default(),
     };
-    let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(10))?);
+    let source = Arc::new(KafkaOffsetSource::new(
+        &cluster,
+        Default::default(),
+        Duration::from_secs(10),
+    )?);
 
     // Cycle 1 describes the group.
     let first = sample(source.clone(), &group, &topic).await;

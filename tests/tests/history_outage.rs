@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use lagwatch_evaluator::history::{self, Checkpoint, HistoryRecord, HistoryWriter};
-use lagwatch_evaluator::{ClickHouseConfig, EvaluatorMetrics};
+use lagwatch_history::{self as history, Checkpoint, HistoryRecord, HistoryWriter};
+use lagwatch_history::{ClickHouseConfig, HistoryMetrics};
 use lagwatch_model::{GroupSample, PartitionSample, Secret, WIRE_VERSION};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -125,7 +125,7 @@ async fn outage_loses_nothing_and_acknowledges_only_stored_rows() -> anyhow::Res
     history::migrate(&config(&url, &database)).await?;
 
     let registry = prometheus::Registry::new();
-    let metrics = EvaluatorMetrics::register(&registry)?;
+    let metrics = HistoryMetrics::register(&registry)?;
     let writer = HistoryWriter::new(config(&url, &database), metrics.clone());
     let (records, records_rx) = mpsc::channel(1_000);
     let (acks_tx, mut acks) = mpsc::channel(100);
@@ -157,7 +157,7 @@ async fn outage_loses_nothing_and_acknowledges_only_stored_rows() -> anyhow::Res
         "nothing may be acknowledged while ClickHouse is down: {early:?}"
     );
     assert!(
-        metrics.history_write_errors.get() > 0,
+        metrics.write_errors.get() > 0,
         "failed attempts are counted"
     );
 

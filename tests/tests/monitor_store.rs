@@ -4,8 +4,8 @@
 
 mod common;
 
-use lagwatch_collector::MonitorStore;
 use lagwatch_model::NewMonitor;
+use lagwatch_store::MonitorStore;
 use sqlx::Connection;
 
 fn monitor(group: &str) -> NewMonitor {

@@ -18,17 +18,17 @@ use lagwatch_collector::kafka::offsets_topic::{
 };
 use lagwatch_collector::sampler::sample_cluster;
 use lagwatch_collector::source::OffsetSource;
-use lagwatch_collector::{ClusterConfig, CommittedOffsetsFrom, KafkaOffsetSource};
+use lagwatch_collector::{CommittedOffsetsFrom, KafkaOffsetSource};
+use lagwatch_kafka::ClusterConfig;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-fn cluster(from: CommittedOffsetsFrom) -> ClusterConfig {
+fn cluster() -> ClusterConfig {
     ClusterConfig {
         bootstrap_servers: common::kafka(),
-        committed_offsets: from,
         ..ClusterConfig::default()
     }
 }
@@ -113,7 +113,8 @@ async fn offsets_topic_reader_agrees_with_the_admin_api() -> anyhow::Result<()> 
         .collect();
     groups.push(neighbour.clone());
     let by_admin = KafkaOffsetSource::new(
-        &cluster(CommittedOffsetsFrom::AdminApi),
+        &cluster(),
+        CommittedOffsetsFrom::AdminApi,
         Duration::from_secs(10),
     )?;
     let reference = by_admin.committed_offsets(&groups);
@@ -124,7 +125,7 @@ async fn offsets_topic_reader_agrees_with_the_admin_api() -> anyhow::Result<()> 
         }
     };
 
-    let config = cluster(CommittedOffsetsFrom::OffsetsTopic).client_config();
+    let config = cluster().client_config();
     let reader = OffsetsTopicReader::start(&config, Duration::from_secs(10))?;
     // The first read may wait for the whole topic (every test's commits).
     let started = Instant::now();
@@ -177,7 +178,8 @@ async fn offsets_topic_reader_agrees_with_the_admin_api() -> anyhow::Result<()> 
     // Through the source, the held groups come from the admin API: the
     // neighbour's commit is there although the reader cannot see it yet.
     let source = KafkaOffsetSource::new(
-        &cluster(CommittedOffsetsFrom::OffsetsTopic),
+        &cluster(),
+        CommittedOffsetsFrom::OffsetsTopic,
         Duration::from_secs(10),
     )?;
     let through_source = common::eventually("the source's reader", Duration::from_secs(60), || {
@@ -264,7 +266,8 @@ async fn samples_through_the_offsets_topic_match_the_kafka_tool() -> anyhow::Res
     common::produce(&topic, 3, 50).await?;
     common::commit_offsets(&group, &topic, 3, 20)?;
     let source = KafkaOffsetSource::new(
-        &cluster(CommittedOffsetsFrom::OffsetsTopic),
+        &cluster(),
+        CommittedOffsetsFrom::OffsetsTopic,
         Duration::from_secs(10),
     )?;
     let target = common::topic_target(&group, &topic);
@@ -381,10 +384,7 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
             ],
         )?;
 
-        let alice = ClusterConfig {
-            committed_offsets: CommittedOffsetsFrom::OffsetsTopic,
-            ..common::alice_over_sasl_plain(sasl, "alice-secret")
-        };
+        let alice = common::alice_over_sasl_plain(sasl, "alice-secret");
         let refused =
             match OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)) {
                 Ok(_) => anyhow::bail!("the reader started without READ on __consumer_offsets"),
@@ -396,7 +396,11 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
             "{refused}"
         );
 
-        let source = KafkaOffsetSource::new(&alice, Duration::from_secs(10))?;
+        let source = KafkaOffsetSource::new(
+            &alice,
+            CommittedOffsetsFrom::OffsetsTopic,
+            Duration::from_secs(10),
+        )?;
         let target = common::topic_target(group, topic);
         let lags = |source: &KafkaOffsetSource| {
             let sample = sample_cluster(source, "acl", std::slice::from_ref(&target), 0).remove(0);

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lagwatch_collector::sampler::sample_cluster;
-use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
+use lagwatch_collector::KafkaOffsetSource;
+use lagwatch_kafka::ClusterConfig;
 use lagwatch_model::GroupSample;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -88,10 +89,12 @@ async fn collector_recovers_after_a_broker_crash_without_restart() -> anyhow::Re
             bootstrap_servers: bootstrap.clone(),
             properties: BTreeMap::new(),
             secret_properties: BTreeMap::new(),
-            jmx: None,
-            committed_offsets: Default::default(),
         };
-        let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
+        let source = Arc::new(KafkaOffsetSource::new(
+            &cluster,
+            Default::default(),
+            Duration::from_secs(3),
+        )?);
         let healthy = sample(source.clone(), group, topic).await;
         assert_eq!(healthy.error, None, "{healthy:?}");
         assert_eq!(healthy.partitions.len(), 2);
@@ -163,13 +166,15 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
                 ]),
                 secret_properties: BTreeMap::from([(
                     "sasl.password".to_string(),
-                    lagwatch_collector::kafka::SecretRef::File(secret.clone()),
+                    lagwatch_kafka::SecretRef::File(secret.clone()),
                 )]),
-                jmx: None,
-                committed_offsets: Default::default(),
             };
             assert!(!format!("{cluster:?}").contains("alice-secret"));
-            let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(10))?);
+            let source = Arc::new(KafkaOffsetSource::new(
+                &cluster,
+                Default::default(),
+                Duration::from_secs(10),
+            )?);
             let ok = common::eventually_async(
                 "an authenticated sample",
                 Duration::from_secs(60),
@@ -186,7 +191,11 @@ async fn sasl_plain_and_scram_profiles_authenticate() -> anyhow::Result<()> {
         }
         // A wrong password is an error sample, not a hang or a crash.
         let cluster = common::alice_over_sasl_plain(sasl_port, "wrong");
-        let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(3))?);
+        let source = Arc::new(KafkaOffsetSource::new(
+            &cluster,
+            Default::default(),
+            Duration::from_secs(3),
+        )?);
         let denied = sample(source, "nobody", "__consumer_offsets").await;
         assert!(denied.error.is_some(), "{denied:?}");
         anyhow::Ok(())

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lagwatch_collector::sharding::{join, Ownership, ShardingConfig};
-use lagwatch_collector::ClusterConfig;
+use lagwatch_kafka::ClusterConfig;
 use tokio_util::sync::CancellationToken;
 
 fn cluster() -> ClusterConfig {
@@ -27,8 +27,6 @@ fn cluster() -> ClusterConfig {
         bootstrap_servers: common::kafka(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
-        jmx: None,
-        committed_offsets: Default::default(),
     }
 }
 

@@ -15,9 +15,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lagwatch_collector::kafka::SecretRef;
 use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
-use lagwatch_collector::{ClusterConfig, KafkaOffsetSource};
+use lagwatch_collector::KafkaOffsetSource;
+use lagwatch_kafka::ClusterConfig;
+use lagwatch_kafka::SecretRef;
 use lagwatch_model::{now_ms, GroupSample};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -109,8 +110,6 @@ impl TlsBroker {
                 "ssl.key.password".to_string(),
                 SecretRef::File(self.tls_path("client.key.password")),
             )]),
-            jmx: None,
-            committed_offsets: Default::default(),
         }
     }
 
@@ -129,8 +128,6 @@ impl TlsBroker {
                 "sasl.password".to_string(),
                 SecretRef::File(password_file.to_path_buf()),
             )]),
-            jmx: None,
-            committed_offsets: Default::default(),
         }
     }
 }
@@ -221,7 +218,11 @@ async fn collector_samples_lag_over_mtls_and_sasl_ssl() -> anyhow::Result<()> {
             !shown.contains(key_password) && !shown.contains("alice-secret"),
             "{name}: secret in Debug: {shown}"
         );
-        let source = Arc::new(KafkaOffsetSource::new(&cluster, Duration::from_secs(10))?);
+        let source = Arc::new(KafkaOffsetSource::new(
+            &cluster,
+            Default::default(),
+            Duration::from_secs(10),
+        )?);
         let started = Instant::now();
         let sampled = common::eventually_async(
             &format!("a complete sample over {name}"),
@@ -309,7 +310,11 @@ async fn tls_mistakes_give_clear_errors_quickly() -> anyhow::Result<()> {
     ];
     for (name, cluster, causes) in cases {
         assert_eq!(cluster.check_secrets(), Ok(()), "{name}");
-        let source = Arc::new(KafkaOffsetSource::new(&cluster, timeout)?);
+        let source = Arc::new(KafkaOffsetSource::new(
+            &cluster,
+            Default::default(),
+            timeout,
+        )?);
         let started = Instant::now();
         let failed = sample(source.clone(), false).await;
         let elapsed = started.elapsed();
@@ -347,7 +352,7 @@ async fn tls_mistakes_give_clear_errors_quickly() -> anyhow::Result<()> {
     cluster
         .secret_properties
         .insert("ssl.key.password".into(), SecretRef::File(wrong));
-    let error = match KafkaOffsetSource::new(&cluster, timeout) {
+    let error = match KafkaOffsetSource::new(&cluster, Default::default(), timeout) {
         Ok(_) => anyhow::bail!("a wrong key password must be rejected"),
         Err(error) => error.to_string(),
     };

@@ -49,7 +49,8 @@ use anyhow::Context;
 
 use lagwatch_bench::{env_number, env_or};
 use lagwatch_collector::sampler::{sample_cluster, GroupTarget};
-use lagwatch_collector::{ClusterConfig, CommittedOffsetsFrom, KafkaOffsetSource};
+use lagwatch_collector::{CommittedOffsetsFrom, KafkaOffsetSource};
+use lagwatch_kafka::ClusterConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -453,14 +454,13 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
         bootstrap_servers: bootstrap.to_string(),
         properties: BTreeMap::new(),
         secret_properties: BTreeMap::new(),
-        jmx: None,
-        committed_offsets: if env_or("BENCH_COMMITTED_FROM", "admin_api") == "offsets_topic" {
-            CommittedOffsetsFrom::OffsetsTopic
-        } else {
-            CommittedOffsetsFrom::AdminApi
-        },
     };
-    let source = KafkaOffsetSource::new(&cluster, Duration::from_secs(30))?;
+    let committed_from = if env_or("BENCH_COMMITTED_FROM", "admin_api") == "offsets_topic" {
+        CommittedOffsetsFrom::OffsetsTopic
+    } else {
+        CommittedOffsetsFrom::AdminApi
+    };
+    let source = KafkaOffsetSource::new(&cluster, committed_from, Duration::from_secs(30))?;
     let targets: Vec<GroupTarget> = (0..shape.groups)
         .map(|g| GroupTarget {
             group: shape.group(g),
@@ -489,7 +489,7 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
     }
     // Measured before the breakdown's extra calls.
     let (cpu, peak_kb) = self_usage();
-    if cluster.committed_offsets == CommittedOffsetsFrom::OffsetsTopic {
+    if committed_from == CommittedOffsetsFrom::OffsetsTopic {
         reader_catch_up(&cluster, &targets)?;
     }
     if std::env::var("BENCH_BREAKDOWN").is_ok() {

@@ -21,8 +21,8 @@ use anyhow::Context;
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_bench::{env_number, env_or, epoch_secs};
-use lagwatch_collector::MonitorStore;
 use lagwatch_model::{now_ms, GroupSample, MetricsMessage, NewMonitor, PartitionSample};
+use lagwatch_store::MonitorStore;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio_util::sync::CancellationToken;
@@ -83,7 +83,13 @@ async fn main() -> anyhow::Result<()> {
         &database,
     )?;
     let config = AppConfig::load(&config_path)?;
-    lagwatch_collector::ensure_topic(&config.clusters["local"], &metrics_topic, 6, 1).await?;
+    let spec = lagwatch_kafka::TopicSpec {
+        name: &metrics_topic,
+        partitions: 6,
+        replication: 1,
+        settings: lagwatch_collector::SAMPLE_TOPIC_SETTINGS,
+    };
+    lagwatch_kafka::ensure_topic(&config.clusters["local"].connection, &spec).await?;
 
     // Phase 1: pre-produce, then time the evaluator draining into ClickHouse.
     let base = now_ms() - (cycles as i64 + 1) * 10_000;

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use lagwatch_bench::{env_number, env_or, epoch_secs};
-use lagwatch_evaluator::history::{self, Checkpoint, HistoryRecord, HistoryWriter};
-use lagwatch_evaluator::{ClickHouseConfig, EvaluatorMetrics};
+use lagwatch_history::{self as history, Checkpoint, HistoryRecord, HistoryWriter};
+use lagwatch_history::{ClickHouseConfig, HistoryMetrics};
 use lagwatch_model::{GroupSample, PartitionSample, Secret, WIRE_VERSION};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -154,7 +154,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 2. Insert throughput of the history writer (RowBinary over HTTP).
     let registry = prometheus::Registry::new();
-    let metrics = EvaluatorMetrics::register(&registry)?;
+    let metrics = HistoryMetrics::register(&registry)?;
     let writer = HistoryWriter::new(config.clone(), metrics);
     let (records, records_rx) = mpsc::channel(10_000);
     let (acks_tx, mut acks) = mpsc::channel(1_000);

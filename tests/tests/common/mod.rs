@@ -156,8 +156,8 @@ pub fn lag_monitor(group: &str, topic: &str, recipient: &str) -> lagwatch_model:
 
 /// The connection profile of user alice over SASL/PLAIN on a private
 /// broker's SASL listener (`tests/infra/private-kafka.sh start ... SASL_PORT`).
-pub fn alice_over_sasl_plain(sasl_port: u16, password: &str) -> lagwatch_collector::ClusterConfig {
-    lagwatch_collector::ClusterConfig {
+pub fn alice_over_sasl_plain(sasl_port: u16, password: &str) -> lagwatch_kafka::ClusterConfig {
+    lagwatch_kafka::ClusterConfig {
         bootstrap_servers: format!("127.0.0.1:{sasl_port}"),
         properties: std::collections::BTreeMap::from([
             (
@@ -168,7 +168,7 @@ pub fn alice_over_sasl_plain(sasl_port: u16, password: &str) -> lagwatch_collect
             ("sasl.username".to_string(), "alice".to_string()),
             ("sasl.password".to_string(), password.to_string()),
         ]),
-        ..lagwatch_collector::ClusterConfig::default()
+        ..lagwatch_kafka::ClusterConfig::default()
     }
 }
 

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::rows::{AlertRow, BrokerRow, SampleRow};
 use super::{client, HistoryError};
 use crate::config::ClickHouseConfig;
-use crate::metrics::EvaluatorMetrics;
+use crate::metrics::HistoryMetrics;
 
 /// Something to record in history.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub struct Checkpoint {
 pub struct HistoryWriter {
     client: Client,
     config: ClickHouseConfig,
-    metrics: EvaluatorMetrics,
+    metrics: HistoryMetrics,
     samples: Vec<SampleRow>,
     sample_bytes: usize,
     alerts: Vec<AlertRow>,
@@ -60,7 +60,7 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    pub fn new(config: ClickHouseConfig, metrics: EvaluatorMetrics) -> Self {
+    pub fn new(config: ClickHouseConfig, metrics: HistoryMetrics) -> Self {
         HistoryWriter {
             client: client(&config).with_database(&config.database),
             config,
@@ -130,7 +130,7 @@ impl HistoryWriter {
             HistoryRecord::Checkpoint(checkpoint) => self.pending.push(checkpoint),
         }
         self.metrics
-            .history_rows_buffered
+            .rows_buffered
             .set(i64::try_from(self.samples.len() + self.alerts.len()).unwrap_or(i64::MAX));
     }
 
@@ -158,7 +158,7 @@ impl HistoryWriter {
             );
             self.pending.clear();
         }
-        self.metrics.history_rows_buffered.set(0);
+        self.metrics.rows_buffered.set(0);
         stored
     }
 
@@ -181,13 +181,13 @@ impl HistoryWriter {
             match self.insert(table, rows, &token).await {
                 Ok(()) => {
                     self.metrics
-                        .history_rows_written
+                        .rows_written
                         .with_label_values(&[table])
                         .inc_by(rows.len() as u64);
                     return true;
                 }
                 Err(error) => {
-                    self.metrics.history_write_errors.inc();
+                    self.metrics.write_errors.inc();
                     tracing::warn!(table, rows = rows.len(), attempt, error = %error, "ClickHouse insert failed, retrying");
                     if shutdown.is_cancelled() && attempt >= 3 {
                         return false;

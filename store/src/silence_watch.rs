@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use lagwatch_collector::MonitorStore;
+use crate::MonitorStore;
 use lagwatch_model::Silence;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;

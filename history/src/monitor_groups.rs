@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use lagwatch_collector::monitor_watch::MonitorList;
 use lagwatch_model::Monitor;
+use lagwatch_store::monitor_watch::MonitorList;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 

@@ -2,7 +2,7 @@
 //! latest sample of each partition of a monitor's group(s), and alert
 //! events. Values are always bound, never spliced into the SQL.
 
-use lagwatch_evaluator::{ClickHouseConfig, HistoryError};
+use crate::{ClickHouseConfig, HistoryError};
 use lagwatch_model::{GroupMatch, LaggingPartition, Monitor};
 use serde::{Deserialize, Serialize};
 
@@ -91,7 +91,7 @@ const ALERT_COLUMNS: &str = "toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, finge
      state, monitor_id, team, cluster, consumer_group, max_lag, total_lag, threshold, partitions";
 
 fn client(config: &ClickHouseConfig) -> clickhouse::Client {
-    lagwatch_evaluator::history::client(config).with_database(&config.database)
+    crate::client(config).with_database(&config.database)
 }
 
 fn failed(config: &ClickHouseConfig) -> impl Fn(clickhouse::error::Error) -> HistoryError + '_ {

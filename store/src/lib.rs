@@ -7,18 +7,28 @@
 //! use only `?` placeholders and portable types, so they run unchanged on
 //! both.
 //!
+//! Every stage reads monitors and silences from here: the collector to know
+//! what to sample, the evaluator what to judge and whom to tell, the API to
+//! serve teams. Keeping it its own crate lets each of them depend on the
+//! store without depending on each other.
+//!
 //! # Layout
 //! - `monitors`: monitor rows, their validation, and audited changes.
 //! - `silences`: silence rows.
 //! - `tokens`: hashed team API tokens.
 //! - `audit`: the audit log of monitor changes.
+//! - [`monitor_watch`], [`silence_watch`]: keep the current monitor and
+//!   silence lists fresh without restarts, and in service while the
+//!   database is down.
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 mod audit;
+pub mod monitor_watch;
 mod monitors;
+pub mod silence_watch;
 mod silences;
 mod tokens;
 

@@ -12,8 +12,7 @@ use lagwatch_model::Monitor;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::CollectorMetrics;
-use crate::store::MonitorStore;
+use crate::MonitorStore;
 
 /// Shared, always-current monitor list.
 pub type MonitorList = watch::Receiver<Arc<Vec<Monitor>>>;
@@ -22,9 +21,9 @@ pub type MonitorList = watch::Receiver<Arc<Vec<Monitor>>>;
 pub async fn watch_monitors(
     store: MonitorStore,
     refresh: Duration,
-    metrics: Option<CollectorMetrics>,
+    store_errors: Option<prometheus::IntCounter>,
     shutdown: CancellationToken,
-) -> Result<MonitorList, crate::store::StoreError> {
+) -> Result<MonitorList, crate::StoreError> {
     let initial = store.list().await?;
     let mut version = store.version().await?;
     tracing::info!(monitors = initial.len(), "loaded monitors");
@@ -43,7 +42,7 @@ pub async fn watch_monitors(
                     return Ok(None);
                 }
                 let monitors = store.list().await?;
-                Ok::<_, crate::store::StoreError>(Some((current, monitors)))
+                Ok::<_, crate::StoreError>(Some((current, monitors)))
             }
             .await;
             match refreshed {
@@ -56,8 +55,8 @@ pub async fn watch_monitors(
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    if let Some(metrics) = &metrics {
-                        metrics.store_errors.inc();
+                    if let Some(store_errors) = &store_errors {
+                        store_errors.inc();
                     }
                     tracing::warn!(error = %error, "monitor store unavailable, keeping the last known monitors");
                 }

@@ -1,19 +1,31 @@
-//! Sample and alert history in ClickHouse.
+//! Sample and alert history in ClickHouse: what the Grafana dashboards,
+//! the team API and the web page read.
 //!
+//! Writers (the evaluator's history feed) and readers (the API) share this
+//! crate's row types and configuration, so the API depends on history
+//! without depending on the evaluator.
+//!
+//! # Layout
+//! - [`config`]: endpoint, batching and retention settings.
 //! - [`schema`]: versioned, idempotent DDL applied by `lagwatch migrate`.
 //! - [`rows`]: the row types, one per table.
 //! - [`writer`]: the batched, retrying writer.
+//! - [`reader`]: the queries behind the API's status and alert answers.
 //! - [`monitor_groups`]: mirrors team ↔ group mapping for dashboards.
+//! - [`metrics`]: the writer's Prometheus metrics.
 
+pub mod config;
+pub mod metrics;
 pub mod monitor_groups;
+pub mod reader;
 pub mod rows;
 pub mod schema;
 pub mod writer;
 
+pub use config::ClickHouseConfig;
+pub use metrics::HistoryMetrics;
 pub use schema::migrate;
 pub use writer::{Checkpoint, HistoryRecord, HistoryWriter};
-
-use crate::config::ClickHouseConfig;
 
 /// Errors talking to ClickHouse.
 #[derive(Debug, thiserror::Error)]
