@@ -9,6 +9,9 @@
 #   - chromium (Debian) + playwright-core (npm) -> system, $LAGWATCH_CACHE_DIR/node
 # Idempotent: each piece is skipped when its completion marker exists.
 # Usage: install.sh [--force]   (--force re-does the cached pieces)
+# LAGWATCH_INSTALL_TEST_TOOLS=0 leaves out what only the tests use
+# (schemathesis, chromium, playwright-core); deploy/quickstart.sh sets it.
+# The default (1) installs everything, so CI and tests/run.sh are unchanged.
 set -euo pipefail
 # shellcheck source=common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/common.sh"
@@ -17,7 +20,7 @@ FORCE=0
 for a in "$@"; do
     case "$a" in
         --force) FORCE=1 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) lw_die "unknown argument: $a" ;;
     esac
 done
@@ -256,10 +259,14 @@ install_web_browser() {
 
 install_mariadb
 install_venv
-install_schemathesis
 install_kafka
 install_jolokia
 install_jmx_exporter
-install_web_browser
+if [[ "${LAGWATCH_INSTALL_TEST_TOOLS:-1}" != 0 ]]; then
+    install_schemathesis
+    install_web_browser
+else
+    lw_log "test tools (schemathesis, chromium, playwright-core) skipped: LAGWATCH_INSTALL_TEST_TOOLS=0"
+fi
 
 lw_log "install complete in $(( $(lw_now) - START ))s (cache: $LAGWATCH_CACHE_DIR)"
