@@ -1,10 +1,13 @@
-//! The retrying delivery loop shared by all sinks.
+//! Sink metrics, and [`SinkRunner`]: one notification through one sink with
+//! a bounded number of attempts — how the sink tests exercise each sink's
+//! wire behaviour. The agent delivers through the [`crate::outbox`], which
+//! never gives up.
 
 use std::time::Duration;
 
 use backoff::Backoff;
 use lagwatch_model::AlertEvent;
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::sync::mpsc;
 
 use crate::Sink;
@@ -14,6 +17,10 @@ use crate::Sink;
 pub struct SinkMetrics {
     pub sent: IntCounterVec,
     pub errors: IntCounterVec,
+    /// Notifications refused for good (never retried).
+    pub rejected: IntCounterVec,
+    /// Notifications waiting in the outbox, delivered not yet.
+    pub undelivered: IntGaugeVec,
 }
 
 impl SinkMetrics {
@@ -30,18 +37,27 @@ impl SinkMetrics {
                 ),
                 &["sink"],
             )?,
+            rejected: IntCounterVec::new(
+                Opts::new(
+                    "lagwatch_sink_rejected_total",
+                    "Notifications a destination refused for good (not retried)",
+                ),
+                &["sink"],
+            )?,
+            undelivered: IntGaugeVec::new(
+                Opts::new(
+                    "lagwatch_notifications_undelivered",
+                    "Notifications waiting for their destination (retried until delivered)",
+                ),
+                &["sink"],
+            )?,
         };
+        registry.register(Box::new(metrics.rejected.clone()))?;
+        registry.register(Box::new(metrics.undelivered.clone()))?;
         registry.register(Box::new(metrics.sent.clone()))?;
         registry.register(Box::new(metrics.errors.clone()))?;
         Ok(metrics)
     }
-}
-
-/// One notification for a sink, with an optional receipt for its outcome.
-#[derive(Debug)]
-pub struct Delivery {
-    pub alert: AlertEvent,
-    pub receipt: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 /// Drives one sink: takes alerts from a channel and delivers each, retrying
@@ -72,19 +88,6 @@ impl<S: Sink> SinkRunner<S> {
     pub async fn run(self, mut alerts: mpsc::Receiver<AlertEvent>) {
         while let Some(alert) = alerts.recv().await {
             self.deliver_with_retry(&alert).await;
-        }
-        tracing::info!(sink = self.sink.name(), "sink stopped");
-    }
-
-    /// Like [`SinkRunner::run`], and reports each outcome on the
-    /// delivery's receipt (`true`: delivered) once the sink is done with it.
-    pub async fn run_deliveries(self, mut deliveries: mpsc::Receiver<Delivery>) {
-        while let Some(delivery) = deliveries.recv().await {
-            let delivered = self.deliver_with_retry(&delivery.alert).await;
-            if let Some(receipt) = delivery.receipt {
-                // The waiter may have gone (shutdown); nothing to report to.
-                let _ = receipt.send(delivered);
-            }
         }
         tracing::info!(sink = self.sink.name(), "sink stopped");
     }

@@ -58,7 +58,8 @@ impl EmailSink {
         for address in &alert.emails {
             let to: Mailbox = address
                 .parse()
-                .map_err(|e| SinkError::Build(format!("recipient `{address}`: {e}")))?;
+                // The same address fails the same way on every attempt.
+                .map_err(|e| SinkError::Rejected(format!("recipient `{address}`: {e}")))?;
             builder = builder.to(to);
         }
         let dashboard = self.dashboard_url.as_deref();
@@ -76,11 +77,13 @@ impl Sink for EmailSink {
         "email"
     }
 
+    /// Only alerts with recipients: one without is nothing to deliver, and
+    /// is neither logged nor counted as sent.
+    fn accepts(&self, alert: &AlertEvent) -> bool {
+        !alert.emails.is_empty()
+    }
+
     async fn deliver(&self, alert: &AlertEvent) -> Result<(), SinkError> {
-        if alert.emails.is_empty() {
-            tracing::debug!(fingerprint = %alert.fingerprint, "alert has no e-mail recipients");
-            return Ok(());
-        }
         let message = self.message(alert)?;
         self.transport
             .send(message)
