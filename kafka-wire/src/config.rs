@@ -280,6 +280,7 @@ fn parse_bootstrap(servers: &str) -> Result<Vec<String>, WireError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -173,6 +173,7 @@ fn screaming_snake(camel: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

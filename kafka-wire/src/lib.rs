@@ -13,7 +13,7 @@
 //! does the connections, version negotiation, routing and retries.
 //!
 //! # Layout
-//! - [`config`]: `WireConfig` from a librdkafka-style profile.
+//! - `config`: `WireConfig` from a librdkafka-style profile.
 //! - `tls`: the rustls client configuration (CA, mTLS, host name check).
 //! - `sasl`: PLAIN and SCRAM-SHA-256/512 message builders.
 //! - `connection`: one broker connection: TCP/TLS, ApiVersions, SASL,
@@ -24,7 +24,7 @@
 //! - `requests`: one module per API (`metadata`, `find_coordinator`,
 //!   `list_groups`, `describe_groups`, `offset_fetch`, `list_offsets`) and
 //!   `routing` (per-coordinator batches with retries).
-//! - [`error`]: `WireError`.
+//! - `error`: `WireError`.
 //! - `types`: the answer types.
 //!
 //! # Not supported

@@ -190,6 +190,7 @@ fn hi(m: SaslMechanism, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

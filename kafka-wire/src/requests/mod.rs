@@ -51,6 +51,7 @@ pub(crate) fn canonical_state(state: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::canonical_state;
 
