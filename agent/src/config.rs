@@ -8,7 +8,9 @@ use std::path::Path;
 use lagwatch_collector::{CollectorConfig, MetricsTopicConfig, SampledCluster};
 use lagwatch_evaluator::EvaluatorConfig;
 use lagwatch_history::ClickHouseConfig;
-use lagwatch_sinks::{EmailConfig, PagerDutyConfig, SlackConfig, WebhookConfig};
+use lagwatch_sinks::{
+    DestinationPolicy, EmailConfig, PagerDutyConfig, SinksConfig, SlackConfig, WebhookConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// Why the configuration cannot be used.
@@ -53,6 +55,10 @@ pub struct AppConfig {
     /// PagerDuty Events API v2 incidents; off when absent.
     #[serde(default)]
     pub pagerduty: Option<PagerDutyConfig>,
+    /// Shared sink settings (`[sinks]`): `allow_private`, the internal
+    /// networks and host names team webhooks may reach (none by default).
+    #[serde(default)]
+    pub sinks: SinksConfig,
     #[serde(default)]
     pub http: HttpConfig,
     /// The team REST API and web page (`lagwatch api`, `lagwatch all`).
@@ -267,6 +273,7 @@ impl AppConfig {
         if let Some(pagerduty) = &self.pagerduty {
             pagerduty.check().map_err(|e| format!("`pagerduty`: {e}"))?;
         }
+        DestinationPolicy::new(&self.sinks).map_err(|e| e.to_string())?;
         self.api.resolve_admin_token()?;
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! - [`time`]: wall-clock milliseconds.
 //! - [`errors`]: error text with its causes.
 
+pub mod address;
 pub mod alert;
 pub mod broker;
 pub mod errors;

@@ -2,12 +2,14 @@
 //! checks, the client, one JSON POST, and how the answer is classified
 //! (see the crate docs for the retry policy).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode, Url};
 
+use crate::ssrf::{find_refusal, DestinationPolicy, GuardedResolver};
 use crate::SinkError;
 
 /// At most this much of an error answer's body goes into the error.
@@ -50,6 +52,30 @@ pub(crate) fn client(field: &str, timeout: Duration) -> Result<Client, SinkError
         .map_err(|e| SinkError::Config(format!("{field}: cannot build the HTTP client: {e}")))
 }
 
+/// The client for team-provided URLs: like [`client`], but host names are
+/// resolved and checked by the [`DestinationPolicy`] (the connection goes
+/// only to checked addresses) and no proxy is used (a proxy would resolve
+/// the name itself, unchecked).
+pub(crate) fn team_client(
+    field: &str,
+    timeout: Duration,
+    policy: Arc<DestinationPolicy>,
+) -> Result<Client, SinkError> {
+    if timeout.is_zero() {
+        return Err(SinkError::Config(format!(
+            "{field}.timeout must be greater than 0"
+        )));
+    }
+    Client::builder()
+        .timeout(timeout)
+        .redirect(Policy::none())
+        .no_proxy()
+        .dns_resolver(GuardedResolver::new(policy))
+        .user_agent(concat!("lagwatch/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| SinkError::Config(format!("{field}: cannot build the HTTP client: {e}")))
+}
+
 /// Headers every JSON POST starts with; configured headers may override.
 pub(crate) fn json_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
@@ -72,7 +98,11 @@ pub(crate) async fn post(
         .body(body)
         .send()
         .await
-        .map_err(|e| SinkError::Delivery(format!("{label}: {}", describe(e))))?;
+        .map_err(|e| match find_refusal(&e) {
+            // A team URL resolving to a forbidden address: permanent.
+            Some(refused) => SinkError::Rejected(format!("{label}: {refused}")),
+            None => SinkError::Delivery(format!("{label}: {}", describe(e))),
+        })?;
     let status = response.status();
     if status.is_success() {
         return Ok(());

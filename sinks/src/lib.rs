@@ -10,6 +10,7 @@
 //! - [`webhook`]: a JSON POST to any URL, the alert itself or a template.
 //! - [`slack`]: a Slack incoming-webhook message.
 //! - [`pagerduty`]: PagerDuty Events API v2 trigger / resolve.
+//! - [`ssrf`]: where team-provided webhook URLs may point.
 //! - [`runner`]: the retrying delivery loop shared by all sinks.
 //!
 //! The three HTTP sinks share one client setup and one answer policy
@@ -25,6 +26,7 @@ mod links;
 pub mod pagerduty;
 pub mod runner;
 pub mod slack;
+pub mod ssrf;
 pub mod webhook;
 
 pub use email::{EmailConfig, EmailSink, SmtpSecurity};
@@ -32,6 +34,7 @@ pub use lagwatch_model::Secret;
 pub use pagerduty::{PagerDutyConfig, PagerDutySeverity, PagerDutySink};
 pub use runner::{Delivery, SinkMetrics, SinkRunner};
 pub use slack::{SlackConfig, SlackSink};
+pub use ssrf::{DestinationPolicy, SinksConfig};
 pub use webhook::{MonitorWebhookSink, WebhookConfig, WebhookSink};
 
 use lagwatch_model::AlertEvent;

@@ -1,4 +1,8 @@
 //! Links to the Grafana lag dashboard, shared by the sinks that show one.
+//!
+//! The dashboard's variable values are the hex of the names (upper case, as
+//! ClickHouse's `hex()` makes them), so that no name can break or inject
+//! into its SQL (see dashboards/README.md); links carry the same form.
 
 use lagwatch_model::AlertEvent;
 
@@ -7,20 +11,12 @@ pub(crate) fn dashboard_link(base: &str, alert: &AlertEvent) -> String {
     let separator = if base.contains('?') { '&' } else { '?' };
     format!(
         "{base}{separator}var-cluster={}&var-group={}",
-        url_component(&alert.cluster),
-        url_component(&alert.consumer_group)
+        hex(&alert.cluster),
+        hex(&alert.consumer_group)
     )
 }
 
-/// Percent-encodes everything but the RFC 3986 unreserved characters.
-fn url_component(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// Upper-case hex of the UTF-8 bytes (URL-safe as it is).
+fn hex(value: &str) -> String {
+    value.bytes().map(|b| format!("{b:02X}")).collect()
 }

@@ -455,6 +455,10 @@ fn validate_alerting(alerting: &AlertSettings) -> Result<(), StoreError> {
                 ),
             ));
         }
+        // Checked again at delivery, on the address connected to.
+        if let Some(reason) = lagwatch_model::address::webhook_url_refusal(url) {
+            return Err(StoreError::invalid("alerting.webhooks", reason));
+        }
     }
     if encode_list(&alerting.webhooks).chars().count() > MAX_WEBHOOKS_JSON {
         return Err(StoreError::invalid(
@@ -736,6 +740,26 @@ mod tests {
                 |m| m.alerting.webhooks = vec!["ftp://x".into()],
                 "alerting.webhooks",
                 "not a webhook URL",
+            ),
+            (
+                |m| m.alerting.webhooks = vec!["http://169.254.169.254/latest".into()],
+                "alerting.webhooks",
+                "link-local",
+            ),
+            (
+                |m| m.alerting.webhooks = vec!["http://[::ffff:127.0.0.1]:8080/".into()],
+                "alerting.webhooks",
+                "loopback",
+            ),
+            (
+                |m| m.alerting.webhooks = vec!["http://LOCALHOST.:8080/x".into()],
+                "alerting.webhooks",
+                "this machine",
+            ),
+            (
+                |m| m.alerting.webhooks = vec!["https://u@10.0.0.1/x".into()],
+                "alerting.webhooks",
+                "private",
             ),
             (
                 |m| m.alerting.total_lag_threshold = Some(-1),

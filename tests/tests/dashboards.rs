@@ -370,6 +370,12 @@ fn dashboards_are_consistent() -> Result<()> {
                 "{file}: {place}: no FORMAT clause or ';' (the plugin adds its own)"
             );
             let (vars, macros) = scan(&sql)?;
+            if place.starts_with("variable ") {
+                ensure!(
+                    sql.starts_with("SELECT DISTINCT hex("),
+                    "{file}: {place}: the values must be `hex(..)` (the text comes second)"
+                );
+            }
             let visible: &[String] = match place.strip_prefix("variable ") {
                 Some(own) => {
                     let i = defined.iter().position(|n| n == own).unwrap_or(0);
@@ -383,10 +389,15 @@ fn dashboards_are_consistent() -> Result<()> {
                     "{file}: {place}: ${} is not defined (before it)",
                     var.name
                 );
+                // The filter form that is safe for any bytes (see filter_for).
+                let form = filter_for("", &var.name);
+                let reference = format!("${{{}:percentencode}}", var.name);
+                let (before, after) = form.split_once(&reference).unwrap_or_default();
                 ensure!(
-                    var.format.as_deref() == Some("singlequote"),
-                    "{file}: {place}: use ${{{}:singlequote}} (values are strings in IN lists)",
-                    var.name
+                    var.format.as_deref() == Some("percentencode")
+                        && sql[..var.start].ends_with(before)
+                        && sql[var.end..].starts_with(after),
+                    "{file}: {place}: use `<column>{form}` (hex values, percent-encoded)"
                 );
                 used.insert(var.name);
             }
@@ -442,7 +453,7 @@ fn scanner_and_expander_follow_grafana() -> Result<()> {
     let sql = expand(
         "SELECT $__timeInterval(ts) AS t FROM x WHERE $__timeFilter(ts) AND c IN (${cluster:singlequote}) \
          AND g IN (${group:singlequote}) AND d = $__interval_s AND $__fromTime < $__toTime_ms \
-         AND $__dateFilter(day)",
+         AND $__dateFilter(day) AND p = '${cluster:percentencode}'",
         &range,
         &vars,
     )?;
@@ -452,7 +463,13 @@ fn scanner_and_expander_follow_grafana() -> Result<()> {
          WHERE ts >= toDateTime(1700000000) AND ts <= toDateTime(1700003600) \
          AND c IN ('a','o\\'k') AND g IN () AND d = 30 \
          AND toDateTime(1700000000) < fromUnixTimestamp64Milli(1700003600000) \
-         AND day >= toDate('2023-11-14') AND day <= toDate('2023-11-14')"
+         AND day >= toDate('2023-11-14') AND day <= toDate('2023-11-14') \
+         AND p = '%7Ba%2Co%27k%7D'"
+    );
+    assert_eq!(hex("a\\é"), "615CC3A9");
+    assert_eq!(
+        percent_encode_strict("{a\\'(é) ~,}"),
+        "%7Ba%5C%27%28%C3%A9%29%20~%2C%7D"
     );
     assert!(expand("SELECT $__nope", &range, &vars).is_err());
     assert!(expand("SELECT ${team:singlequote}", &range, &vars).is_err());
@@ -484,9 +501,41 @@ fn civil_date(unix: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// What ClickHouse's `hex()` makes of a string: upper-case hex of its bytes.
+/// The dashboards' variable values.
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Grafana's `encodeURIComponentStrict` (the `percentencode` format):
+/// every UTF-8 byte but `A-Z a-z 0-9 - _ . ~` as `%XX`. Its output cannot
+/// end a ClickHouse string literal or escape anything in it.
+fn percent_encode_strict(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The only way a dashboard may use variable `name`: its values are
+/// hex-encoded names (the variable query's first column is `hex(..)`),
+/// passed percent-encoded inside a string literal and decoded by
+/// ClickHouse. Whatever the values (even forged in a URL), the literal holds
+/// only `[A-Za-z0-9%._~-]` and the filter compares whole decoded names.
+fn filter_for(column: &str, name: &str) -> String {
+    format!(
+        "{column} IN (SELECT unhex(arrayJoin(extractAll(decodeURLComponent('${{{name}:percentencode}}'), '[0-9A-F]+'))))"
+    )
+}
+
 /// Interpolates variables the way Grafana's template service does
-/// (`${name:singlequote}` → `'v1','v2'`, All = every option, nothing
-/// selected → empty), then expands the ClickHouse plugin's macros.
+/// (`${name:singlequote}` → `'v1','v2'`, `${name:percentencode}` →
+/// `%7Bv1%2Cv2%7D`, All = every option, nothing selected → empty), then
+/// expands the ClickHouse plugin's macros.
 fn expand(sql: &str, range: &Range, vars: &BTreeMap<String, Vec<String>>) -> Result<String> {
     let (refs, _) = scan(sql)?;
     let mut interpolated = String::new();
@@ -502,6 +551,8 @@ fn expand(sql: &str, range: &Range, vars: &BTreeMap<String, Vec<String>>) -> Res
                 .map(|v| format!("'{}'", v.replace('\'', "\\'")))
                 .collect::<Vec<_>>()
                 .join(","),
+            // Grafana: encodeURIComponentStrict('{' + values.join(',') + '}').
+            Some("percentencode") => percent_encode_strict(&format!("{{{}}}", values.join(","))),
             Some("csv") | None => values.join(","),
             Some(other) => bail!("format {other} not supported"),
         };
@@ -629,14 +680,20 @@ impl Table {
             .collect())
     }
 
-    /// The first column of every row, as Grafana turns it into options.
-    fn options(&self) -> Vec<String> {
+    /// (value, text) of every row, as the ClickHouse plugin turns a
+    /// variable query into options: one column is both, otherwise the first
+    /// column is the value and the second the text.
+    fn options(&self) -> Vec<(String, String)> {
+        let cell = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
         self.rows
             .iter()
-            .filter_map(|r| r.first())
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+            .filter_map(|r| {
+                let value = cell(r.first()?);
+                let text = r.get(1).map_or_else(|| value.clone(), cell);
+                Some((value, text))
             })
             .collect()
     }
@@ -698,7 +755,8 @@ type Selection = BTreeMap<String, Vec<String>>;
 
 /// Resolves a dashboard's chained variables in order, as Grafana does:
 /// each variable's query runs with the values chosen for the ones before.
-/// Returns (options, selection).
+/// `overrides` name options by their text. Returns (option texts,
+/// selected values).
 async fn resolve(
     ch: &Ch,
     d: &Dashboard,
@@ -715,20 +773,31 @@ async fn resolve(
             .await
             .with_context(|| format!("{}: variable {name}", d.file))?
             .options();
+        for (value, text) in &found {
+            ensure!(
+                *value == hex(text),
+                "{}: ${name} option {text:?} has value {value:?}, not hex(text)",
+                d.file
+            );
+        }
         let choice = match overrides.iter().find(|(n, _)| *n == name) {
-            Some((_, values)) => {
-                for v in *values {
-                    ensure!(
-                        found.iter().any(|o| o == v),
-                        "{}: {v:?} is not an option of ${name}: {found:?}",
-                        d.file
-                    );
+            Some((_, texts)) => {
+                let mut values = Vec::new();
+                for t in *texts {
+                    let (value, _) =
+                        found.iter().find(|(_, text)| text == t).with_context(|| {
+                            format!("{}: {t:?} is not an option of ${name}: {found:?}", d.file)
+                        })?;
+                    values.push(value.clone());
                 }
-                values.iter().map(|v| v.to_string()).collect()
+                values
             }
-            None => found.clone(),
+            None => found.iter().map(|(value, _)| value.clone()).collect(),
         };
-        options.insert(name.clone(), found);
+        options.insert(
+            name.clone(),
+            found.into_iter().map(|(_, text)| text).collect(),
+        );
         selected.insert(name, choice);
     }
     Ok((options, selected))
@@ -1131,8 +1200,18 @@ fn assert_series_eq(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_runs_and_shows_the_seeded_data() -> Result<()> {
+    in_fresh_database("lagwatch_dash", checks).await
+}
+
+/// Runs `body` against a freshly migrated database, dropped afterwards
+/// (kept on failure with `LAGWATCH_KEEP_DB`).
+async fn in_fresh_database<F, Fut>(prefix: &str, body: F) -> Result<()>
+where
+    F: FnOnce(Ch, Vec<Dashboard>) -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
     let dashboards = load_dashboards()?;
-    let database = common::unique("lagwatch_dash");
+    let database = common::unique(prefix);
     let config: ClickHouseConfig = serde_json::from_value(json!({
         "url": common::clickhouse_url(),
         "database": database,
@@ -1154,10 +1233,7 @@ async fn every_dashboard_query_runs_and_shows_the_seeded_data() -> Result<()> {
     };
     // Checks run in a task so that a failed assertion (a panic) still
     // reaches the clean-up below.
-    let task = tokio::spawn({
-        let ch = ch.clone();
-        async move { checks(&ch, &dashboards).await }
-    });
+    let task = tokio::spawn(body(ch.clone(), dashboards));
     let result = match task.await {
         Ok(result) => result,
         Err(e) => Err(anyhow::anyhow!("checks panicked: {e}")),
@@ -1171,7 +1247,8 @@ async fn every_dashboard_query_runs_and_shows_the_seeded_data() -> Result<()> {
     result
 }
 
-async fn checks(ch: &Ch, dashboards: &[Dashboard]) -> Result<()> {
+async fn checks(ch: Ch, dashboards: Vec<Dashboard>) -> Result<()> {
+    let (ch, dashboards) = (&ch, &dashboards[..]);
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     // Hour-aligned, so 1 m, 10 m and 1 h buckets all hold whole data.
     let start = now - now.rem_euclid(3600) - 3 * 3600;
@@ -1434,7 +1511,7 @@ async fn checks(ch: &Ch, dashboards: &[Dashboard]) -> Result<()> {
     }
     // Topic filter: payments only.
     let mut payments = all.clone();
-    payments.insert("topic".into(), strings(&["payments"]));
+    payments.insert("topic".into(), vec![hex("payments")]);
     let got = series_values(
         &panel(ch, group, "Total lag per group", &raw, &payments).await?,
         "total_lag",
@@ -1572,7 +1649,7 @@ async fn checks(ch: &Ch, dashboards: &[Dashboard]) -> Result<()> {
     }
     // URP without the hot broker.
     let mut not_2 = all_b.clone();
-    not_2.insert("broker".into(), strings(&["1", "3"]));
+    not_2.insert("broker".into(), vec![hex("1"), hex("3")]);
     let t = panel(ch, brokers, "Under-replicated partitions", &raw, &not_2).await?;
     assert_eq!(
         per_cluster(&t, "urp")?,
@@ -1646,5 +1723,220 @@ async fn checks(ch: &Ch, dashboards: &[Dashboard]) -> Result<()> {
         .iter()
         .filter(|((s, _), _)| s == "east/3")
         .all(|(_, v)| close(*v, 70.0)));
+    Ok(())
+}
+
+// --------------------------------------------------------- hostile names --
+
+/// Consumer group names a team may register (Kafka allows any bytes but
+/// control characters are rare; newlines are legal). Each must stay data.
+const HOSTILE_GROUPS: &[&str] = &[
+    "a\\",
+    "o'brien",
+    "x' OR 1=1 --",
+    "line\nbreak",
+    "grüße-日本",
+    "with space",
+    "\\'); DROP TABLE lag_samples; --",
+    "a,b{c}",
+];
+const HOSTILE_TEAM: &str = "te'am\\";
+
+/// Lag of hostile group `k` (distinct per group, so a leak shows).
+fn hostile_lag(k: usize) -> i64 {
+    100 * (k as i64 + 1)
+}
+
+/// A ClickHouse expression for `text` that needs no quoting rules.
+fn unhex_sql(text: &str) -> String {
+    format!("unhex('{}')", hex(text))
+}
+
+async fn seed_hostile(ch: &Ch, to: i64) -> Result<()> {
+    let mut samples = Vec::new();
+    let mut snapshot = Vec::new();
+    let mut alerts = Vec::new();
+    for (k, name) in HOSTILE_GROUPS.iter().enumerate() {
+        let group = unhex_sql(name);
+        for i in 0..10_i64 {
+            let ts_ms = (to - 600 + 60 * i) * 1000;
+            samples.push(format!(
+                "SELECT fromUnixTimestamp64Milli({ts_ms}, 'UTC'), 'east', {group}, 't{k}', 0, \
+                 {}, 5000, 1000, 'Stable', 1",
+                5000 - hostile_lag(k)
+            ));
+        }
+        snapshot.push(format!(
+            "SELECT {}, 'east', {group}, {k}, fromUnixTimestamp64Milli({}, 'UTC')",
+            unhex_sql(HOSTILE_TEAM),
+            (to - 600) * 1000
+        ));
+        alerts.push(format!(
+            "SELECT fromUnixTimestamp64Milli({}, 'UTC'), 'fp-{k}', 'r', 'firing', {k}, {}, \
+             'east', {group}, {}, {}, 50, '[]'",
+            (to - 300) * 1000,
+            unhex_sql(HOSTILE_TEAM),
+            hostile_lag(k),
+            hostile_lag(k)
+        ));
+    }
+    ch.execute(&format!(
+        "INSERT INTO lag_samples (ts, cluster, consumer_group, topic, partition, \
+         committed_offset, end_offset, time_lag_ms, group_state, members) {}",
+        samples.join(" UNION ALL ")
+    ))
+    .await?;
+    ch.execute(&format!(
+        "INSERT INTO monitor_groups {}",
+        snapshot.join(" UNION ALL ")
+    ))
+    .await?;
+    ch.execute(&format!(
+        "INSERT INTO alert_events (ts, fingerprint, rule, state, monitor_id, team, cluster, \
+         consumer_group, max_lag, total_lag, threshold, partitions) {}",
+        alerts.join(" UNION ALL ")
+    ))
+    .await
+}
+
+/// Row counts of every table of the database: an injected statement that
+/// ran would change them (or drop a table).
+async fn table_counts(ch: &Ch) -> Result<Vec<(String, f64)>> {
+    let tables = ch
+        .select("SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name")
+        .await?;
+    let mut out = Vec::new();
+    for row in &tables.rows {
+        let name = tables.str(row, "name")?.to_string();
+        if name.starts_with(".inner") {
+            continue;
+        }
+        let count = ch
+            .select(&format!("SELECT count() AS n FROM `{name}`"))
+            .await?;
+        out.push((name, count.f64(&count.rows[0], "n")?));
+    }
+    Ok(out)
+}
+
+/// Hostile consumer group (and team) names: every query of the group
+/// dashboard, with one hostile group selected, returns exactly that group's
+/// rows; no name reaches the SQL text; nothing but the queries runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_stay_data_in_every_dashboard_query() -> Result<()> {
+    in_fresh_database("lagwatch_dash_hostile", hostile_checks).await
+}
+
+async fn hostile_checks(ch: Ch, dashboards: Vec<Dashboard>) -> Result<()> {
+    let (ch, dashboards) = (&ch, &dashboards[..]);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+    let to = now - now.rem_euclid(60);
+    seed_hostile(ch, to).await?;
+    let range = Range {
+        from: to - 3600,
+        to,
+        interval_s: 60,
+    };
+    let before = table_counts(ch).await?;
+    let d = dashboard(dashboards, GROUP_UID)?;
+
+    // The attack on the old form (`IN (${group:singlequote})`): Grafana
+    // escapes ' but not \, so two forged values turn the filter into
+    // "always true" (or a syntax error for a lone `a\`).
+    let old = "SELECT count() AS n FROM lag_samples WHERE consumer_group IN (${group:singlequote})";
+    let forged = Selection::from([(
+        "group".to_string(),
+        vec!["a\\".to_string(), ") OR 1=1 --".to_string()],
+    )]);
+    let injected = ch.select(&expand(old, &range, &forged)?).await?;
+    let all_rows = (HOSTILE_GROUPS.len() * 10) as f64;
+    assert_eq!(injected.f64(&injected.rows[0], "n")?, all_rows);
+    // The same forged values against the dashboards' form match nothing.
+    let new = format!(
+        "SELECT count() AS n FROM lag_samples WHERE {}",
+        filter_for("consumer_group", "group")
+    );
+    let safe = ch.select(&expand(&new, &range, &forged)?).await?;
+    assert_eq!(safe.f64(&safe.rows[0], "n")?, 0.0);
+
+    // Variables: the hostile names come back exactly as options.
+    let (options, _) = resolve(ch, d, &range, &[]).await?;
+    let mut want_groups: Vec<String> = HOSTILE_GROUPS.iter().map(|g| g.to_string()).collect();
+    want_groups.sort();
+    let mut got_groups = options["group"].clone();
+    got_groups.sort();
+    assert_eq!(got_groups, want_groups);
+    assert_eq!(options["team"], [HOSTILE_TEAM]);
+
+    for (k, name) in HOSTILE_GROUPS.iter().enumerate() {
+        let (options, vars) = resolve(ch, d, &range, &[("group", &[name])]).await?;
+        assert_eq!(options["topic"], [format!("t{k}")], "topics of {name:?}");
+        let mut ran = 0;
+        for (place, sql, _) in d.queries()? {
+            let expanded = expand(&sql, &range, &vars)?;
+            ensure!(
+                !expanded.contains(name) && !expanded.contains(HOSTILE_TEAM),
+                "{place}: a name reached the SQL text"
+            );
+            let table = ch
+                .select(&expanded)
+                .await
+                .with_context(|| format!("{place} with group {name:?}"))?;
+            ran += 1;
+            if place.starts_with("variable ") {
+                continue;
+            }
+            for row in &table.rows {
+                if table.col("consumer_group").is_ok() {
+                    assert_eq!(table.str(row, "consumer_group")?, *name, "{place}");
+                }
+                if table.col("series").is_ok() {
+                    assert_eq!(table.str(row, "series")?, format!("east/{name}"), "{place}");
+                }
+                if place.starts_with("annotation") {
+                    let text = table.str(row, "text")?;
+                    assert!(text.contains(&format!("east/{name}:")), "{place}: {text:?}");
+                }
+            }
+        }
+        ensure!(ran >= 15, "only {ran} queries");
+
+        let lag = hostile_lag(k) as f64;
+        let overview = panel(ch, d, "Group overview", &range, &vars).await?;
+        assert_eq!(overview.rows.len(), 1, "{name:?}");
+        assert_eq!(overview.f64(&overview.rows[0], "total_lag")?, lag);
+        assert_eq!(overview.str(&overview.rows[0], "alert_status")?, "firing");
+        let total = panel(ch, d, "Total lag", &range, &vars).await?;
+        assert_eq!(total.f64(&total.rows[0], "total_lag")?, lag, "{name:?}");
+        let firing = panel(ch, d, "Firing alerts", &range, &vars).await?;
+        assert_eq!(firing.f64(&firing.rows[0], "firing_alerts")?, 1.0);
+        let parts = panel(ch, d, "Partitions (latest sample)", &range, &vars).await?;
+        assert_eq!(parts.rows.len(), 1, "{name:?}");
+        let series = panel(ch, d, "Total lag per group", &range, &vars).await?;
+        ensure!(!series.rows.is_empty(), "{name:?}: no time series");
+        ensure!(
+            series
+                .rows
+                .iter()
+                .all(|r| series.f64(r, "total_lag").ok() == Some(lag)),
+            "{name:?}: total lag series"
+        );
+    }
+
+    // Every group at once (All): each appears with its own lag.
+    let (_, all) = resolve(ch, d, &range, &[]).await?;
+    let overview = panel(ch, d, "Group overview", &range, &all).await?;
+    assert_eq!(overview.rows.len(), HOSTILE_GROUPS.len());
+    for (k, name) in HOSTILE_GROUPS.iter().enumerate() {
+        let rows = overview.rows_where("consumer_group", name)?;
+        assert_eq!(rows.len(), 1, "{name:?}");
+        assert_eq!(overview.f64(rows[0], "total_lag")?, hostile_lag(k) as f64);
+    }
+
+    assert_eq!(
+        table_counts(ch).await?,
+        before,
+        "something besides the queries ran"
+    );
     Ok(())
 }

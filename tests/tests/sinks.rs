@@ -398,7 +398,14 @@ async fn monitor_webhooks_receive_the_alert_at_every_listed_url() {
     let second = Receiver::start(any_port(), 204).await;
     let mut firing = alert(AlertState::Firing);
     firing.webhooks = vec![first.url("/team-a"), second.url("/team-b")];
-    let sink = lagwatch_sinks::MonitorWebhookSink::build(Duration::from_secs(5)).expect("build");
+    // The receivers are on loopback, which team webhooks may only reach
+    // when the operator allows it.
+    let policy = lagwatch_sinks::DestinationPolicy::new(&lagwatch_sinks::SinksConfig {
+        allow_private: vec!["127.0.0.1/32".into()],
+    })
+    .expect("policy");
+    let sink =
+        lagwatch_sinks::MonitorWebhookSink::build(Duration::from_secs(5), policy).expect("build");
     let task = {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let task = tokio::spawn(runner_for(sink).run(rx));

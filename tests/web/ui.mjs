@@ -212,7 +212,7 @@ try {
     const link = monitorRow().getByRole("link", { name: `Grafana dashboard of ${group} on ${cluster}` });
     if (grafanaUrl) {
       const href = await link.getAttribute("href");
-      const want = `${grafanaUrl.replace(/\/+$/, "")}/d/lagwatch-group?var-cluster=${encodeURIComponent(cluster)}&var-group=${encodeURIComponent(group)}`;
+      const want = `${grafanaUrl.replace(/\/+$/, "")}/d/lagwatch-group?var-cluster=${hex(cluster)}&var-group=${hex(group)}`;
       if (href !== want) fail(`dashboard link ${href}, expected ${want}`);
     } else if ((await link.count()) !== 0) {
       log("a Grafana link is shown although no Grafana URL was expected");
@@ -300,4 +300,9 @@ try {
   console.error(`ui.mjs: screenshot and page text in ${dir}`);
   await browser.close().catch(() => {});
   process.exit(1);
+}
+
+/** Upper-case hex of the UTF-8 bytes, the dashboards' variable values. */
+function hex(text) {
+  return Buffer.from(text, "utf8").toString("hex").toUpperCase();
 }

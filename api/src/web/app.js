@@ -137,15 +137,23 @@
     node.dataset.source = source || "";
   }
 
+  /** Upper-case hex of the UTF-8 bytes: the dashboards' variable values
+   *  (ClickHouse hex(); see dashboards/README.md). */
+  function hexUtf8(text) {
+    return Array.from(new TextEncoder().encode(text), (b) =>
+      b.toString(16).toUpperCase().padStart(2, "0"),
+    ).join("");
+  }
+
   function grafanaLink(cluster, group) {
     const base = state.whoami && state.whoami.grafana_url;
     if (!base || !/^https?:\/\//i.test(base)) return null;
     const url =
       base.replace(/\/+$/, "") +
       "/d/lagwatch-group?var-cluster=" +
-      encodeURIComponent(cluster) +
+      hexUtf8(cluster) +
       "&var-group=" +
-      encodeURIComponent(group);
+      hexUtf8(group);
     return el("a", {
       href: url,
       target: "_blank",

@@ -119,7 +119,7 @@ mod tests {
         let text = text_body(&alert(), Some("http://grafana/d/lag"));
         assert!(text.contains("orders[2] lag 900"), "{text}");
         assert!(
-            text.contains("http://grafana/d/lag?var-cluster=local&var-group=bill%3Cing%3E"),
+            text.contains("http://grafana/d/lag?var-cluster=6C6F63616C&var-group=62696C6C3C696E673E"),
             "{text}"
         );
     }

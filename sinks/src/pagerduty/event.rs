@@ -152,7 +152,7 @@ mod tests {
         );
         assert_eq!(
             body["links"][0]["href"],
-            "http://grafana/d/lag?var-cluster=prod&var-group=billing"
+            "http://grafana/d/lag?var-cluster=70726F64&var-group=62696C6C696E67"
         );
     }
 

@@ -131,7 +131,7 @@ mod tests {
         assert!(!text.contains("bill<ing>"), "{text}");
         assert!(
             text.contains(
-                "<http://grafana/d/lag?var-cluster=local&var-group=bill%3Cing%3E%26co|Open the dashboard>"
+                "<http://grafana/d/lag?var-cluster=6C6F63616C&var-group=62696C6C3C696E673E26636F|Open the dashboard>"
             ),
             "{text}"
         );
