@@ -110,10 +110,13 @@ pub async fn latest_partitions(
 ) -> Result<Vec<LatestPartition>, HistoryError> {
     let (condition, group) = match monitor.group_match {
         GroupMatch::Exact => ("consumer_group = ?", monitor.consumer_group.clone()),
-        GroupMatch::Regex => (
-            "match(consumer_group, ?)",
-            format!("^(?:{})$", monitor.consumer_group),
-        ),
+        GroupMatch::Regex => {
+            match lagwatch_model::matching::anchored_pattern(&monitor.consumer_group) {
+                Ok(anchored) => ("match(consumer_group, ?)", anchored),
+                // Refused by the store; like the collector, it matches nothing.
+                Err(_) => return Ok(Vec::new()),
+            }
+        }
     };
     let sql = format!(
         "SELECT consumer_group, topic, partition, toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, \

@@ -16,14 +16,29 @@ const PATTERN_SIZE_LIMIT: usize = 256 * 1024;
 /// Longest accepted pattern text.
 pub const MAX_PATTERN_LEN: usize = 1_000;
 
-/// Compiles `pattern` anchored at both ends, with size limits.
-pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+/// `pattern` wrapped as `^(?:pattern)$`, after checking that the bare
+/// pattern compiles on its own. Without that check a pattern could close
+/// the wrapper's group and escape its anchors: `a)|(?:.*` wraps to
+/// `^(?:a)|(?:.*)$`, which matches every name. A pattern that compiles
+/// alone has balanced groups, so the wrapper encloses all of it. Used for
+/// the collector's matching and for ClickHouse `match()` alike.
+pub fn anchored_pattern(pattern: &str) -> Result<String, String> {
     if pattern.len() > MAX_PATTERN_LEN {
         return Err(format!(
             "pattern is longer than {MAX_PATTERN_LEN} characters"
         ));
     }
-    RegexBuilder::new(&format!("^(?:{pattern})$"))
+    build(pattern)?;
+    Ok(format!("^(?:{pattern})$"))
+}
+
+/// Compiles `pattern` anchored at both ends, with size limits.
+pub fn compile_pattern(pattern: &str) -> Result<Regex, String> {
+    build(&anchored_pattern(pattern)?)
+}
+
+fn build(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
         .size_limit(PATTERN_SIZE_LIMIT)
         .dfa_size_limit(PATTERN_SIZE_LIMIT)
         .build()
@@ -122,6 +137,34 @@ mod tests {
         assert!(matcher.covers_topic(&both, "audit"));
         assert!(matcher.covers_topic(&both, "orders.eu"));
         assert!(!matcher.covers_topic(&both, "payments"));
+    }
+
+    #[test]
+    fn patterns_cannot_escape_their_anchors() {
+        // Each compiles once wrapped in ^(?:..)$ but not alone; wrapped,
+        // the first would match everything.
+        for escape in [
+            "a)|(?:.*",
+            "x)|(.*",
+            "a)|.*|(?:b",
+            ")|(",
+            "a)(?s:.*",
+            "billing)|(?:",
+        ] {
+            let error = compile_pattern(escape).expect_err(escape);
+            assert!(!error.is_empty(), "{escape}");
+            assert!(anchored_pattern(escape).is_err(), "{escape}");
+            let mut matcher = Matcher::new();
+            let m = monitor(escape, GroupMatch::Regex, &[], None);
+            assert!(!matcher.covers_group(&m, "payments"), "{escape}");
+            assert!(!matcher.covers_topic(&monitor("g", GroupMatch::Exact, &[], Some(escape)), "t"));
+        }
+        // (?x) comments cannot eat the closing anchor either: refused.
+        assert!(compile_pattern("(?x)a#").is_err());
+        // Honest patterns with groups and alternations stay anchored.
+        let re = compile_pattern("(a|b)|c").expect("valid");
+        assert!(re.is_match("a") && re.is_match("c") && !re.is_match("ac"));
+        assert_eq!(anchored_pattern("a|b").as_deref(), Ok("^(?:a|b)$"));
     }
 
     #[test]
