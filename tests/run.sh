@@ -11,6 +11,16 @@ tests/infra/up.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Supply chain (deny.toml). The RustSec database cannot be fetched here:
+# advisories are checked only against a snapshot in $LAGWATCH_ADVISORY_DB.
+command -v cargo-deny >/dev/null || cargo install cargo-deny --locked
+cargo deny --locked check licenses bans sources
+if [[ -n "${LAGWATCH_ADVISORY_DB:-}" ]]; then
+    deny_config=$(mktemp)
+    sed "s|^\[advisories\]|[advisories]\ndb-path = \"${LAGWATCH_ADVISORY_DB}\"|" deny.toml >"$deny_config"
+    cargo deny --locked check --config "$deny_config" --disable-fetch advisories
+    rm -f "$deny_config"
+fi
 cargo test --workspace --locked "$@"
 # The team API fuzzed from its own OpenAPI document (about a minute).
 tests/api/schemathesis.sh
