@@ -17,8 +17,7 @@ use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
 use lagwatch_history::{self as history, HistoryMetrics, HistoryWriter};
 use lagwatch_kafka::{ensure_topic, TopicSpec};
 use lagwatch_sinks::{
-    Delivery, EmailSink, MonitorWebhookSink, PagerDutySink, Sink, SinkMetrics, SinkRunner,
-    SlackSink, WebhookSink,
+    EmailSink, MonitorWebhookSink, Outbox, PagerDutySink, SinkMetrics, SlackSink, WebhookSink,
 };
 use lagwatch_store::monitor_watch::{watch_monitors, MonitorList};
 use lagwatch_store::MonitorStore;
@@ -239,32 +238,33 @@ async fn start_evaluator(
         }
     };
 
-    let mut sinks = Vec::new();
     let sink_metrics = SinkMetrics::register(registry)?;
+    let (mut outbox, reports) = Outbox::builder(sink_metrics, config.evaluator.retry_policy());
     match &config.email {
-        Some(email) => sinks.push(spawn_sink(EmailSink::build(email)?, &sink_metrics, tasks)),
+        Some(email) => supervise_sink(tasks, outbox.add(EmailSink::build(email)?)),
         None => tracing::warn!("no [email] section: alerts are logged but not mailed"),
     }
     for (index, webhook) in config.webhooks.iter().enumerate() {
         let sink = WebhookSink::build(webhook).with_context(|| format!("webhooks[{index}]"))?;
-        sinks.push(spawn_sink(sink, &sink_metrics, tasks));
+        supervise_sink(tasks, outbox.add(sink));
     }
     if let Some(slack) = &config.slack {
-        sinks.push(spawn_sink(SlackSink::build(slack)?, &sink_metrics, tasks));
+        supervise_sink(tasks, outbox.add(SlackSink::build(slack)?));
     }
     if let Some(pagerduty) = &config.pagerduty {
-        sinks.push(spawn_sink(
-            PagerDutySink::build(pagerduty)?,
-            &sink_metrics,
-            tasks,
-        ));
+        supervise_sink(tasks, outbox.add(PagerDutySink::build(pagerduty)?));
     }
-    sinks.push(spawn_sink(
-        MonitorWebhookSink::build(std::time::Duration::from_secs(10))?,
-        &sink_metrics,
+    let team_destinations = lagwatch_sinks::ssrf::DestinationPolicy::new(&config.sinks)
+        .context("sinks.allow_private")?;
+    supervise_sink(
         tasks,
-    ));
-    tracing::info!(sinks = sinks.len(), "alert sinks started");
+        outbox.add(MonitorWebhookSink::build(
+            std::time::Duration::from_secs(10),
+            team_destinations,
+        )?),
+    );
+    let outbox = outbox.build();
+    tracing::info!("alert sinks started");
 
     let cluster = config.clusters[&config.metrics_topic.cluster]
         .connection
@@ -274,7 +274,11 @@ async fn start_evaluator(
     let evaluator = config.evaluator.clone();
     let shutdown = shutdown.clone();
     tasks.spawn(async move {
-        let outputs = Outputs { history, sinks };
+        let outputs = Outputs {
+            history,
+            outbox,
+            reports,
+        };
         run_consumer(
             &cluster, &topic, &evaluator, alerting, outputs, metrics, shutdown,
         )
@@ -329,18 +333,14 @@ async fn alerting(
     })
 }
 
-/// Runs `sink` behind its own bounded queue (a slow sink never holds up
-/// another) and returns the queue's sending side.
-fn spawn_sink<S: Sink>(
-    sink: S,
-    metrics: &SinkMetrics,
+/// Runs a sink's routing task under the topology's supervision: a sink
+/// that stops ends the process's task set instead of going quiet.
+fn supervise_sink(
     tasks: &mut JoinSet<anyhow::Result<()>>,
-) -> mpsc::Sender<Delivery> {
-    let (tx, rx) = mpsc::channel(1_000);
-    let runner = SinkRunner::new(sink, metrics.clone());
+    sink: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     tasks.spawn(async move {
-        runner.run_deliveries(rx).await;
+        sink.await;
         Ok(())
     });
-    tx
 }

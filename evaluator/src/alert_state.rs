@@ -43,8 +43,9 @@ pub enum AlertStateError {
 pub struct StoredAlert {
     /// The transition (firing or resolved) as notified.
     pub event: AlertEvent,
-    /// Whether every sink has finished with the notification (delivered or
-    /// given up); `false` means "send again after a crash".
+    /// Whether every destination has finished with the notification
+    /// (confirmed it, or refused it for good); `false` means "still owed:
+    /// send again after a crash".
     pub delivered: bool,
     /// Wall time the notification was last sent (transition or repeat).
     pub last_sent_ms: i64,
@@ -53,6 +54,20 @@ pub struct StoredAlert {
     pub inhibits: bool,
     /// Process that wrote the record (its own records are not re-read).
     pub writer: String,
+    /// Destinations (outbox ids, no secrets) that still owe the
+    /// notification; empty in records of older versions, which means all.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// Destinations that refused the notification for good, and why.
+    #[serde(default)]
+    pub failures: Vec<DeliveryFailure>,
+}
+
+/// A destination's permanent refusal of a notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryFailure {
+    pub destination: String,
+    pub reason: String,
 }
 
 impl StoredAlert {

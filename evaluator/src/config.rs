@@ -40,6 +40,36 @@ pub struct EvaluatorConfig {
     /// Mail recipients of broker alerts.
     #[serde(default)]
     pub broker_alert_emails: Vec<String>,
+    /// Longest wait between two delivery attempts of a notification whose
+    /// destination keeps failing: it is retried at least this often until
+    /// delivered, never given up.
+    #[serde(with = "humantime_serde", default = "default_notification_retry_max")]
+    pub notification_retry_max: Duration,
+    /// Longest one delivery attempt may take before it counts as failed
+    /// (a receiver that accepts and never answers).
+    #[serde(
+        with = "humantime_serde",
+        default = "default_notification_attempt_timeout"
+    )]
+    pub notification_attempt_timeout: Duration,
+}
+
+const fn default_notification_retry_max() -> Duration {
+    Duration::from_secs(300)
+}
+const fn default_notification_attempt_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl EvaluatorConfig {
+    /// How the outbox retries, from these settings.
+    pub fn retry_policy(&self) -> lagwatch_sinks::RetryPolicy {
+        lagwatch_sinks::RetryPolicy {
+            initial_interval: Duration::from_millis(500).min(self.notification_retry_max),
+            max_interval: self.notification_retry_max,
+            attempt_timeout: self.notification_attempt_timeout,
+        }
+    }
 }
 
 fn default_state_topic() -> String {
@@ -77,6 +107,8 @@ impl Default for EvaluatorConfig {
             repeat_check: default_repeat_check(),
             broker_alert_team: default_broker_team(),
             broker_alert_emails: Vec::new(),
+            notification_retry_max: default_notification_retry_max(),
+            notification_attempt_timeout: default_notification_attempt_timeout(),
         }
     }
 }

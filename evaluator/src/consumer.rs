@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use lagwatch_model::{decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Silence};
 use lagwatch_rules::RuleSet;
-use lagwatch_sinks::Delivery;
+use lagwatch_sinks::{Outbox, Report};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -49,7 +49,9 @@ pub struct Outputs {
     /// The history writer's input and its acknowledgements; `None` when
     /// history is off.
     pub history: Option<(mpsc::Sender<HistoryRecord>, mpsc::Receiver<Vec<Checkpoint>>)>,
-    pub sinks: Vec<mpsc::Sender<Delivery>>,
+    /// Where notifications go, and the destinations' reports.
+    pub outbox: Outbox,
+    pub reports: mpsc::UnboundedReceiver<Report>,
 }
 
 /// What decides alerts and their notifications besides the monitors.
@@ -109,8 +111,9 @@ pub async fn run_consumer(
         engine = engine.with_memory(memory.clone());
         brokers = brokers.with_memory(memory);
     }
-    let (notifier, mut completed) = Notifier::new(
-        outputs.sinks,
+    let mut reports = outputs.reports;
+    let notifier = Notifier::new(
+        outputs.outbox,
         alerting.state.clone(),
         alerting.silences.clone(),
         monitors.clone(),
@@ -130,8 +133,9 @@ pub async fn run_consumer(
                 store_next_offsets(&consumer, topic, &stored);
                 continue;
             }
-            Some(done) = completed.recv() => {
-                notifier.complete(done).await;
+            Some(report) = reports.recv() => {
+                notifier.report(report).await;
+                metrics.notifications_owed.set(i64::try_from(notifier.undelivered()).unwrap_or(i64::MAX));
                 continue;
             }
             _ = reminders.tick() => {

@@ -13,6 +13,10 @@ pub struct EvaluatorMetrics {
     pub notifications_muted: IntCounterVec,
     /// Alert-state records that could not be written.
     pub alert_state_errors: IntCounter,
+    /// Notifications a destination refused for good.
+    pub notifications_rejected: IntCounter,
+    /// Alerts whose latest notification some destination still owes.
+    pub notifications_owed: IntGauge,
 }
 
 impl EvaluatorMetrics {
@@ -28,6 +32,14 @@ impl EvaluatorMetrics {
             alert_state_errors: IntCounter::new(
                 "lagwatch_alert_state_errors_total",
                 "Alert-state records that could not be written to the state topic",
+            )?,
+            notifications_rejected: IntCounter::new(
+                "lagwatch_notifications_rejected_total",
+                "Notifications a destination refused for good (recorded on the alert)",
+            )?,
+            notifications_owed: IntGauge::new(
+                "lagwatch_notifications_owed",
+                "Alerts whose latest notification is not yet confirmed by every destination",
             )?,
             samples_consumed: IntCounter::new(
                 "lagwatch_evaluator_samples_consumed_total",
@@ -51,6 +63,8 @@ impl EvaluatorMetrics {
         };
         registry.register(Box::new(metrics.notifications_muted.clone()))?;
         registry.register(Box::new(metrics.alert_state_errors.clone()))?;
+        registry.register(Box::new(metrics.notifications_rejected.clone()))?;
+        registry.register(Box::new(metrics.notifications_owed.clone()))?;
         registry.register(Box::new(metrics.samples_consumed.clone()))?;
         registry.register(Box::new(metrics.bad_messages.clone()))?;
         registry.register(Box::new(metrics.alerts.clone()))?;

@@ -6,10 +6,14 @@
 //!    team, or (lag alerts only) by a firing broker alert of the same
 //!    cluster that inhibits lag alerts — and marks the event with the
 //!    reason (it is still recorded in history);
-//! 2. records it in the alert-state topic as not yet delivered and waits
-//!    for the broker's acknowledgement;
-//! 3. hands it to every sink with a receipt, and once all sinks are done
-//!    records it as delivered.
+//! 2. records it in the alert-state topic as not yet delivered, with the
+//!    destinations it is owed to, and waits for the broker's
+//!    acknowledgement;
+//! 3. hands it to the [`Outbox`] (never waits for a sink) and, as each
+//!    destination [reports](Notifier::report) back, records what is still
+//!    owed; once nothing is, the record says delivered. A destination that
+//!    refused it for good is recorded with its reason; nothing is ever
+//!    recorded delivered that a destination did not confirm.
 //!
 //! A still-firing, unmuted alert is sent again every repeat interval (the
 //! monitor's `repeat_interval_secs`, else the rules file's). After a
@@ -23,19 +27,12 @@ use std::sync::Arc;
 use lagwatch_model::alert::rule;
 use lagwatch_model::{now_ms, AlertEvent, AlertState, Silence};
 use lagwatch_rules::RuleSet;
-use lagwatch_sinks::Delivery;
+use lagwatch_sinks::{Outbox, Outcome, Report};
 use lagwatch_store::monitor_watch::MonitorList;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 
-use crate::alert_state::{AlertStateStore, StoredAlert};
+use crate::alert_state::{AlertStateStore, DeliveryFailure, StoredAlert};
 use crate::metrics::EvaluatorMetrics;
-
-/// A notification every sink has finished with.
-#[derive(Debug)]
-pub struct Completed {
-    fingerprint: String,
-    sequence: u64,
-}
 
 /// What the notifier tracks of a firing alert.
 #[derive(Debug, Clone)]
@@ -48,9 +45,17 @@ struct Tracked {
     sequence: u64,
 }
 
+/// The destinations still owed the latest notification of an alert.
+#[derive(Debug, Clone)]
+struct Owed {
+    sequence: u64,
+    destinations: Vec<String>,
+    failures: Vec<DeliveryFailure>,
+}
+
 /// The notification stage between the engine and the sinks.
 pub struct Notifier {
-    sinks: Vec<mpsc::Sender<Delivery>>,
+    outbox: Outbox,
     state: Option<AlertStateStore>,
     silences: watch::Receiver<Vec<Silence>>,
     monitors: MonitorList,
@@ -62,24 +67,24 @@ pub struct Notifier {
     /// How long a previous owner gets to confirm a notification.
     redelivery_grace_ms: i64,
     sequence: u64,
-    completed_tx: mpsc::UnboundedSender<Completed>,
+    /// Latest notification per alert and who still owes its delivery.
+    owed: HashMap<String, Owed>,
     metrics: EvaluatorMetrics,
 }
 
 impl Notifier {
-    /// A notifier and the channel on which it learns that sinks finished a
-    /// notification (feed it to [`Notifier::complete`]).
+    /// A notifier over `outbox`; feed the outbox's reports to
+    /// [`Notifier::report`].
     pub fn new(
-        sinks: Vec<mpsc::Sender<Delivery>>,
+        outbox: Outbox,
         state: Option<AlertStateStore>,
         silences: watch::Receiver<Vec<Silence>>,
         monitors: MonitorList,
         rules: Arc<RuleSet>,
         metrics: EvaluatorMetrics,
-    ) -> (Self, mpsc::UnboundedReceiver<Completed>) {
-        let (completed_tx, completed_rx) = mpsc::unbounded_channel();
-        let notifier = Notifier {
-            sinks,
+    ) -> Self {
+        Notifier {
+            outbox,
             state,
             silences,
             monitors,
@@ -88,10 +93,9 @@ impl Notifier {
             redeliveries: HashMap::new(),
             redelivery_grace_ms: 30_000,
             sequence: 0,
-            completed_tx,
+            owed: HashMap::new(),
             metrics,
-        };
-        (notifier, completed_rx)
+        }
     }
 
     /// How long an adopted, unconfirmed notification waits for its previous
@@ -141,7 +145,8 @@ impl Notifier {
                 self.tracked.remove(&event.fingerprint);
             }
         }
-        self.record_and_send(event.clone(), now, sequence).await;
+        self.record_and_send(event.clone(), now, sequence, None)
+            .await;
         event
     }
 
@@ -195,8 +200,12 @@ impl Notifier {
             if let Some(tracked) = self.tracked.get_mut(&fingerprint) {
                 tracked.sequence = sequence;
             }
-            tracing::warn!(fingerprint = %fingerprint, state = record.event.state.as_str(), "re-sending a notification its previous owner never confirmed delivered");
-            self.record_and_send(record.event, now, sequence).await;
+            // Only what is still owed: destinations that confirmed are not
+            // sent it twice. Records of older versions list none: all.
+            let owed = (!record.pending.is_empty()).then_some(record.pending.clone());
+            tracing::warn!(fingerprint = %fingerprint, state = record.event.state.as_str(), destinations = ?owed, "re-sending a notification its previous owner never confirmed delivered");
+            self.record_and_send(record.event, now, sequence, owed)
+                .await;
         }
     }
 
@@ -226,31 +235,57 @@ impl Notifier {
                 tracing::debug!(fingerprint = %fingerprint, reason, "reminder muted");
                 continue;
             }
-            self.record_and_send(reminder, now, sequence).await;
+            self.record_and_send(reminder, now, sequence, None).await;
         }
     }
 
-    /// Records that every sink finished a notification, unless a newer one
-    /// of the same alert has been recorded since.
-    pub async fn complete(&mut self, done: Completed) {
-        let Some(state) = &self.state else { return };
-        let Some(mut record) = state.get(&done.fingerprint) else {
+    /// Records one destination's outcome of a notification, unless a newer
+    /// notification of the same alert has been recorded since. Once no
+    /// destination owes it, the record says delivered.
+    pub async fn report(&mut self, report: Report) {
+        let Some(owed) = self.owed.get_mut(&report.fingerprint) else {
             return;
         };
-        let current = match self.tracked.get(&done.fingerprint) {
-            Some(t) => t.sequence == done.sequence,
-            // Resolved alerts are no longer tracked: the record must be the
-            // resolve itself.
-            None => !record.is_firing() && !record.delivered,
-        };
-        if !current || record.delivered {
+        if owed.sequence != report.sequence {
             return;
         }
-        record.delivered = true;
+        owed.destinations.retain(|d| *d != report.destination);
+        match report.outcome {
+            Outcome::Delivered => {}
+            Outcome::Rejected(reason) => {
+                self.metrics.notifications_rejected.inc();
+                owed.failures.push(DeliveryFailure {
+                    destination: report.destination.clone(),
+                    reason,
+                });
+            }
+            // A newer notification of this alert is already owed instead.
+            Outcome::Superseded => return,
+        }
+        let owed = owed.clone();
+        if owed.destinations.is_empty() {
+            self.owed.remove(&report.fingerprint);
+        }
+        let Some(state) = &self.state else { return };
+        let Some(mut record) = state.get(&report.fingerprint) else {
+            return;
+        };
+        if record.delivered {
+            return;
+        }
+        record.pending = owed.destinations.clone();
+        record.failures = owed.failures;
+        record.delivered = owed.destinations.is_empty();
         if let Err(error) = state.put(record).await {
             self.metrics.alert_state_errors.inc();
-            tracing::error!(fingerprint = %done.fingerprint, error = %error, "cannot record a delivered notification; it may be sent again after a restart");
+            tracing::error!(fingerprint = %report.fingerprint, error = %error, "cannot record a delivery; it may be sent again after a restart");
         }
+    }
+
+    /// Notifications handed to the outbox and not yet confirmed by every
+    /// destination.
+    pub fn undelivered(&self) -> usize {
+        self.owed.len()
     }
 
     fn next_sequence(&mut self) -> u64 {
@@ -296,17 +331,34 @@ impl Notifier {
         i64::try_from(millis).unwrap_or(i64::MAX).max(1_000)
     }
 
-    /// Records the notification (not yet delivered), then sends it to every
-    /// sink unless muted.
-    async fn record_and_send(&mut self, event: AlertEvent, now: i64, sequence: u64) {
+    /// Records the notification (not yet delivered, with the destinations
+    /// it is owed to), then queues it for them unless muted. `only` limits
+    /// a re-send to the destinations still owed.
+    async fn record_and_send(
+        &mut self,
+        event: AlertEvent,
+        now: i64,
+        sequence: u64,
+        only: Option<Vec<String>>,
+    ) {
         let muted = event.muted_by.is_some();
+        let mut destinations = if muted {
+            Vec::new()
+        } else {
+            self.outbox.destinations(&event)
+        };
+        if let Some(only) = &only {
+            destinations.retain(|d| only.contains(d));
+        }
         if let Some(state) = &self.state {
             let record = StoredAlert {
                 inhibits: event.state == AlertState::Firing && self.inhibits(&event),
                 event: event.clone(),
-                delivered: muted,
+                delivered: destinations.is_empty(),
                 last_sent_ms: now,
                 writer: String::new(),
+                pending: destinations.clone(),
+                failures: Vec::new(),
             };
             if let Err(error) = state.put(record).await {
                 self.metrics.alert_state_errors.inc();
@@ -315,36 +367,23 @@ impl Notifier {
         }
         if muted {
             tracing::info!(fingerprint = %event.fingerprint, muted_by = ?event.muted_by, "notification muted");
+            self.owed.remove(&event.fingerprint);
             return;
         }
-        let mut receipts = Vec::with_capacity(self.sinks.len());
-        for sink in &self.sinks {
-            let (receipt, done) = oneshot::channel();
-            let delivery = Delivery {
-                alert: event.clone(),
-                receipt: Some(receipt),
-            };
-            if sink.send(delivery).await.is_err() {
-                tracing::error!(fingerprint = %event.fingerprint, "a sink stopped; alert not handed to it");
-                continue;
-            }
-            receipts.push(done);
+        if destinations.is_empty() {
+            tracing::info!(fingerprint = %event.fingerprint, "no destination for this notification");
+            self.owed.remove(&event.fingerprint);
+            return;
         }
-        let completed = self.completed_tx.clone();
-        let fingerprint = event.fingerprint.clone();
-        tokio::spawn(async move {
-            for receipt in receipts {
-                // A dropped receipt means the sink shut down mid-delivery:
-                // the record stays undelivered and is re-sent later.
-                if receipt.await.is_err() {
-                    return;
-                }
-            }
-            let _ = completed.send(Completed {
-                fingerprint,
+        self.owed.insert(
+            event.fingerprint.clone(),
+            Owed {
                 sequence,
-            });
-        });
+                destinations: destinations.clone(),
+                failures: Vec::new(),
+            },
+        );
+        self.outbox.submit(&event, sequence, &destinations);
     }
 
     fn inhibits(&self, event: &AlertEvent) -> bool {
@@ -363,6 +402,7 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use lagwatch_model::{Monitor, NewSilence};
+    use tokio::sync::mpsc;
 
     use super::*;
 
@@ -418,21 +458,48 @@ mod tests {
         }
     }
 
+    /// A sink that hands every notification to the test.
+    struct Capture(mpsc::UnboundedSender<AlertEvent>);
+
+    impl lagwatch_sinks::Sink for Capture {
+        fn name(&self) -> &'static str {
+            "capture"
+        }
+        async fn deliver(&self, alert: &AlertEvent) -> Result<(), lagwatch_sinks::SinkError> {
+            let _ = self.0.send(alert.clone());
+            Ok(())
+        }
+    }
+
     struct Harness {
         notifier: Notifier,
-        sink: mpsc::Receiver<Delivery>,
+        sink: mpsc::UnboundedReceiver<AlertEvent>,
         _silences: watch::Sender<Vec<Silence>>,
         _monitors: watch::Sender<Arc<Vec<Monitor>>>,
     }
 
+    impl Harness {
+        /// The next notification the sink got, if one arrives soon.
+        async fn sent(&mut self) -> Option<AlertEvent> {
+            tokio::time::timeout(std::time::Duration::from_millis(200), self.sink.recv())
+                .await
+                .ok()
+                .flatten()
+        }
+    }
+
     fn harness(silences: Vec<Silence>) -> Harness {
-        let (sink_tx, sink) = mpsc::channel(16);
+        let (sink_tx, sink) = mpsc::unbounded_channel();
         let (silences_tx, silences_rx) = watch::channel(silences);
         let (monitors_tx, monitors_rx) = watch::channel(Arc::new(Vec::new()));
         let registry = prometheus::Registry::new();
         let metrics = EvaluatorMetrics::register(&registry).expect("metrics");
-        let (notifier, _completed) = Notifier::new(
-            vec![sink_tx],
+        let sink_metrics = lagwatch_sinks::SinkMetrics::register(&registry).expect("metrics");
+        let (mut outbox, _reports) =
+            Outbox::builder(sink_metrics, lagwatch_sinks::RetryPolicy::default());
+        tokio::spawn(outbox.add(Capture(sink_tx)));
+        let notifier = Notifier::new(
+            outbox.build(),
             None,
             silences_rx,
             monitors_rx,
@@ -468,9 +535,9 @@ mod tests {
             .notify(alert("lag_status", "prod", AlertState::Firing))
             .await;
         assert_eq!(other.muted_by, None, "other rules are not silenced");
-        let sent = h.sink.try_recv().expect("one delivery");
-        assert_eq!(sent.alert.rule, "lag_status");
-        assert!(h.sink.try_recv().is_err(), "nothing else sent");
+        let sent = h.sent().await.expect("one delivery");
+        assert_eq!(sent.rule, "lag_status");
+        assert!(h.sent().await.is_none(), "nothing else sent");
     }
 
     #[tokio::test]
@@ -520,13 +587,13 @@ mod tests {
         h.notifier
             .notify(alert("lag_threshold", "prod", AlertState::Firing))
             .await;
-        assert!(!h.sink.try_recv().expect("first page").alert.repeat);
+        assert!(!h.sent().await.expect("first page").repeat);
         let now = now_ms();
         h.notifier.repeat_due(now + 60_000).await;
-        assert!(h.sink.try_recv().is_err(), "not due after 1 minute");
+        assert!(h.sent().await.is_none(), "not due after 1 minute");
         let four_hours = 4 * 3_600 * 1_000;
         h.notifier.repeat_due(now + four_hours + 1_000).await;
-        let reminder = h.sink.try_recv().expect("reminder").alert;
+        let reminder = h.sent().await.expect("reminder");
         assert!(reminder.repeat);
         assert!(
             reminder.summary().starts_with("[REPEAT]"),
@@ -536,12 +603,9 @@ mod tests {
         h.notifier
             .notify(alert("lag_threshold", "prod", AlertState::Resolved))
             .await;
-        h.sink.try_recv().expect("resolve sent");
+        h.sent().await.expect("resolve sent");
         h.notifier.repeat_due(now + 3 * four_hours).await;
-        assert!(
-            h.sink.try_recv().is_err(),
-            "resolved alerts are not repeated"
-        );
+        assert!(h.sent().await.is_none(), "resolved alerts are not repeated");
         assert_eq!(h.notifier.tracked(), 0);
     }
 }
