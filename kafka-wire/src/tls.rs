@@ -25,8 +25,8 @@ pub(crate) struct TlsSettings {
     pub certificate_pem: Option<String>,
     pub key_location: Option<String>,
     pub key_pem: Option<String>,
-    /// Whether `ssl.key.password` is set (encrypted keys are not supported).
-    pub key_password: bool,
+    /// `ssl.key.password`: the password of an encrypted PKCS#8 key.
+    pub key_password: Option<String>,
     pub verify_hostname: bool,
 }
 
@@ -51,13 +51,6 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Builds the rustls client configuration for the `ssl.*` properties.
 pub(crate) fn client_config(s: &TlsSettings) -> Result<rustls::ClientConfig, WireError> {
-    if s.key_password {
-        return Err(WireError::config(
-            "ssl.key.password",
-            "encrypted private keys are not supported; decrypt the key \
-             (openssl pkey -in key.pem -out plain.pem) and drop ssl.key.password",
-        ));
-    }
     let mut roots = RootCertStore::empty();
     let ca_location = s.ca_location.as_deref().filter(|l| *l != "probe");
     match read_pem(
@@ -136,15 +129,6 @@ pub(crate) fn client_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Wir
             } else {
                 "ssl.key.pem"
             };
-            if contains(&key_bytes, b"ENCRYPTED") {
-                return Err(WireError::config(
-                    "ssl.key.password",
-                    format!(
-                        "{key_what} is encrypted; encrypted private keys are not supported, decrypt the key \
-                         (openssl pkey -in key.pem -out plain.pem)"
-                    ),
-                ));
-            }
             let cert_prop = if s.certificate_location.is_some() {
                 "ssl.certificate.location"
             } else {
@@ -159,12 +143,7 @@ pub(crate) fn client_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Wir
                     format!("no certificate found in {what}"),
                 ));
             }
-            let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| {
-                WireError::config(
-                    key_prop,
-                    format!("no usable private key in {key_what}: {e}"),
-                )
-            })?;
+            let key = private_key(&key_bytes, &key_what, key_prop, s.key_password.as_deref())?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| WireError::config(key_prop, format!("client certificate/key: {e}")))
@@ -182,6 +161,51 @@ pub(crate) fn client_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Wir
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The client key: plain PEM (PKCS#8, PKCS#1 or SEC1), or an encrypted PKCS#8
+/// key (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2) decrypted with `ssl.key.password`.
+/// Legacy OpenSSL-encrypted keys (`Proc-Type: 4,ENCRYPTED`) are refused.
+fn private_key(
+    bytes: &[u8],
+    what: &str,
+    key_prop: &str,
+    password: Option<&str>,
+) -> Result<PrivateKeyDer<'static>, WireError> {
+    if contains(bytes, b"Proc-Type: 4,ENCRYPTED") {
+        return Err(WireError::config(
+            key_prop,
+            format!(
+                "{what} is a legacy OpenSSL-encrypted key; convert it to PKCS#8 \
+                 (openssl pkcs8 -topk8 -v2 aes-256-cbc -in old.pem -out key.pem)"
+            ),
+        ));
+    }
+    if !contains(bytes, b"BEGIN ENCRYPTED PRIVATE KEY") {
+        return PrivateKeyDer::from_pem_slice(bytes).map_err(|e| {
+            WireError::config(key_prop, format!("no usable private key in {what}: {e}"))
+        });
+    }
+    let Some(password) = password else {
+        return Err(WireError::config(
+            "ssl.key.password",
+            format!("{what} is encrypted and ssl.key.password is not set"),
+        ));
+    };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| WireError::config(key_prop, format!("{what} is not PEM text")))?;
+    let (_label, doc) = pkcs8::der::SecretDocument::from_pem(text)
+        .map_err(|e| WireError::config(key_prop, format!("invalid PEM in {what}: {e}")))?;
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).map_err(|e| {
+        WireError::config(key_prop, format!("invalid encrypted key in {what}: {e}"))
+    })?;
+    let plain = encrypted.decrypt(password).map_err(|e| {
+        WireError::config(
+            "ssl.key.password",
+            format!("cannot decrypt {what} (wrong password or unsupported cipher): {e}"),
+        )
+    })?;
+    Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
 }
 
 /// Verifies the chain like the default verifier but accepts a name mismatch.

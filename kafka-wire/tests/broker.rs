@@ -475,13 +475,17 @@ impl PrivateBroker {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/infra/private-kafka.sh")
     }
     fn start(&self) {
+        self.start_with("start", &[]);
+    }
+    fn start_with(&self, command: &str, extra_ports: &[u16]) {
         let started = Instant::now();
         let out = Command::new("bash")
             .arg(Self::script())
-            .arg("start")
+            .arg(command)
             .arg(&self.dir)
             .arg(self.port.to_string())
             .arg(self.controller_port.to_string())
+            .args(extra_ports.iter().map(u16::to_string))
             .output()
             .unwrap();
         assert!(
@@ -620,4 +624,150 @@ async fn survives_broker_kill_and_restart() {
     println!("counts: {counts:?}");
     println!("outage errors: {outage_errors:?}");
     assert_eq!(counts["correct answers after restart"], 5);
+}
+
+fn profile(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn partitions_with(
+    addr: &str,
+    pairs: &[(&str, &str)],
+) -> Result<HashMap<String, i32>, String> {
+    let config = WireConfig::from_properties(addr, &profile(pairs), Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    WireClient::new(config)
+        .topic_partitions()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_plain_and_scram() {
+    require_broker(&bootstrap());
+    let broker = PrivateBroker {
+        dir: std::env::temp_dir().join(format!("lagwatch-kafka-wire-sasl-{}", suffix())),
+        port: free_port(),
+        controller_port: free_port(),
+    };
+    let sasl_port = free_port();
+    broker.start_with("start", &[sasl_port]);
+    let plain_addr = format!("127.0.0.1:{}", broker.port);
+    let topic = format!("kw-sasl-{}", suffix());
+    create_topics(&plain_addr, &[(&topic, 3)]).await;
+    let addr = format!("127.0.0.1:{sasl_port}");
+    for mechanism in ["PLAIN", "SCRAM-SHA-256"] {
+        let got = partitions_with(
+            &addr,
+            &[
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", mechanism),
+                ("sasl.username", "alice"),
+                ("sasl.password", "alice-secret"),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{mechanism}: {e}"));
+        assert_eq!(got.get(&topic), Some(&3), "{mechanism}");
+        let e = partitions_with(
+            &addr,
+            &[
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanism", mechanism),
+                ("sasl.username", "alice"),
+                ("sasl.password", "wrong"),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.contains("sasl authentication") && e.contains(&addr),
+            "{mechanism}: {e}"
+        );
+    }
+    // A mechanism the listener does not enable names what it offers.
+    let e = partitions_with(
+        &addr,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "alice"),
+            ("sasl.password", "alice-secret"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("UNSUPPORTED_SASL_MECHANISM"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_mtls_and_sasl_ssl() {
+    require_broker(&bootstrap());
+    let broker = PrivateBroker {
+        dir: std::env::temp_dir().join(format!("lagwatch-kafka-wire-tls-{}", suffix())),
+        port: free_port(),
+        controller_port: free_port(),
+    };
+    let (ssl_port, sasl_ssl_port) = (free_port(), free_port());
+    broker.start_with("start-tls", &[ssl_port, sasl_ssl_port]);
+    let tls = broker.dir.join("tls");
+    let file = |name: &str| tls.join(name).to_string_lossy().into_owned();
+    let password = std::fs::read_to_string(tls.join("client.key.password"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let topic = format!("kw-tls-{}", suffix());
+    create_topics(&format!("127.0.0.1:{}", broker.port), &[(&topic, 2)]).await;
+
+    // mTLS with the encrypted client key.
+    let ssl_addr = format!("127.0.0.1:{ssl_port}");
+    let (ca, cert, key) = (file("ca.pem"), file("client.pem"), file("client.key"));
+    let mtls = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", ca.as_str()),
+        ("ssl.certificate.location", cert.as_str()),
+        ("ssl.key.location", key.as_str()),
+        ("ssl.key.password", password.as_str()),
+    ];
+    let got = partitions_with(&ssl_addr, &mtls).await.unwrap();
+    assert_eq!(got.get(&topic), Some(&2));
+    // Without a client certificate the broker refuses the connection.
+    assert!(partitions_with(&ssl_addr, &mtls[..2]).await.is_err());
+    // Wrong key password: a configuration error naming the property.
+    let mut wrong = mtls;
+    wrong[4] = ("ssl.key.password", "nope");
+    let e = partitions_with(&ssl_addr, &wrong).await.unwrap_err();
+    assert!(e.contains("ssl.key.password"), "{e}");
+    // A CA that did not sign the broker certificate: refused.
+    let other = file("other-ca.pem");
+    let mut untrusted = mtls;
+    untrusted[1] = ("ssl.ca.location", other.as_str());
+    let e = partitions_with(&ssl_addr, &untrusted).await.unwrap_err();
+    assert!(
+        e.contains("tls handshake") || e.contains("no kafka broker"),
+        "{e}"
+    );
+
+    // SASL_SSL PLAIN, with and without the host name check ("localhost" is in the certificate,
+    // and so is 127.0.0.1).
+    let sasl_addr = format!("localhost:{sasl_ssl_port}");
+    for algorithm in ["https", "none"] {
+        let got = partitions_with(
+            &sasl_addr,
+            &[
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "PLAIN"),
+                ("sasl.username", "alice"),
+                ("sasl.password", "alice-secret"),
+                ("ssl.ca.location", ca.as_str()),
+                ("ssl.endpoint.identification.algorithm", algorithm),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{algorithm}: {e}"));
+        assert_eq!(got.get(&topic), Some(&2), "{algorithm}");
+    }
 }
