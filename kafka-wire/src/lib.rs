@@ -28,8 +28,9 @@
 //! - `types`: the answer types.
 //!
 //! # Not supported
-//! GSSAPI and OAUTHBEARER SASL, encrypted private keys (`ssl.key.password`),
-//! SASLprep of SCRAM passwords, brokers older than Kafka 1.0 (SaslHandshake v1,
+//! GSSAPI and OAUTHBEARER SASL, legacy OpenSSL-encrypted PEM keys
+//! (`Proc-Type: 4,ENCRYPTED`; encrypted PKCS#8 keys are supported), SASLprep
+//! of SCRAM passwords, brokers older than Kafka 1.0 (SaslHandshake v1,
 //! OffsetFetch v2 and ListOffsets v1 are the oldest versions spoken).
 
 pub mod config;
