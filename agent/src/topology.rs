@@ -13,8 +13,10 @@ use lagwatch_collector::{
 use lagwatch_evaluator::alert_state::AlertStateStore;
 use lagwatch_evaluator::broker_rules::BrokerAlertRouting;
 use lagwatch_evaluator::consumer::Alerting;
+use lagwatch_evaluator::event_log::EventLog;
 use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
-use lagwatch_history::{self as history, HistoryMetrics, HistoryWriter};
+use lagwatch_history::stage::{run_stage, StageHealth, StageSettings};
+use lagwatch_history::{self as history, HistoryMetrics};
 use lagwatch_kafka::{ensure_topic, TopicSpec};
 use lagwatch_sinks::{
     EmailSink, MonitorWebhookSink, Outbox, PagerDutySink, SinkMetrics, SlackSink, WebhookSink,
@@ -33,6 +35,9 @@ use crate::config::AppConfig;
 pub struct Roles {
     pub collector: bool,
     pub evaluator: bool,
+    /// The history stage (needs `[clickhouse]`): its own consumer group on
+    /// the metrics and alert-event topics.
+    pub history: bool,
 }
 
 /// Runs the selected stages until `shutdown` is cancelled.
@@ -72,7 +77,7 @@ pub async fn run_with_api(
         crate::http::serve(listen, http_registry, api_router, http_shutdown).await
     });
 
-    if roles.collector || roles.evaluator {
+    if roles.collector || roles.evaluator || roles.history {
         let collector_metrics = CollectorMetrics::register(&registry)?;
         let monitors = watch_monitors(
             store.clone(),
@@ -84,6 +89,9 @@ pub async fn run_with_api(
         .context("reading monitors")?;
         if roles.evaluator {
             start_evaluator(&config, &registry, monitors.clone(), &shutdown, &mut tasks).await?;
+        }
+        if roles.history {
+            start_history(&config, &registry, monitors.clone(), &shutdown, &mut tasks).await?;
         }
         if roles.collector {
             start_collector(&config, collector_metrics, monitors, &shutdown, &mut tasks).await?;
@@ -198,6 +206,51 @@ async fn start_collector(
     Ok(())
 }
 
+/// The history stage and the team↔group mirror the dashboards join on.
+async fn start_history(
+    config: &AppConfig,
+    registry: &Registry,
+    monitors: MonitorList,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let Some(clickhouse) = &config.clickhouse else {
+        tracing::warn!("no [clickhouse] section: sample and alert history is not recorded");
+        return Ok(());
+    };
+    history::migrate(clickhouse)
+        .await
+        .context("migrating ClickHouse")?;
+    let settings = StageSettings {
+        cluster: config.clusters[&config.metrics_topic.cluster]
+            .connection
+            .clone(),
+        metrics_topic: config.metrics_topic.topic.clone(),
+        events_topic: config.evaluator.events_topic.clone(),
+        dead_letter_topic: clickhouse.dead_letter_topic.clone(),
+        consumer_group: clickhouse.consumer_group.clone(),
+        clickhouse: clickhouse.clone(),
+    };
+    let metrics = HistoryMetrics::register(registry)?;
+    let stage_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        run_stage(settings, metrics, StageHealth::default(), stage_shutdown).await?;
+        Ok(())
+    });
+    let mirror = history::monitor_groups::mirror_monitors(
+        clickhouse.clone(),
+        monitors,
+        std::time::Duration::from_secs(300),
+        shutdown.clone(),
+    );
+    tasks.spawn(async move {
+        mirror.await;
+        Ok(())
+    });
+    tracing::info!(group = %clickhouse.consumer_group, "history stage started");
+    Ok(())
+}
+
 async fn start_evaluator(
     config: &AppConfig,
     registry: &Registry,
@@ -206,38 +259,6 @@ async fn start_evaluator(
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     let metrics = EvaluatorMetrics::register(registry)?;
-    let history = match &config.clickhouse {
-        Some(clickhouse) => {
-            history::migrate(clickhouse)
-                .await
-                .context("migrating ClickHouse")?;
-            let (records_tx, records_rx) = mpsc::channel(10_000);
-            let (acks_tx, acks_rx) = mpsc::channel(1_000);
-            let writer =
-                HistoryWriter::new(clickhouse.clone(), HistoryMetrics::register(registry)?);
-            let writer_shutdown = shutdown.clone();
-            tasks.spawn(async move {
-                writer.run(records_rx, acks_tx, writer_shutdown).await;
-                Ok(())
-            });
-            let mirror = history::monitor_groups::mirror_monitors(
-                clickhouse.clone(),
-                monitors.clone(),
-                std::time::Duration::from_secs(300),
-                shutdown.clone(),
-            );
-            tasks.spawn(async move {
-                mirror.await;
-                Ok(())
-            });
-            Some((records_tx, acks_rx))
-        }
-        None => {
-            tracing::warn!("no [clickhouse] section: sample and alert history is not recorded");
-            None
-        }
-    };
-
     let sink_metrics = SinkMetrics::register(registry)?;
     let (mut outbox, reports) = Outbox::builder(sink_metrics, config.evaluator.retry_policy());
     match &config.email {
@@ -269,16 +290,19 @@ async fn start_evaluator(
     let cluster = config.clusters[&config.metrics_topic.cluster]
         .connection
         .clone();
-    let alerting = alerting(config, &cluster, monitors, shutdown).await?;
+    let alerting = alerting(
+        config,
+        &cluster,
+        monitors,
+        metrics.event_log_errors.clone(),
+        shutdown,
+    )
+    .await?;
     let topic = config.metrics_topic.topic.clone();
     let evaluator = config.evaluator.clone();
     let shutdown = shutdown.clone();
     tasks.spawn(async move {
-        let outputs = Outputs {
-            history,
-            outbox,
-            reports,
-        };
+        let outputs = Outputs { outbox, reports };
         run_consumer(
             &cluster, &topic, &evaluator, alerting, outputs, metrics, shutdown,
         )
@@ -293,6 +317,7 @@ async fn alerting(
     config: &AppConfig,
     cluster: &lagwatch_kafka::ClusterConfig,
     monitors: MonitorList,
+    event_errors: prometheus::IntCounter,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Alerting> {
     let rules = config
@@ -314,6 +339,17 @@ async fn alerting(
                 .context("opening the alert-state topic")?,
         )
     };
+    let events = if config.evaluator.events_topic.is_empty() {
+        tracing::warn!("`evaluator.events_topic` is empty: alert events are not kept in history");
+        None
+    } else {
+        Some(
+            EventLog::open(cluster, &config.evaluator.events_topic, event_errors)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))
+                .context("opening the alert-event topic")?,
+        )
+    };
     let store = MonitorStore::connect(&config.store.url).await?;
     let silences = lagwatch_store::silence_watch::watch_silences(
         store,
@@ -330,6 +366,7 @@ async fn alerting(
             team: config.evaluator.broker_alert_team.clone(),
             emails: config.evaluator.broker_alert_emails.clone(),
         },
+        events,
     })
 }
 

@@ -20,6 +20,11 @@ pub struct EvaluatorConfig {
     /// across restarts; empty = keep alert state in memory only.
     #[serde(default = "default_state_topic")]
     pub state_topic: String,
+    /// Topic (on the metrics-topic cluster) every notification record is
+    /// published to for the history stage; empty = alert events are not
+    /// kept in history.
+    #[serde(default = "default_events_topic")]
+    pub events_topic: String,
     /// How often silences are re-read from the monitor store.
     #[serde(with = "humantime_serde", default = "default_silence_refresh")]
     pub silence_refresh: Duration,
@@ -72,6 +77,9 @@ impl EvaluatorConfig {
     }
 }
 
+fn default_events_topic() -> String {
+    "lagwatch-alert-events".to_string()
+}
 fn default_state_topic() -> String {
     "lagwatch-alert-state".to_string()
 }
@@ -107,6 +115,7 @@ impl Default for EvaluatorConfig {
             repeat_check: default_repeat_check(),
             broker_alert_team: default_broker_team(),
             broker_alert_emails: Vec::new(),
+            events_topic: default_events_topic(),
             notification_retry_max: default_notification_retry_max(),
             notification_attempt_timeout: default_notification_attempt_timeout(),
         }

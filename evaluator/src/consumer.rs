@@ -1,13 +1,12 @@
 //! The metrics-topic consumer loop.
 //!
 //! Reads samples, runs group samples through the [`Engine`] and broker
-//! samples through the [`BrokerEngine`], hands alert transitions to the
-//! [`Notifier`] (silences, inhibition, repeats, delivery records, sinks)
-//! and samples plus transitions to the history writer. With
-//! history on, a message's offset is committed only after the writer
-//! reports its rows stored in ClickHouse; without, right after it was
-//! handled. The channels are bounded, so a slow sink or ClickHouse slows
-//! consumption instead of losing data.
+//! samples through the [`BrokerEngine`] and hands alert transitions to the
+//! [`Notifier`] (silences, inhibition, repeats, the durable alert state,
+//! the outbox). A message's offset is committed once it was judged and its
+//! transitions recorded in the alert state. Nothing here waits for a sink
+//! or for ClickHouse: sinks sit behind the outbox, and history is a stage
+//! of its own reading the same topic in its own consumer group.
 
 use lagwatch_kafka::ClusterConfig;
 use lagwatch_store::monitor_watch::MonitorList;
@@ -30,10 +29,10 @@ use crate::alert_state::AlertStateStore;
 use crate::broker_rules::{BrokerAlertRouting, BrokerEngine};
 use crate::config::EvaluatorConfig;
 use crate::engine::{AlertMemory, Engine};
+use crate::event_log::EventLog;
 use crate::metrics::EvaluatorMetrics;
 use crate::monitor_index::MonitorIndex;
 use crate::notifier::Notifier;
-use lagwatch_history::{Checkpoint, HistoryRecord};
 
 /// Errors that stop the consumer.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +45,6 @@ pub enum ConsumerError {
 
 /// Everything the consumer loop hands data to.
 pub struct Outputs {
-    /// The history writer's input and its acknowledgements; `None` when
-    /// history is off.
-    pub history: Option<(mpsc::Sender<HistoryRecord>, mpsc::Receiver<Vec<Checkpoint>>)>,
     /// Where notifications go, and the destinations' reports.
     pub outbox: Outbox,
     pub reports: mpsc::UnboundedReceiver<Report>,
@@ -63,10 +59,12 @@ pub struct Alerting {
     pub state: Option<AlertStateStore>,
     pub silences: watch::Receiver<Vec<Silence>>,
     pub broker_routing: BrokerAlertRouting,
+    /// Where notification records go for history; `None` = not kept.
+    pub events: Option<EventLog>,
 }
 
-/// Consumes `topic` until `shutdown`; dropping the outputs on return lets
-/// the sinks and the history writer drain.
+/// Consumes `topic` until `shutdown`; dropping the outbox on return lets
+/// the sinks stop.
 pub async fn run_consumer(
     cluster: &ClusterConfig,
     topic: &str,
@@ -121,18 +119,13 @@ pub async fn run_consumer(
         metrics.clone(),
     );
     let mut notifier = notifier.with_redelivery_grace(config.redelivery_grace);
+    if let Some(events) = alerting.events.clone() {
+        notifier = notifier.with_event_log(events);
+    }
     let mut reminders = tokio::time::interval(config.repeat_check);
-    let (history, mut acks) = match outputs.history {
-        Some((history, acks)) => (Some(history), Some(acks)),
-        None => (None, None),
-    };
     loop {
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(stored) = recv_acks(&mut acks) => {
-                store_next_offsets(&consumer, topic, &stored);
-                continue;
-            }
             Some(report) = reports.recv() => {
                 notifier.report(report).await;
                 metrics.notifications_owed.set(i64::try_from(notifier.undelivered()).unwrap_or(i64::MAX));
@@ -202,15 +195,10 @@ pub async fn run_consumer(
                 for fingerprint in engine.take_recalled() {
                     notifier.adopt(&fingerprint).await;
                 }
-                notify_all(&mut notifier, alerts, history.as_ref(), &metrics).await;
+                notify_all(&mut notifier, alerts, &metrics).await;
                 metrics
                     .firing
                     .set(i64::try_from(engine.firing()).unwrap_or(i64::MAX));
-                if let Some(history) = &history {
-                    if history.send(HistoryRecord::Sample(sample)).await.is_err() {
-                        tracing::error!("history writer stopped; sample not recorded");
-                    }
-                }
             }
             Ok(MetricsMessage::Broker(sample)) => {
                 metrics.samples_consumed.inc();
@@ -218,12 +206,7 @@ pub async fn run_consumer(
                 for fingerprint in brokers.take_recalled() {
                     notifier.adopt(&fingerprint).await;
                 }
-                notify_all(&mut notifier, alerts, history.as_ref(), &metrics).await;
-                if let Some(history) = &history {
-                    if history.send(HistoryRecord::Broker(sample)).await.is_err() {
-                        tracing::error!("history writer stopped; broker sample not recorded");
-                    }
-                }
+                notify_all(&mut notifier, alerts, &metrics).await;
             }
             Err(error) => {
                 metrics.bad_messages.inc();
@@ -236,34 +219,10 @@ pub async fn run_consumer(
                 );
             }
         }
-        match &history {
-            Some(history) => {
-                let checkpoint = Checkpoint {
-                    partition: message.partition(),
-                    offset: message.offset() + 1,
-                };
-                if history
-                    .send(HistoryRecord::Checkpoint(checkpoint))
-                    .await
-                    .is_err()
-                {
-                    tracing::error!("history writer stopped; offset not committed");
-                }
-            }
-            None => {
-                if let Err(error) = consumer.store_offset_from_message(&message) {
-                    tracing::warn!(error = %error, "cannot store consumer offset");
-                }
-            }
-        }
-    }
-    // Let the writer finish: its last acknowledgements still get committed.
-    drop(history);
-    if let Some(acks) = acks.as_mut() {
-        while let Ok(Some(stored)) =
-            tokio::time::timeout(std::time::Duration::from_secs(10), acks.recv()).await
-        {
-            store_next_offsets(&consumer, topic, &stored);
+        // Judged, and its transitions recorded in the alert state: the
+        // next start may begin after it.
+        if let Err(error) = consumer.store_offset_from_message(&message) {
+            tracing::warn!(error = %error, "cannot store consumer offset");
         }
     }
     if let Err(error) = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync) {
@@ -273,55 +232,15 @@ pub async fn run_consumer(
     Ok(())
 }
 
-/// Stores each checkpoint's offset (the next one to read) for the next
-/// commit, exactly as given. `store_offsets` is librdkafka's
-/// `rd_kafka_offsets_store`, which takes the offset as is; the older
-/// `store_offset` (`rd_kafka_offset_store`) adds one itself, so handing it
-/// a next-offset committed one past it and every restart skipped a sample
-/// per partition.
-fn store_next_offsets<C: ConsumerContext>(
-    consumer: &StreamConsumer<C>,
-    topic: &str,
-    checkpoints: &[Checkpoint],
-) {
-    if checkpoints.is_empty() {
-        return;
-    }
-    let mut positions = TopicPartitionList::with_capacity(checkpoints.len());
-    for checkpoint in checkpoints {
-        if let Err(error) = positions.add_partition_offset(
-            topic,
-            checkpoint.partition,
-            Offset::Offset(checkpoint.offset),
-        ) {
-            tracing::warn!(partition = checkpoint.partition, error = %error, "cannot store consumer offset");
-        }
-    }
-    if let Err(error) = consumer.store_offsets(&positions) {
-        tracing::warn!(topic, error = %error, "cannot store consumer offsets");
-    }
-}
-
-/// Notifies each transition and records it (as notified or muted) in
-/// history.
-async fn notify_all(
-    notifier: &mut Notifier,
-    alerts: Vec<AlertEvent>,
-    history: Option<&mpsc::Sender<HistoryRecord>>,
-    metrics: &EvaluatorMetrics,
-) {
+/// Notifies each transition (the notifier records it, sent or muted).
+async fn notify_all(notifier: &mut Notifier, alerts: Vec<AlertEvent>, metrics: &EvaluatorMetrics) {
     for alert in alerts {
         metrics
             .alerts
             .with_label_values(&[alert.state.as_str()])
             .inc();
         log_transition(&alert);
-        let recorded = notifier.notify(alert).await;
-        if let Some(history) = history {
-            if history.send(HistoryRecord::Alert(recorded)).await.is_err() {
-                tracing::error!("history writer stopped; alert event not recorded");
-            }
-        }
+        notifier.notify(alert).await;
     }
 }
 
@@ -417,14 +336,6 @@ fn seek_back(
         }
     }
     moved
-}
-
-/// Next acknowledgement batch, or never when history is off.
-async fn recv_acks(acks: &mut Option<mpsc::Receiver<Vec<Checkpoint>>>) -> Option<Vec<Checkpoint>> {
-    match acks {
-        Some(acks) => acks.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 fn log_transition(alert: &AlertEvent) {

@@ -11,6 +11,8 @@
 //! - [`status_rule`]: the `lag_status` rule's per-partition windows and
 //!   alert state (used by the engine).
 //! - [`consumer`]: the metrics-topic consumer loop.
+//! - [`event_log`]: every notification record onto the alert-event topic,
+//!   which the history stage stores.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`monitor_index`]: which monitors a sample can concern (hash lookup).
 //! - [`broker_rules`]: rules over broker JMX samples (pure).
@@ -24,6 +26,7 @@ pub mod broker_rules;
 pub mod config;
 pub mod consumer;
 pub mod engine;
+pub mod event_log;
 pub mod metrics;
 pub mod monitor_index;
 pub mod notifier;

@@ -17,6 +17,8 @@ pub struct EvaluatorMetrics {
     pub notifications_rejected: IntCounter,
     /// Alerts whose latest notification some destination still owes.
     pub notifications_owed: IntGauge,
+    /// Alert events that could not be published for history.
+    pub event_log_errors: IntCounter,
 }
 
 impl EvaluatorMetrics {
@@ -40,6 +42,10 @@ impl EvaluatorMetrics {
             notifications_owed: IntGauge::new(
                 "lagwatch_notifications_owed",
                 "Alerts whose latest notification is not yet confirmed by every destination",
+            )?,
+            event_log_errors: IntCounter::new(
+                "lagwatch_alert_event_errors_total",
+                "Alert events that could not be published to the alert-event topic",
             )?,
             samples_consumed: IntCounter::new(
                 "lagwatch_evaluator_samples_consumed_total",
@@ -65,6 +71,7 @@ impl EvaluatorMetrics {
         registry.register(Box::new(metrics.alert_state_errors.clone()))?;
         registry.register(Box::new(metrics.notifications_rejected.clone()))?;
         registry.register(Box::new(metrics.notifications_owed.clone()))?;
+        registry.register(Box::new(metrics.event_log_errors.clone()))?;
         registry.register(Box::new(metrics.samples_consumed.clone()))?;
         registry.register(Box::new(metrics.bad_messages.clone()))?;
         registry.register(Box::new(metrics.alerts.clone()))?;

@@ -32,6 +32,7 @@ use lagwatch_store::monitor_watch::MonitorList;
 use tokio::sync::watch;
 
 use crate::alert_state::{AlertStateStore, DeliveryFailure, StoredAlert};
+use crate::event_log::EventLog;
 use crate::metrics::EvaluatorMetrics;
 
 /// What the notifier tracks of a firing alert.
@@ -69,6 +70,8 @@ pub struct Notifier {
     sequence: u64,
     /// Latest notification per alert and who still owes its delivery.
     owed: HashMap<String, Owed>,
+    /// Where every notification record goes for history.
+    events: Option<EventLog>,
     metrics: EvaluatorMetrics,
 }
 
@@ -94,8 +97,16 @@ impl Notifier {
             redelivery_grace_ms: 30_000,
             sequence: 0,
             owed: HashMap::new(),
+            events: None,
             metrics,
         }
+    }
+
+    /// Publishes every notification record (sent, muted, reminder,
+    /// re-send) to `events` for history.
+    pub fn with_event_log(mut self, events: EventLog) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// How long an adopted, unconfirmed notification waits for its previous
@@ -349,6 +360,9 @@ impl Notifier {
         };
         if let Some(only) = &only {
             destinations.retain(|d| only.contains(d));
+        }
+        if let Some(events) = &self.events {
+            events.publish(&event);
         }
         if let Some(state) = &self.state {
             let record = StoredAlert {

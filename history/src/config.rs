@@ -39,6 +39,67 @@ pub struct ClickHouseConfig {
     /// Days alert events are kept.
     #[serde(default = "default_alert_days")]
     pub alert_retention_days: u32,
+    /// Longest one insert may take; a ClickHouse that accepts and never
+    /// answers then counts as down instead of stalling the writer.
+    #[serde(with = "humantime_serde", default = "default_insert_timeout")]
+    pub insert_timeout: Duration,
+    /// Longest one read (the API's status and alert answers) may take.
+    #[serde(with = "humantime_serde", default = "default_query_timeout")]
+    pub query_timeout: Duration,
+    /// Consecutive refusals (ClickHouse answered with an error that is not
+    /// about load or availability, e.g. a schema mismatch) after which a
+    /// batch goes to the dead-letter topic instead of blocking history.
+    #[serde(default = "default_rejections_before_dead_letter")]
+    pub rejections_before_dead_letter: u32,
+    /// Kafka consumer group of the history stage (its own: history may lag
+    /// without delaying alerting).
+    #[serde(default = "default_consumer_group")]
+    pub consumer_group: String,
+    /// Topic (on the metrics-topic cluster) for batches ClickHouse keeps
+    /// refusing; empty = keep retrying them.
+    #[serde(default = "default_dead_letter_topic")]
+    pub dead_letter_topic: String,
+}
+
+fn default_consumer_group() -> String {
+    "lagwatch-history".to_string()
+}
+fn default_dead_letter_topic() -> String {
+    "lagwatch-history-dead-letters".to_string()
+}
+
+impl ClickHouseConfig {
+    /// Defaults for everything but the endpoint.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        ClickHouseConfig {
+            url: url.into(),
+            database: default_database(),
+            user: default_user(),
+            password: Secret::default(),
+            batch_rows: default_batch_rows(),
+            batch_bytes: default_batch_bytes(),
+            flush_interval: default_flush_interval(),
+            retention_days: default_retention_days(),
+            rollup_1m_retention_days: default_rollup_1m_days(),
+            rollup_1h_retention_days: default_rollup_1h_days(),
+            alert_retention_days: default_alert_days(),
+            insert_timeout: default_insert_timeout(),
+            query_timeout: default_query_timeout(),
+            rejections_before_dead_letter: default_rejections_before_dead_letter(),
+            consumer_group: default_consumer_group(),
+            dead_letter_topic: default_dead_letter_topic(),
+        }
+    }
+}
+
+const fn default_insert_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+const fn default_query_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+const fn default_rejections_before_dead_letter() -> u32 {
+    5
 }
 
 fn default_database() -> String {

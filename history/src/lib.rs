@@ -11,6 +11,8 @@
 //! - [`rows`]: the row types, one per table.
 //! - [`writer`]: the batched, retrying writer.
 //! - [`reader`]: the queries behind the API's status and alert answers.
+//! - `stage` (feature `stage`): the history stage's consumer group, which
+//!   feeds the writer from the metrics and alert-event topics.
 //! - [`monitor_groups`]: mirrors team ↔ group mapping for dashboards.
 //! - [`metrics`]: the writer's Prometheus metrics.
 
@@ -20,12 +22,15 @@ pub mod monitor_groups;
 pub mod reader;
 pub mod rows;
 pub mod schema;
+#[cfg(feature = "stage")]
+pub mod stage;
+pub mod status_reader;
 pub mod writer;
 
 pub use config::ClickHouseConfig;
 pub use metrics::HistoryMetrics;
 pub use schema::migrate;
-pub use writer::{Checkpoint, HistoryRecord, HistoryWriter};
+pub use writer::{Checkpoint, DeadLetters, HistoryRecord, HistoryWriter};
 
 /// Errors talking to ClickHouse.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,47 @@ pub enum HistoryError {
         #[source]
         source: clickhouse::error::Error,
     },
+    #[error("ClickHouse at {url} did not answer within {after:?}")]
+    Timeout {
+        url: String,
+        after: std::time::Duration,
+    },
+}
+
+/// ClickHouse error codes that say "later", not "never": load, limits,
+/// timeouts, replicas catching up.
+const TRANSIENT_CODES: &[&str] = &[
+    "Code: 159.", // TIMEOUT_EXCEEDED
+    "Code: 202.", // TOO_MANY_SIMULTANEOUS_QUERIES
+    "Code: 209.", // SOCKET_TIMEOUT
+    "Code: 210.", // NETWORK_ERROR
+    "Code: 241.", // MEMORY_LIMIT_EXCEEDED
+    "Code: 242.", // TABLE_IS_READ_ONLY
+    "Code: 252.", // TOO_MANY_PARTS
+    "Code: 319.", // UNKNOWN_STATUS_OF_INSERT
+    "Code: 425.", // SYSTEM_ERROR
+];
+
+impl HistoryError {
+    /// Whether ClickHouse answered and refused the data for a reason that
+    /// retrying will not change (schema, types, a failing view), as opposed
+    /// to being down, slow or overloaded.
+    pub fn is_refusal(&self) -> bool {
+        use clickhouse::error::Error;
+        match self {
+            HistoryError::ClickHouse { source, .. } => match source {
+                Error::BadResponse(text) => {
+                    !TRANSIENT_CODES.iter().any(|code| text.contains(code)) && !text.contains("503")
+                }
+                Error::SchemaMismatch(_)
+                | Error::NotEnoughData
+                | Error::DataFormat(_)
+                | Error::Custom(_) => true,
+                _ => false,
+            },
+            HistoryError::Timeout { .. } => false,
+        }
+    }
 }
 
 /// A ClickHouse client for `config` (no compression, so any

@@ -8,6 +8,14 @@ pub struct HistoryMetrics {
     pub rows_written: IntCounterVec,
     pub write_errors: IntCounter,
     pub rows_buffered: IntGauge,
+    /// Rows of batches ClickHouse kept refusing, sent to the dead-letter
+    /// topic.
+    pub dead_letter_rows: IntCounterVec,
+    /// Messages of the topics history reads that are not stored yet.
+    pub backlog_messages: IntGauge,
+    /// Age (s) of the newest sample or event stored; grows while history
+    /// falls behind.
+    pub stored_age_seconds: IntGauge,
 }
 
 impl HistoryMetrics {
@@ -29,7 +37,25 @@ impl HistoryMetrics {
                 "lagwatch_history_rows_buffered",
                 "Rows waiting to be written to ClickHouse",
             )?,
+            dead_letter_rows: IntCounterVec::new(
+                Opts::new(
+                    "lagwatch_history_dead_letter_rows_total",
+                    "Rows ClickHouse kept refusing, sent to the dead-letter topic",
+                ),
+                &["table"],
+            )?,
+            backlog_messages: IntGauge::new(
+                "lagwatch_history_backlog_messages",
+                "Messages of the metrics and alert-event topics not yet stored in ClickHouse",
+            )?,
+            stored_age_seconds: IntGauge::new(
+                "lagwatch_history_stored_age_seconds",
+                "Age of the newest sample or alert event stored in ClickHouse",
+            )?,
         };
+        registry.register(Box::new(metrics.dead_letter_rows.clone()))?;
+        registry.register(Box::new(metrics.backlog_messages.clone()))?;
+        registry.register(Box::new(metrics.stored_age_seconds.clone()))?;
         registry.register(Box::new(metrics.rows_written.clone()))?;
         registry.register(Box::new(metrics.write_errors.clone()))?;
         registry.register(Box::new(metrics.rows_buffered.clone()))?;

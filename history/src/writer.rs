@@ -9,12 +9,20 @@
 //! growing memory or dropping rows.
 //!
 //! The consumer interleaves [`HistoryRecord::Checkpoint`]s with the rows of
-//! each metrics-topic message; the writer hands a checkpoint back only after
+//! each message it reads; the writer hands a checkpoint back only after
 //! every row received before it is stored, and only then does the consumer
 //! commit that offset. A crash or a ClickHouse outage at shutdown therefore
-//! loses nothing: unwritten rows are read again from the metrics topic.
+//! loses nothing: unwritten rows are read again from the topic.
+//!
+//! Every insert has a timeout (`insert_timeout`): a ClickHouse that accepts
+//! and never answers is retried like one that is down. A batch ClickHouse
+//! keeps refusing for a reason other than load or availability (a schema
+//! mismatch, a failing materialized view) is handed to the
+//! [`DeadLetters`] after `rejections_before_dead_letter` attempts, so one
+//! poisoned batch cannot block history forever.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clickhouse::{Client, RowOwned, RowWrite};
@@ -40,11 +48,29 @@ pub enum HistoryRecord {
     Checkpoint(Checkpoint),
 }
 
-/// A metrics-topic position that becomes committable once stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A topic position that becomes committable once stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
+    pub topic: Arc<str>,
     pub partition: i32,
+    /// The next offset to read once everything before it is stored.
     pub offset: i64,
+    /// Time (ms) of the latest sample or event up to this position, for
+    /// the backlog's age; 0 when unknown.
+    pub ts_ms: i64,
+}
+
+/// Where batches that ClickHouse keeps refusing go instead of blocking
+/// history (the history stage sends them to the dead-letter topic).
+pub trait DeadLetters: Send + Sync {
+    /// Keeps `rows` (one JSON document each) of `table` elsewhere; returns
+    /// whether they are safely kept (then their offsets may be committed).
+    fn keep(
+        &self,
+        table: &str,
+        rows: Vec<String>,
+        reason: &str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>>;
 }
 
 /// Writes history records to ClickHouse in batches.
@@ -57,6 +83,7 @@ pub struct HistoryWriter {
     alerts: Vec<AlertRow>,
     brokers: Vec<BrokerRow>,
     pending: Vec<Checkpoint>,
+    dead_letters: Option<Arc<dyn DeadLetters>>,
 }
 
 impl HistoryWriter {
@@ -70,7 +97,14 @@ impl HistoryWriter {
             alerts: Vec::new(),
             brokers: Vec::new(),
             pending: Vec::new(),
+            dead_letters: None,
         }
+    }
+
+    /// Sends batches ClickHouse keeps refusing to `dead_letters`.
+    pub fn with_dead_letters(mut self, dead_letters: Arc<dyn DeadLetters>) -> Self {
+        self.dead_letters = Some(dead_letters);
+        self
     }
 
     /// Runs until every sender of `records` is dropped, then flushes what is
@@ -177,8 +211,43 @@ impl HistoryWriter {
         let token = dedup_token(table, rows);
         let mut delay = Duration::from_millis(200);
         let mut attempt = 1u32;
+        let mut refusals = 0u32;
         loop {
-            match self.insert(table, rows, &token).await {
+            let outcome = match tokio::time::timeout(
+                self.config.insert_timeout,
+                self.insert(table, rows, &token),
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(HistoryError::Timeout {
+                    url: self.config.url.clone(),
+                    after: self.config.insert_timeout,
+                }),
+            };
+            if let Err(error) = &outcome {
+                refusals = if error.is_refusal() { refusals + 1 } else { 0 };
+                if refusals >= self.config.rejections_before_dead_letter.max(1) {
+                    if let Some(dead_letters) = &self.dead_letters {
+                        let documents = rows
+                            .iter()
+                            .filter_map(|row| serde_json::to_string(row).ok())
+                            .collect();
+                        if dead_letters
+                            .keep(table, documents, &error.to_string())
+                            .await
+                        {
+                            self.metrics
+                                .dead_letter_rows
+                                .with_label_values(&[table])
+                                .inc_by(rows.len() as u64);
+                            tracing::error!(table, rows = rows.len(), error = %error, "ClickHouse keeps refusing a batch; sent to the dead-letter topic");
+                            return true;
+                        }
+                    }
+                }
+            }
+            match outcome {
                 Ok(()) => {
                     self.metrics
                         .rows_written

@@ -52,6 +52,7 @@ async fn agent_child_process() -> anyhow::Result<()> {
         Roles {
             collector: !evaluator_only,
             evaluator: true,
+            history: true,
         },
         CancellationToken::new(),
     )
@@ -306,6 +307,7 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
         Roles {
             collector: true,
             evaluator: false,
+            history: false,
         },
         shutdown.clone(),
     ));

@@ -124,6 +124,7 @@ listen = "127.0.0.1:{port}"
             Roles {
                 collector: false,
                 evaluator: false,
+                history: false,
             },
             true,
             shutdown.clone(),

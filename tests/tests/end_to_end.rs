@@ -69,6 +69,7 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
         Roles {
             collector: true,
             evaluator: true,
+            history: true,
         },
         shutdown.clone(),
     ));

@@ -67,6 +67,7 @@ fn config(url: &str, database: &str) -> ClickHouseConfig {
         rollup_1m_retention_days: 90,
         rollup_1h_retention_days: 730,
         alert_retention_days: 730,
+        ..ClickHouseConfig::with_url(url)
     }
 }
 
@@ -97,8 +98,10 @@ async fn send_message(
         .await?;
     records
         .send(HistoryRecord::Checkpoint(Checkpoint {
+            topic: "samples".into(),
             partition: 0,
             offset: offset + 1,
+            ts_ms,
         }))
         .await?;
     Ok(())

@@ -139,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         Roles {
             collector: false,
             evaluator: true,
+            history: true,
         },
         shutdown.clone(),
     ));
@@ -314,10 +315,13 @@ partitions = 6
 [evaluator]
 consumer_group = "{metrics_topic}-evaluator"
 state_topic = "{metrics_topic}-alert-state"
+events_topic = "{metrics_topic}-alert-events"
 
 [clickhouse]
 url = "{clickhouse}"
 database = "{database}"
+consumer_group = "{metrics_topic}-history"
+dead_letter_topic = "{metrics_topic}-dead-letters"
 flush_interval = "200ms"
 batch_rows = 50000
 

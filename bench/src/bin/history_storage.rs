@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         rollup_1m_retention_days: 3650,
         rollup_1h_retention_days: 3650,
         alert_retention_days: 3650,
+        ..ClickHouseConfig::with_url(url.clone())
     };
     history::migrate(&config).await?;
     let client = history::client(&config).with_database(&database);
@@ -188,8 +189,10 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
             let checkpoint = Checkpoint {
+                topic: "samples".into(),
                 partition: 0,
                 offset: m as i64 + 1,
+                ts_ms: 0,
             };
             if records
                 .send(HistoryRecord::Checkpoint(checkpoint))

@@ -351,10 +351,13 @@ monitor_refresh = "1s"
 [evaluator]
 consumer_group = "{metrics_topic}-evaluator"
 state_topic = "{metrics_topic}-alert-state"
+events_topic = "{metrics_topic}-alert-events"
 
 [clickhouse]
 url = "{clickhouse}"
 database = "{database}"
+consumer_group = "{metrics_topic}-history"
+dead_letter_topic = "{metrics_topic}-dead-letters"
 flush_interval = "200ms"
 
 [email]

@@ -1,0 +1,95 @@
+//! ClickHouse queries behind `lagwatch status`: the recent samples of every
+//! watched partition of a monitor's group(s), enough to replay the
+//! evaluator's `lag_status` window, with the group's state and members.
+//!
+//! The evaluator does not store partition or group statuses; the CLI
+//! derives them from these samples with the same window rules. Values are
+//! always bound, never spliced into the SQL.
+
+use crate::reader::STATUS_WINDOW_SECS;
+use crate::{ClickHouseConfig, HistoryError};
+use lagwatch_model::matching::anchored_pattern;
+use lagwatch_model::{GroupMatch, Monitor};
+use serde::Deserialize;
+
+/// Most sample rows one answer reads (partitions × points).
+const MAX_ROWS: u32 = 200_000;
+
+/// One stored sample of one partition of one group.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+pub struct PartitionPoint {
+    pub consumer_group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub ts_ms: i64,
+    pub committed_offset: Option<i64>,
+    pub end_offset: i64,
+    pub lag: Option<i64>,
+    pub time_lag_ms: Option<i64>,
+    /// The group's state as the collector last described it (`Stable`,
+    /// `Empty`, ...); may be up to a few cycles old.
+    pub group_state: String,
+    pub members: u32,
+}
+
+/// The newest `points` samples (within [`STATUS_WINDOW_SECS`]) of each
+/// partition of the group(s) and topics `monitor` watches on its cluster,
+/// ordered by group, topic, partition and time, oldest first. Groups and
+/// topic patterns match whole names, like the collector.
+pub async fn recent_points(
+    config: &ClickHouseConfig,
+    monitor: &Monitor,
+    points: u32,
+) -> Result<Vec<PartitionPoint>, HistoryError> {
+    let (group_condition, group) = match monitor.group_match {
+        GroupMatch::Exact => ("consumer_group = ?", monitor.consumer_group.clone()),
+        GroupMatch::Regex => match anchored_pattern(&monitor.consumer_group) {
+            Ok(anchored) => ("match(consumer_group, ?)", anchored),
+            // Refused by the store; like the collector, it matches nothing.
+            Err(_) => return Ok(Vec::new()),
+        },
+    };
+    let topic_regex = match monitor.topic_regex.as_deref().map(anchored_pattern) {
+        Some(Ok(anchored)) => Some(anchored),
+        Some(Err(_)) => return Ok(Vec::new()),
+        None => None,
+    };
+    let topic_condition = match (monitor.topics.is_empty(), &topic_regex) {
+        (true, None) => "1 = 1",
+        (false, None) => "has(?, topic)",
+        (true, Some(_)) => "match(topic, ?)",
+        (false, Some(_)) => "(has(?, topic) OR match(topic, ?))",
+    };
+    let sql = format!(
+        "SELECT * FROM ( \
+           SELECT consumer_group, topic, partition, toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, \
+           committed_offset, end_offset, lag, time_lag_ms, toString(group_state) AS group_state, members \
+           FROM lag_samples \
+           WHERE cluster = ? AND {group_condition} AND {topic_condition} \
+             AND ts >= now64(3) - toIntervalSecond(?) \
+           ORDER BY consumer_group, topic, partition, ts DESC \
+           LIMIT ? BY consumer_group, topic, partition \
+           LIMIT {MAX_ROWS} \
+         ) ORDER BY consumer_group, topic, partition, ts_ms"
+    );
+    let mut query = crate::client(config)
+        .with_database(&config.database)
+        .query(&sql)
+        .bind(&monitor.cluster)
+        .bind(group);
+    if !monitor.topics.is_empty() {
+        query = query.bind(&monitor.topics);
+    }
+    if let Some(regex) = topic_regex {
+        query = query.bind(regex);
+    }
+    query
+        .bind(STATUS_WINDOW_SECS)
+        .bind(points)
+        .fetch_all::<PartitionPoint>()
+        .await
+        .map_err(|source| HistoryError::ClickHouse {
+            url: config.url.clone(),
+            source,
+        })
+}
