@@ -94,10 +94,28 @@ fn client(config: &ClickHouseConfig) -> clickhouse::Client {
     crate::client(config).with_database(&config.database)
 }
 
-fn failed(config: &ClickHouseConfig) -> impl Fn(clickhouse::error::Error) -> HistoryError + '_ {
-    move |source| HistoryError::ClickHouse {
-        url: config.url.clone(),
-        source,
+/// A read that gives up after `query_timeout`: a ClickHouse that accepts
+/// and never answers must not hold an API request (and its connection)
+/// forever.
+trait Bounded<T> {
+    async fn bounded(self, config: &ClickHouseConfig) -> Result<T, HistoryError>;
+}
+
+impl<T, F> Bounded<T> for F
+where
+    F: std::future::Future<Output = Result<T, clickhouse::error::Error>>,
+{
+    async fn bounded(self, config: &ClickHouseConfig) -> Result<T, HistoryError> {
+        match tokio::time::timeout(config.query_timeout, self).await {
+            Ok(result) => result.map_err(|source| HistoryError::ClickHouse {
+                url: config.url.clone(),
+                source,
+            }),
+            Err(_) => Err(HistoryError::Timeout {
+                url: config.url.clone(),
+                after: config.query_timeout,
+            }),
+        }
     }
 }
 
@@ -133,8 +151,8 @@ pub async fn latest_partitions(
         .bind(group)
         .bind(STATUS_WINDOW_SECS)
         .fetch_all::<LatestPartition>()
+        .bounded(config)
         .await
-        .map_err(failed(config))
 }
 
 /// Alerts whose latest event is `firing`, newest first: one team's or
@@ -156,8 +174,8 @@ pub async fn firing_alerts(
     }
     let rows = query
         .fetch_all::<AlertEventRow>()
-        .await
-        .map_err(failed(config))?;
+        .bounded(config)
+        .await?;
     Ok(rows.into_iter().map(AlertEventRow::into_view).collect())
 }
 
@@ -188,8 +206,8 @@ pub async fn alert_history(
     let rows = query
         .bind(limit)
         .fetch_all::<AlertEventRow>()
-        .await
-        .map_err(failed(config))?;
+        .bounded(config)
+        .await?;
     Ok(rows.into_iter().map(AlertEventRow::into_view).collect())
 }
 
