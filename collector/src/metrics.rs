@@ -3,7 +3,9 @@
 //! Names follow `lagwatch_<subsystem>_<name>_<unit>`; the per-partition lag
 //! gauges are served on `/metrics` for scrapers that want lag directly.
 
-use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Handles to the collector's metrics (cheap to clone).
 #[derive(Clone)]
@@ -16,6 +18,10 @@ pub struct CollectorMetrics {
     pub partition_time_lag: GaugeVec,
     pub committed_below_log_start: GaugeVec,
     pub store_errors: IntCounter,
+    /// Unix time (s) of each cluster's last cycle that sampled at least one
+    /// group completely and published everything; `/readyz` and the
+    /// "cluster not sampled" self-alert read it.
+    pub last_success: IntGaugeVec,
     // kafka_exporter-compatible families.
     pub group_lag: GaugeVec,
     pub group_lag_sum: GaugeVec,
@@ -102,6 +108,13 @@ impl CollectorMetrics {
                 "Oldest offset (log start) of a topic/partition",
                 &["cluster", "topic", "partition"],
             )?,
+            last_success: IntGaugeVec::new(
+                Opts::new(
+                    "lagwatch_collector_last_success_timestamp_seconds",
+                    "Unix time of the cluster's last cycle with a complete, published sample",
+                ),
+                &["cluster"],
+            )?,
             store_errors: IntCounter::new(
                 "lagwatch_collector_monitor_store_errors_total",
                 "Failed reads of the monitor store",
@@ -121,6 +134,7 @@ impl CollectorMetrics {
         registry.register(Box::new(metrics.topic_current_offset.clone()))?;
         registry.register(Box::new(metrics.topic_oldest_offset.clone()))?;
         registry.register(Box::new(metrics.store_errors.clone()))?;
+        registry.register(Box::new(metrics.last_success.clone()))?;
         Ok(metrics)
     }
 }

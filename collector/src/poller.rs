@@ -162,6 +162,12 @@ impl ClusterPoller {
         let messages: Vec<MetricsMessage> =
             samples.iter().cloned().map(MetricsMessage::Group).collect();
         let failed = self.publisher.publish(&messages).await;
+        if failed == 0 && samples.iter().any(|s| s.error.is_none()) {
+            self.metrics
+                .last_success
+                .with_label_values(&[&self.cluster])
+                .set(ts_ms / 1_000);
+        }
         let elapsed = started.elapsed();
         self.metrics.cycle_seconds.observe(elapsed.as_secs_f64());
         tracing::debug!(
