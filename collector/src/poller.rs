@@ -97,6 +97,11 @@ impl ClusterPoller {
     pub async fn cycle_at(&self, ts_ms: i64) -> Vec<GroupSample> {
         let monitors = self.monitors.borrow().clone();
         if !monitors.iter().any(|m| m.cluster == self.cluster) {
+            // Nothing to sample is not a failure to sample.
+            self.metrics
+                .last_success
+                .with_label_values(&[&self.cluster])
+                .set(ts_ms / 1_000);
             return Vec::new();
         }
         let started = Instant::now();
