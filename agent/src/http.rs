@@ -1,5 +1,7 @@
-//! The agent's HTTP endpoint: `/metrics` (Prometheus text) and `/healthz`,
-//! plus the team API and web page when this process runs the `api` role.
+//! The agent's HTTP endpoint: `/metrics` (Prometheus text), `/healthz`
+//! (liveness: nothing panicked, not shutting down) and `/readyz` (each
+//! stage's verdict as JSON, `503` when one fails), plus the team API and
+//! web page when this process runs the `api` role.
 
 use std::net::SocketAddr;
 
@@ -11,18 +13,21 @@ use axum::Router;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio_util::sync::CancellationToken;
 
+use crate::readiness::Readiness;
+use crate::supervision::Liveness;
+
 /// Serves the endpoints, and `api` routes when given, on `listen` until
 /// `shutdown`.
 pub async fn serve(
     listen: SocketAddr,
-    registry: Registry,
+    probes: Probes,
     api: Option<Router>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let serves_api = api.is_some();
     let app = match api {
-        Some(api) => router(registry).merge(api),
-        None => router(registry),
+        Some(api) => router(probes).merge(api),
+        None => router(probes),
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -34,14 +39,42 @@ pub async fn serve(
     Ok(())
 }
 
-pub fn router(registry: Registry) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(registry)
+/// What the endpoints report on.
+#[derive(Clone)]
+pub struct Probes {
+    pub registry: Registry,
+    pub liveness: Liveness,
+    pub readiness: Readiness,
 }
 
-async fn metrics(State(registry): State<Registry>) -> impl IntoResponse {
+pub fn router(probes: Probes) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(probes)
+}
+
+async fn healthz(State(probes): State<Probes>) -> impl IntoResponse {
+    if probes.liveness.alive() {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "stopping\n")
+    }
+}
+
+async fn readyz(State(probes): State<Probes>) -> impl IntoResponse {
+    let report = probes.readiness.report();
+    let status = if report.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(report))
+}
+
+async fn metrics(State(probes): State<Probes>) -> impl IntoResponse {
+    let registry = probes.registry;
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
     // Encode family by family so one broken family cannot fail the scrape.

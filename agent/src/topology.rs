@@ -29,6 +29,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AppConfig;
+use crate::http::Probes;
+use crate::readiness::{Limits, Readiness};
+use crate::supervision::Liveness;
 
 /// Which stages to run in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +73,16 @@ pub async fn run_with_api(
     } else {
         None
     };
+    let liveness = Liveness::install(shutdown.clone());
+    let readiness = Readiness::new(Limits::for_interval(config.collector.interval));
     let http_shutdown = shutdown.clone();
     let listen = config.http.listen;
-    let http_registry = registry.clone();
-    tasks.spawn(async move {
-        crate::http::serve(listen, http_registry, api_router, http_shutdown).await
-    });
+    let probes = Probes {
+        registry: registry.clone(),
+        liveness: liveness.clone(),
+        readiness: readiness.clone(),
+    };
+    tasks.spawn(async move { crate::http::serve(listen, probes, api_router, http_shutdown).await });
 
     if roles.collector || roles.evaluator || roles.history {
         let collector_metrics = CollectorMetrics::register(&registry)?;
@@ -88,12 +95,26 @@ pub async fn run_with_api(
         .await
         .context("reading monitors")?;
         if roles.evaluator {
-            start_evaluator(&config, &registry, monitors.clone(), &shutdown, &mut tasks).await?;
+            start_evaluator(
+                &config,
+                &registry,
+                &readiness,
+                monitors.clone(),
+                &shutdown,
+                &mut tasks,
+            )
+            .await?;
         }
         if roles.history {
-            start_history(&config, &registry, monitors.clone(), &shutdown, &mut tasks).await?;
+            let metrics = HistoryMetrics::register(&registry)?;
+            readiness.watch_history(metrics.clone());
+            start_history(&config, metrics, monitors.clone(), &shutdown, &mut tasks).await?;
         }
         if roles.collector {
+            readiness.watch_collector(
+                collector_metrics.clone(),
+                config.clusters.keys().cloned().collect(),
+            );
             start_collector(&config, collector_metrics, monitors, &shutdown, &mut tasks).await?;
         }
     }
@@ -108,6 +129,9 @@ pub async fn run_with_api(
         }
     }
     store.close().await;
+    if liveness.panicked() {
+        first_error.get_or_insert_with(|| anyhow::anyhow!("a task panicked (see the log)"));
+    }
     first_error.map_or(Ok(()), Err)
 }
 
@@ -209,7 +233,7 @@ async fn start_collector(
 /// The history stage and the team↔group mirror the dashboards join on.
 async fn start_history(
     config: &AppConfig,
-    registry: &Registry,
+    metrics: HistoryMetrics,
     monitors: MonitorList,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<anyhow::Result<()>>,
@@ -231,7 +255,6 @@ async fn start_history(
         consumer_group: clickhouse.consumer_group.clone(),
         clickhouse: clickhouse.clone(),
     };
-    let metrics = HistoryMetrics::register(registry)?;
     let stage_shutdown = shutdown.clone();
     tasks.spawn(async move {
         run_stage(settings, metrics, StageHealth::default(), stage_shutdown).await?;
@@ -254,11 +277,13 @@ async fn start_history(
 async fn start_evaluator(
     config: &AppConfig,
     registry: &Registry,
+    readiness: &Readiness,
     monitors: MonitorList,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     let metrics = EvaluatorMetrics::register(registry)?;
+    readiness.watch_evaluator(metrics.clone());
     let sink_metrics = SinkMetrics::register(registry)?;
     let (mut outbox, reports) = Outbox::builder(sink_metrics, config.evaluator.retry_policy());
     match &config.email {
@@ -285,6 +310,7 @@ async fn start_evaluator(
         )?),
     );
     let outbox = outbox.build();
+    readiness.watch_outbox(outbox.status().clone());
     tracing::info!("alert sinks started");
 
     let cluster = config.clusters[&config.metrics_topic.cluster]

@@ -12,9 +12,10 @@
 //!   offending field named in every rejection.
 //! - [`monitors`], [`status`], [`alerts`], [`silences`], [`audit`],
 //!   [`tokens`]: the endpoint handlers.
+//! - [`openapi`], [`web`]: the OpenAPI document and the team web page.
+//!
 //! The ClickHouse queries behind status and alerts live in
 //! `lagwatch_history::reader`, next to the rows the writer stores.
-//! - [`openapi`], [`web`]: the OpenAPI document and the team web page.
 
 pub mod alerts;
 pub mod audit;

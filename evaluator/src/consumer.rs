@@ -8,7 +8,7 @@
 //! or for ClickHouse: sinks sit behind the outbox, and history is a stage
 //! of its own reading the same topic in its own consumer group.
 
-use lagwatch_kafka::ClusterConfig;
+use lagwatch_kafka::{consumer_backlog, ClusterConfig, Progress};
 use lagwatch_store::monitor_watch::MonitorList;
 use std::sync::Arc;
 
@@ -42,6 +42,11 @@ pub enum ConsumerError {
     #[error("cannot subscribe to metrics topic {topic}: {message}")]
     Subscribe { topic: String, message: String },
 }
+
+/// How often the backlog on the metrics topic is measured.
+const BACKLOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest wait for one watermark answer while measuring it.
+const BACKLOG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Everything the consumer loop hands data to.
 pub struct Outputs {
@@ -83,15 +88,17 @@ pub async fn run_consumer(
     // Partition → committed offset at assignment: messages before it were
     // judged by the previous owner and only warm the windows up.
     let mut warm_until: HashMap<i32, i64> = HashMap::new();
-    let consumer: StreamConsumer<AssignmentWatch> = cluster
-        .client_config()
-        .set("group.id", &config.consumer_group)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(context)
-        .map_err(|e| ConsumerError::Create(e.to_string()))?;
+    let consumer: Arc<StreamConsumer<AssignmentWatch>> = Arc::new(
+        cluster
+            .client_config()
+            .set("group.id", &config.consumer_group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .create_with_context(context)
+            .map_err(|e| ConsumerError::Create(e.to_string()))?,
+    );
     consumer
         .subscribe(&[topic])
         .map_err(|e| ConsumerError::Subscribe {
@@ -123,6 +130,7 @@ pub async fn run_consumer(
         notifier = notifier.with_event_log(events);
     }
     let mut reminders = tokio::time::interval(config.repeat_check);
+    let mut backlog_ticker = tokio::time::interval(BACKLOG_EVERY);
     loop {
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -133,6 +141,17 @@ pub async fn run_consumer(
             }
             _ = reminders.tick() => {
                 notifier.repeat_due(now_ms()).await;
+                continue;
+            }
+            _ = backlog_ticker.tick() => {
+                let measured = Arc::clone(&consumer);
+                let gauge = metrics.backlog_messages.clone();
+                // Off the loop: the watermark requests block.
+                tokio::task::spawn_blocking(move || {
+                    if let Some(backlog) = consumer_backlog(measured.as_ref(), Progress::Fetched, BACKLOG_TIMEOUT) {
+                        gauge.set(backlog);
+                    }
+                });
                 continue;
             }
             message = consumer.recv() => message,
@@ -187,6 +206,7 @@ pub async fn run_consumer(
         match decode_message(payload) {
             Ok(MetricsMessage::Group(sample)) => {
                 metrics.samples_consumed.inc();
+                metrics.judged_until.set(sample.ts_ms / 1_000);
                 if monitors.has_changed().unwrap_or(false) {
                     index = MonitorIndex::new(monitors.borrow_and_update().clone());
                 }

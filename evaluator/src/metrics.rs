@@ -19,6 +19,10 @@ pub struct EvaluatorMetrics {
     pub notifications_owed: IntGauge,
     /// Alert events that could not be published for history.
     pub event_log_errors: IntCounter,
+    /// Metrics-topic messages not yet fetched by this instance.
+    pub backlog_messages: IntGauge,
+    /// Unix time (s) of the newest sample judged.
+    pub judged_until: IntGauge,
 }
 
 impl EvaluatorMetrics {
@@ -42,6 +46,14 @@ impl EvaluatorMetrics {
             notifications_owed: IntGauge::new(
                 "lagwatch_notifications_owed",
                 "Alerts whose latest notification is not yet confirmed by every destination",
+            )?,
+            backlog_messages: IntGauge::new(
+                "lagwatch_evaluator_backlog_messages",
+                "Metrics-topic messages of this instance's partitions not yet read",
+            )?,
+            judged_until: IntGauge::new(
+                "lagwatch_evaluator_judged_until_timestamp_seconds",
+                "Unix time of the newest sample the evaluator judged",
             )?,
             event_log_errors: IntCounter::new(
                 "lagwatch_alert_event_errors_total",
@@ -72,6 +84,8 @@ impl EvaluatorMetrics {
         registry.register(Box::new(metrics.notifications_rejected.clone()))?;
         registry.register(Box::new(metrics.notifications_owed.clone()))?;
         registry.register(Box::new(metrics.event_log_errors.clone()))?;
+        registry.register(Box::new(metrics.backlog_messages.clone()))?;
+        registry.register(Box::new(metrics.judged_until.clone()))?;
         registry.register(Box::new(metrics.samples_consumed.clone()))?;
         registry.register(Box::new(metrics.bad_messages.clone()))?;
         registry.register(Box::new(metrics.alerts.clone()))?;

@@ -13,9 +13,9 @@ pub struct HistoryMetrics {
     pub dead_letter_rows: IntCounterVec,
     /// Messages of the topics history reads that are not stored yet.
     pub backlog_messages: IntGauge,
-    /// Age (s) of the newest sample or event stored; grows while history
-    /// falls behind.
-    pub stored_age_seconds: IntGauge,
+    /// Unix time (s) of the newest sample or event stored; falls behind
+    /// the clock while history does.
+    pub stored_until: IntGauge,
 }
 
 impl HistoryMetrics {
@@ -48,14 +48,14 @@ impl HistoryMetrics {
                 "lagwatch_history_backlog_messages",
                 "Messages of the metrics and alert-event topics not yet stored in ClickHouse",
             )?,
-            stored_age_seconds: IntGauge::new(
-                "lagwatch_history_stored_age_seconds",
-                "Age of the newest sample or alert event stored in ClickHouse",
+            stored_until: IntGauge::new(
+                "lagwatch_history_stored_until_timestamp_seconds",
+                "Unix time of the newest sample or alert event stored in ClickHouse",
             )?,
         };
         registry.register(Box::new(metrics.dead_letter_rows.clone()))?;
         registry.register(Box::new(metrics.backlog_messages.clone()))?;
-        registry.register(Box::new(metrics.stored_age_seconds.clone()))?;
+        registry.register(Box::new(metrics.stored_until.clone()))?;
         registry.register(Box::new(metrics.rows_written.clone()))?;
         registry.register(Box::new(metrics.write_errors.clone()))?;
         registry.register(Box::new(metrics.rows_buffered.clone()))?;

@@ -172,10 +172,7 @@ pub async fn firing_alerts(
     if let Some(team) = binding {
         query = query.bind(team);
     }
-    let rows = query
-        .fetch_all::<AlertEventRow>()
-        .bounded(config)
-        .await?;
+    let rows = query.fetch_all::<AlertEventRow>().bounded(config).await?;
     Ok(rows.into_iter().map(AlertEventRow::into_view).collect())
 }
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lagwatch_kafka::{ensure_topic, ClusterConfig, TopicSpec};
+use lagwatch_kafka::{consumer_backlog, ensure_topic, ClusterConfig, Progress, TopicSpec};
 use lagwatch_model::{decode_message, now_ms, AlertEvent, MetricsMessage};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -174,7 +174,7 @@ pub async fn run_stage(
                     status.last_error = None;
                 });
                 if let Some(until) = stored_until_ms {
-                    metrics.stored_age_seconds.set((now_ms() - until).max(0) / 1_000);
+                    metrics.stored_until.set(until / 1_000);
                 }
                 continue;
             }
@@ -294,35 +294,19 @@ fn store_offsets(consumer: &StreamConsumer, checkpoints: &[Checkpoint]) {
     }
 }
 
-/// Messages of the assigned partitions not yet stored: high watermark
-/// minus the committed position, summed.
+/// Messages of the assigned partitions not yet stored.
 async fn measure_backlog(
     consumer: &Arc<StreamConsumer>,
     metrics: &HistoryMetrics,
     health: &StageHealth,
 ) {
     let consumer = Arc::clone(consumer);
-    let measured = tokio::task::spawn_blocking(move || -> Option<i64> {
-        let assignment = consumer.assignment().ok()?;
-        let committed = consumer
-            .committed_offsets(assignment.clone(), Duration::from_secs(5))
-            .ok()?;
-        let mut backlog = 0i64;
-        for element in committed.elements() {
-            let (_, high) = consumer
-                .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(5))
-                .ok()?;
-            let position = match element.offset() {
-                Offset::Offset(offset) => offset,
-                // Nothing committed yet: all of the partition is owed.
-                _ => consumer
-                    .fetch_watermarks(element.topic(), element.partition(), Duration::from_secs(5))
-                    .map(|(low, _)| low)
-                    .ok()?,
-            };
-            backlog = backlog.saturating_add((high - position).max(0));
-        }
-        Some(backlog)
+    let measured = tokio::task::spawn_blocking(move || {
+        consumer_backlog(
+            consumer.as_ref(),
+            Progress::Committed,
+            Duration::from_secs(5),
+        )
     })
     .await
     .ok()

@@ -136,7 +136,7 @@ impl DestinationPolicy {
 
     fn host_allowed(&self, host: &str) -> bool {
         let host = normalize_host(host);
-        self.hosts.iter().any(|h| *h == host)
+        self.hosts.contains(&host)
     }
 
     fn network_allowed(&self, ip: IpAddr) -> bool {

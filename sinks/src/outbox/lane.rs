@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{destination_key, Envelope, Outcome, Report, RetryPolicy};
 use super::status::OutboxStatus;
+use super::{destination_key, Envelope, Outcome, Report, RetryPolicy};
 use crate::{Sink, SinkMetrics};
 
 /// How long an empty lane waits for work before it ends.
@@ -158,7 +158,13 @@ async fn run_lane<S: Sink>(
                 context.metrics.errors.with_label_values(&[name]).inc();
                 context.metrics.rejected.with_label_values(&[name]).inc();
                 tracing::error!(destination = %destination, fingerprint = %envelope.alert.fingerprint, error = %error, "notification refused for good, not retried");
-                finish(&mut pending, &envelope, Outcome::Rejected(error.to_string()), name, &context);
+                finish(
+                    &mut pending,
+                    &envelope,
+                    Outcome::Rejected(error.to_string()),
+                    name,
+                    &context,
+                );
                 continue;
             }
             Ok(Err(error)) => Some(error.to_string()),
@@ -228,7 +234,9 @@ fn finish(
 
 /// Takes a notification off the backlog figures.
 fn forget(envelope: &Envelope, sink: &str, context: &LaneContext) {
-    context.status.remove(&envelope.destination, envelope.queued_ms);
+    context
+        .status
+        .remove(&envelope.destination, envelope.queued_ms);
     context.metrics.undelivered.with_label_values(&[sink]).dec();
 }
 

@@ -96,11 +96,14 @@ struct Envelope {
     queued_ms: i64,
 }
 
+/// A sink's destinations for an alert, as outbox ids.
+type DestinationsOf = Box<dyn Fn(&AlertEvent) -> Vec<String> + Send + Sync>;
+
 /// The routes of one sink: which destinations an alert has there, and the
 /// queue of the sink's routing task.
 struct Route {
     sink: &'static str,
-    destinations: Box<dyn Fn(&AlertEvent) -> Vec<String> + Send + Sync>,
+    destinations: DestinationsOf,
     queue: mpsc::UnboundedSender<Envelope>,
 }
 
@@ -170,11 +173,17 @@ impl Outbox {
                 // Counted as waiting from now: a lane busy with a slow
                 // attempt has not read it yet, but it is owed.
                 self.status.add(&envelope.destination, queued_ms);
-                self.metrics.undelivered.with_label_values(&[route.sink]).inc();
+                self.metrics
+                    .undelivered
+                    .with_label_values(&[route.sink])
+                    .inc();
                 if let Err(refused) = route.queue.send(envelope) {
                     let envelope = refused.0;
                     self.status.remove(&envelope.destination, queued_ms);
-                    self.metrics.undelivered.with_label_values(&[route.sink]).dec();
+                    self.metrics
+                        .undelivered
+                        .with_label_values(&[route.sink])
+                        .dec();
                     tracing::error!(destination = %envelope.destination, fingerprint = %envelope.alert.fingerprint, "sink stopped; notification not queued");
                 }
             }

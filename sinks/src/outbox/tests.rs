@@ -107,7 +107,10 @@ async fn a_long_outage_delays_but_never_drops() {
     tokio::time::sleep(Duration::from_secs(3_600)).await;
     assert!(reports.try_recv().is_err(), "nothing reported while down");
     assert!(sink.attempts.load(Ordering::SeqCst) > 10);
-    assert_eq!(metrics.undelivered.with_label_values(&["switchable"]).get(), 1);
+    assert_eq!(
+        metrics.undelivered.with_label_values(&["switchable"]).get(),
+        1
+    );
     let snapshot = outbox.status().snapshot();
     assert_eq!(snapshot["switchable:mail"].pending, 1);
     assert!(snapshot["switchable:mail"].last_error.is_some());
@@ -116,8 +119,14 @@ async fn a_long_outage_delays_but_never_drops() {
     assert_eq!(report.outcome, Outcome::Delivered);
     assert_eq!(report.sequence, 1);
     assert_eq!(sink.delivered.lock().expect("lock").len(), 1);
-    assert_eq!(metrics.undelivered.with_label_values(&["switchable"]).get(), 0);
-    assert_eq!(outbox.status().snapshot()["switchable:mail"].last_error, None);
+    assert_eq!(
+        metrics.undelivered.with_label_values(&["switchable"]).get(),
+        0
+    );
+    assert_eq!(
+        outbox.status().snapshot()["switchable:mail"].last_error,
+        None
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -132,7 +141,11 @@ async fn a_blackholed_destination_does_not_delay_another() {
     let report = reports.recv().await.expect("report");
     assert_eq!(report.destination, "switchable:mail");
     assert_eq!(report.outcome, Outcome::Delivered);
-    assert!(started.elapsed() < Duration::from_millis(100), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "{:?}",
+        started.elapsed()
+    );
     // The blackholed lane still holds all of its own.
     let mut waiting = 0;
     for _ in 0..1_000 {
