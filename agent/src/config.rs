@@ -91,22 +91,38 @@ impl Default for StoreConfig {
     }
 }
 
-/// The HTTP endpoint serving `/metrics` and `/healthz`.
+/// The HTTP endpoint serving `/metrics`, `/healthz` and `/readyz`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// `/readyz` fails a sink destination whose oldest undelivered
+    /// notification waits longer than this.
+    #[serde(with = "humantime_serde", default = "default_ready_undelivered")]
+    pub ready_undelivered: std::time::Duration,
+    /// `/readyz` fails history when it has a backlog and its newest stored
+    /// sample is older than this.
+    #[serde(with = "humantime_serde", default = "default_ready_history_behind")]
+    pub ready_history_behind: std::time::Duration,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+const fn default_ready_undelivered() -> std::time::Duration {
+    std::time::Duration::from_secs(300)
+}
+const fn default_ready_history_behind() -> std::time::Duration {
+    std::time::Duration::from_secs(300)
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            ready_undelivered: default_ready_undelivered(),
+            ready_history_behind: default_ready_history_behind(),
         }
     }
 }

@@ -74,7 +74,11 @@ pub async fn run_with_api(
         None
     };
     let liveness = Liveness::install(shutdown.clone());
-    let readiness = Readiness::new(Limits::for_interval(config.collector.interval));
+    let readiness = Readiness::new(Limits {
+        undelivered: config.http.ready_undelivered,
+        history_behind: config.http.ready_history_behind,
+        ..Limits::for_interval(config.collector.interval)
+    });
     let http_shutdown = shutdown.clone();
     let listen = config.http.listen;
     let probes = Probes {
