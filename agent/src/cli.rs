@@ -1,35 +1,87 @@
 //! Command-line interface.
+//!
+//! The same flags mean the same thing on every subcommand: `--team` narrows
+//! (or, on `add`, owns), `--output table|json` (`--json` for short) picks
+//! the format of every listing, and `--config` is optional because the file
+//! is searched for (see [`crate::config_path`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Kafka consumer-lag monitoring and alerting.
 #[derive(Debug, Parser)]
 #[command(name = "lagwatch", version, about)]
 pub struct Cli {
-    /// Configuration file (TOML); `LAGWATCH__SECTION__KEY` variables override it.
-    #[arg(
-        long,
-        short,
-        env = "LAGWATCH_CONFIG",
-        default_value = "lagwatch.toml",
-        global = true
-    )]
-    pub config: PathBuf,
+    /// Configuration file (TOML); `LAGWATCH__SECTION__KEY` variables override
+    /// it. Without it: ./lagwatch.toml, then ~/.config/lagwatch/lagwatch.toml.
+    #[arg(long, short, env = "LAGWATCH_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How a listing is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// Pretty JSON for scripts.
+    Json,
+}
+
+/// `--output table|json` and its shorthand `--json`, shared by every listing.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// Same as `--output json`.
+    #[arg(long, conflicts_with = "output")]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    /// The format asked for.
+    pub fn format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.output
+        }
+    }
+}
+
+/// Arguments of `lagwatch status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Only this team's monitors.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// Only this consumer group (the group id as reported, not a pattern).
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Also print every partition.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the collector: sample monitored groups and publish to the metrics topic.
     Collector,
-    /// Run the evaluator: consume samples, raise alerts, write history.
+    /// Run the evaluator: consume samples, raise alerts (and, with
+    /// `[clickhouse]`, the history stage too, as before).
     Evaluator,
-    /// Run collector, evaluator and the team API in one process (the
-    /// embedded default; `api.enabled = false` leaves the API out).
+    /// Run only the history stage: its own consumer group on the metrics
+    /// and alert-event topics, writing to ClickHouse.
+    History,
+    /// Run collector, evaluator, history and the team API in one process
+    /// (the embedded default; `api.enabled = false` leaves the API out).
     All,
     /// Run only the team REST API and web page on `http.listen`.
     Api,
@@ -46,6 +98,13 @@ pub enum Command {
     /// Mute a team's matching alerts for a while; list and expire silences.
     #[command(subcommand)]
     Silences(SilencesCommand),
+    /// What lagwatch sees now, per consumer group (from the ClickHouse history).
+    Status(StatusArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,9 +120,8 @@ pub enum TokensCommand {
         /// Only this team's tokens.
         #[arg(long)]
         team: Option<String>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Revoke a token by id.
     Rm { id: i64 },
@@ -97,11 +155,14 @@ pub enum SilencesCommand {
     },
     /// List silences that have not expired (with --all, expired ones too).
     List {
+        /// Only this team's silences.
+        #[arg(long)]
+        team: Option<String>,
+        /// Include expired silences.
         #[arg(long)]
         all: bool,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// End a silence now.
     Expire { id: i64 },
@@ -166,11 +227,13 @@ pub enum MonitorsCommand {
         #[arg(long = "webhook")]
         webhooks: Vec<String>,
     },
-    /// List monitors.
+    /// List monitors with their patterns and every threshold.
     List {
-        /// Print JSON instead of a table.
+        /// Only this team's monitors.
         #[arg(long)]
-        json: bool,
+        team: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Remove a monitor by id.
     Rm { id: i64 },

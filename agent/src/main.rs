@@ -1,25 +1,30 @@
 //! The `lagwatch` binary: parses the command line and runs the command.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use lagwatch::cli::{Cli, Command};
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
-use lagwatch::{monitors, silences, tokens};
+use lagwatch::{config_path, monitors, silences, status, tokens};
 
 fn main() -> ExitCode {
     lagwatch_collector::allocator::limit_malloc_arenas();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("LAGWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "lagwatch",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,14 +44,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs go to stderr: human text, coloured only when stderr is a terminal
+/// (and `NO_COLOR` is unset), so a log file or journal gets no escape codes;
+/// `LAGWATCH_LOG_FORMAT=json` writes one JSON object per line for machines.
+/// `LAGWATCH_LOG` sets the filter (default `info`).
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("LAGWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("LAGWATCH_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().init(),
+        format => {
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init();
+            if let Ok(other) = format {
+                if other != "text" {
+                    tracing::warn!(
+                        value = other,
+                        "LAGWATCH_LOG_FORMAT is neither `text` nor `json`; writing text"
+                    );
+                }
+            }
+        }
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = AppConfig::load(&cli.config)?;
+    let path = config_path::resolve(cli.config.as_deref())?;
+    let config = AppConfig::load(&path)?;
+    tracing::debug!(config = %path.display(), "configuration loaded");
     match cli.command {
+        Command::Completions { .. } => Ok(()),
         Command::CheckConfig => {
             let rules = config.evaluator.load_rules()?;
             println!(
                 "{}: ok ({} cluster(s), metrics topic {} on {}, store {}, {} rules file(s) + defaults: {} broker rule(s), {} group override(s))",
-                cli.config.display(),
+                path.display(),
                 config.clusters.len(),
                 config.metrics_topic.topic,
                 config.metrics_topic.cluster,
@@ -58,6 +93,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
+            if let Some(file) = lagwatch::store_open::sqlite_file(&config.store.url) {
+                println!("monitor store: {}", file.display());
+            }
             let store = lagwatch_store::MonitorStore::connect(&config.store.url).await?;
             store.migrate().await?;
             println!("monitor store migrated");
@@ -67,15 +105,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Monitors(command) => monitors::run(&config, command).await,
-        Command::Silences(command) => silences::run(&config, command).await,
-        Command::Tokens(command) => tokens::run(&config, command).await,
+        Command::Monitors(command) => monitors::run(&config, &path, command).await,
+        Command::Silences(command) => silences::run(&config, &path, command).await,
+        Command::Tokens(command) => tokens::run(&config, &path, command).await,
+        Command::Status(args) => status::run(&config, &path, args).await,
         Command::Collector => {
             serve(
                 config,
                 Roles {
                     collector: true,
                     evaluator: false,
+                    history: false,
                 },
                 false,
             )
@@ -87,6 +127,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Roles {
                     collector: false,
                     evaluator: true,
+                    history: true,
+                },
+                false,
+            )
+            .await
+        }
+        Command::History => {
+            serve(
+                config,
+                Roles {
+                    collector: false,
+                    evaluator: false,
+                    history: true,
                 },
                 false,
             )
@@ -99,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Roles {
                     collector: true,
                     evaluator: true,
+                    history: true,
                 },
                 api,
             )
@@ -110,6 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Roles {
                     collector: false,
                     evaluator: false,
+                    history: false,
                 },
                 true,
             )

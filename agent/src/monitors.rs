@@ -1,17 +1,34 @@
 //! `lagwatch monitors add|list|rm`: manage monitors without writing SQL.
 
-use lagwatch_model::{AlertSettings, GroupMatch, NewMonitor};
+use std::path::Path;
+use std::time::Duration;
+
+use lagwatch_model::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
 use lagwatch_store::MonitorStore;
 
-use crate::cli::MonitorsCommand;
+use crate::cli::{MonitorsCommand, OutputFormat};
 use crate::config::AppConfig;
+use crate::table::{plain, Table};
 
 /// How command-line changes appear in the audit log.
 const CLI_ACTOR: &str = "cli";
 
-pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result<()> {
-    let store = MonitorStore::connect(&config.store.url).await?;
-    store.migrate().await?;
+pub async fn run(
+    config: &AppConfig,
+    config_path: &Path,
+    command: MonitorsCommand,
+) -> anyhow::Result<()> {
+    let store = crate::store_open::open_existing(config, config_path).await?;
+    let result = execute(config, &store, command).await;
+    store.close().await;
+    result
+}
+
+async fn execute(
+    config: &AppConfig,
+    store: &MonitorStore,
+    command: MonitorsCommand,
+) -> anyhow::Result<()> {
     match command {
         MonitorsCommand::Add {
             team,
@@ -73,33 +90,16 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
                 .await?;
             println!("added monitor {}", monitor.id);
         }
-        MonitorsCommand::List { json } => {
-            let monitors = store.list().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&monitors)?);
-            } else {
-                println!(
-                    "{:<5} {:<12} {:<10} {:<24} {:<20} {:>10} {:>6}  emails",
-                    "id", "team", "cluster", "group", "topics", "threshold", "for"
-                );
-                for m in monitors {
-                    let topics = if m.topics.is_empty() {
-                        "*".to_string()
-                    } else {
-                        m.topics.join(",")
-                    };
-                    println!(
-                        "{:<5} {:<12} {:<10} {:<24} {:<20} {:>10} {:>5}s  {}",
-                        m.id,
-                        m.team,
-                        m.cluster,
-                        m.consumer_group,
-                        topics,
-                        m.lag_threshold,
-                        m.for_secs,
-                        m.emails.join(",")
-                    );
-                }
+        MonitorsCommand::List { team, output } => {
+            let monitors: Vec<Monitor> = store
+                .list()
+                .await?
+                .into_iter()
+                .filter(|m| team.as_deref().is_none_or(|t| m.team == t))
+                .collect();
+            match output.format() {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&monitors)?),
+                OutputFormat::Table => print!("{}", table(&monitors).render(&plain)),
             }
         }
         MonitorsCommand::Rm { id } => {
@@ -110,6 +110,87 @@ pub async fn run(config: &AppConfig, command: MonitorsCommand) -> anyhow::Result
             }
         }
     }
-    store.close().await;
     Ok(())
+}
+
+/// The listing: patterns written `/like this/`, every threshold (lag,
+/// `for`, per-topic and total lag, time lag, repeat interval), `-` for unset
+/// ones (the rules files decide those).
+fn table(monitors: &[Monitor]) -> Table {
+    let mut table = Table::new(&[
+        "id",
+        "team",
+        "cluster",
+        "group",
+        "topics",
+        ">lag",
+        ">for",
+        ">topic-lag",
+        ">total-lag",
+        ">time-lag",
+        ">repeat",
+        "reads",
+        "notify",
+    ]);
+    for m in monitors {
+        let group = match m.group_match {
+            GroupMatch::Exact => m.consumer_group.clone(),
+            GroupMatch::Regex => format!("/{}/", m.consumer_group),
+        };
+        let mut topics = m.topics.clone();
+        if let Some(regex) = &m.topic_regex {
+            topics.push(format!("/{regex}/"));
+        }
+        let topics = if topics.is_empty() {
+            "(all)".to_string()
+        } else {
+            topics.join(",")
+        };
+        let number = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        let duration = |secs: Option<u64>| {
+            secs.map_or_else(
+                || "-".to_string(),
+                |s| humantime::format_duration(Duration::from_secs(s)).to_string(),
+            )
+        };
+        let mut reads = Vec::new();
+        if m.isolation != Isolation::default() {
+            reads.push(m.isolation.as_str());
+        }
+        if m.time_lag != TimeLagMode::default() {
+            reads.push(if m.time_lag == TimeLagMode::Exact {
+                "exact-time-lag"
+            } else {
+                m.time_lag.as_str()
+            });
+        }
+        let mut notify = m.emails.clone();
+        if !m.alerting.webhooks.is_empty() {
+            notify.push(format!("{} webhook(s)", m.alerting.webhooks.len()));
+        }
+        table.row(vec![
+            m.id.to_string(),
+            m.team.clone(),
+            m.cluster.clone(),
+            group,
+            topics,
+            m.lag_threshold.to_string(),
+            duration(Some(m.for_secs)),
+            number(m.alerting.topic_lag_threshold),
+            number(m.alerting.total_lag_threshold),
+            duration(m.alerting.time_lag_threshold_secs),
+            duration(m.alerting.repeat_interval_secs),
+            if reads.is_empty() {
+                "-".to_string()
+            } else {
+                reads.join(",")
+            },
+            if notify.is_empty() {
+                "-".to_string()
+            } else {
+                notify.join(",")
+            },
+        ]);
+    }
+    table
 }

@@ -1,14 +1,21 @@
 //! `lagwatch silences add|list|expire`: mute alerts from the command line.
 
+use std::path::Path;
+use std::time::Duration;
+
 use lagwatch_model::{now_ms, NewSilence};
 use lagwatch_store::MonitorStore;
 
-use crate::cli::SilencesCommand;
+use crate::cli::{OutputFormat, SilencesCommand};
 use crate::config::AppConfig;
+use crate::table::{plain, Table};
 
-pub async fn run(config: &AppConfig, command: SilencesCommand) -> anyhow::Result<()> {
-    let store = MonitorStore::connect(&config.store.url).await?;
-    store.migrate().await?;
+pub async fn run(
+    config: &AppConfig,
+    config_path: &Path,
+    command: SilencesCommand,
+) -> anyhow::Result<()> {
+    let store = crate::store_open::open_existing(config, config_path).await?;
     let result = execute(&store, command).await;
     store.close().await;
     result
@@ -42,36 +49,36 @@ async fn execute(store: &MonitorStore, command: SilencesCommand) -> anyhow::Resu
                 .await?;
             println!("added silence {}", silence.id);
         }
-        SilencesCommand::List { all, json } => {
-            let silences = store.list_silences(None, all).await?;
-            if json {
+        SilencesCommand::List { team, all, output } => {
+            let silences = store.list_silences(team.as_deref(), all).await?;
+            if output.format() == OutputFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&silences)?);
                 return Ok(());
             }
-            println!(
-                "{:<5} {:<12} {:<8} {:<10} {:<20} {:<14} {:>10}  comment",
-                "id", "team", "monitor", "cluster", "group", "rule", "ends in"
-            );
+            let mut table = Table::new(&[
+                "id", "team", "monitor", "cluster", "group", "rule", ">ends in", "comment",
+            ]);
             let now = now_ms();
             for s in silences {
                 let any = |v: Option<String>| v.unwrap_or_else(|| "*".into());
                 let ends_in = if s.ends_at_ms <= now {
                     "expired".to_string()
                 } else {
-                    format!("{}s", (s.ends_at_ms - now) / 1_000)
+                    let secs = u64::try_from((s.ends_at_ms - now) / 1_000).unwrap_or(0);
+                    humantime::format_duration(Duration::from_secs(secs)).to_string()
                 };
-                println!(
-                    "{:<5} {:<12} {:<8} {:<10} {:<20} {:<14} {:>10}  {}",
-                    s.id,
+                table.row(vec![
+                    s.id.to_string(),
                     s.team,
                     any(s.monitor_id.map(|id| id.to_string())),
                     any(s.cluster),
                     any(s.consumer_group),
                     any(s.rule),
                     ends_in,
-                    s.comment
-                );
+                    s.comment,
+                ]);
             }
+            print!("{}", table.render(&plain));
         }
         SilencesCommand::Expire { id } => match store.expire_silence(id).await? {
             Some(_) => println!("expired silence {id}"),

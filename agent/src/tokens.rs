@@ -1,14 +1,20 @@
 //! `lagwatch tokens add|list|rm`: team API tokens from the command line
 //! (the bootstrap path: the first team token needs no admin token).
 
+use std::path::Path;
+
 use lagwatch_store::MonitorStore;
 
-use crate::cli::TokensCommand;
+use crate::cli::{OutputFormat, TokensCommand};
 use crate::config::AppConfig;
+use crate::table::{plain, Table};
 
-pub async fn run(config: &AppConfig, command: TokensCommand) -> anyhow::Result<()> {
-    let store = MonitorStore::connect(&config.store.url).await?;
-    store.migrate().await?;
+pub async fn run(
+    config: &AppConfig,
+    config_path: &Path,
+    command: TokensCommand,
+) -> anyhow::Result<()> {
+    let store = crate::store_open::open_existing(config, config_path).await?;
     let result = execute(&store, command).await;
     store.close().await;
     result
@@ -28,19 +34,22 @@ async fn execute(store: &MonitorStore, command: TokensCommand) -> anyhow::Result
             );
             println!("{}", token.token);
         }
-        TokensCommand::List { team, json } => {
+        TokensCommand::List { team, output } => {
             let tokens = store.list_tokens(team.as_deref()).await?;
-            if json {
+            if output.format() == OutputFormat::Json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
                 return Ok(());
             }
-            println!("{:<5} {:<20} {:<15} last4", "id", "team", "created_at_ms");
+            let mut table = Table::new(&["id", "team", "created", "last4"]);
             for t in tokens {
-                println!(
-                    "{:<5} {:<20} {:<15} {}",
-                    t.id, t.team, t.created_at_ms, t.last4
-                );
+                table.row(vec![
+                    t.id.to_string(),
+                    t.team,
+                    crate::status::format_time_ms(t.created_at_ms),
+                    t.last4,
+                ]);
             }
+            print!("{}", table.render(&plain));
         }
         TokensCommand::Rm { id } => {
             if store.remove_token(id).await? {

@@ -81,13 +81,101 @@ fn missing_config_file_explains_the_fix() {
     assert!(text(&output).contains("not found"), "{}", text(&output));
 }
 
+/// A configuration with one cluster `local`, no ClickHouse and its SQLite
+/// store in `dir` (not created).
+fn local_config(dir: &Path) -> PathBuf {
+    let path = dir.join("lagwatch.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "version = 1\n[store]\nurl = \"sqlite://{}\"\n[clusters.local]\nbootstrap_servers = \"127.0.0.1:1\"\n[metrics_topic]\ncluster = \"local\"\n",
+            dir.join("monitors.db").display()
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+#[test]
+fn store_commands_refuse_a_missing_store_and_name_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = local_config(dir.path());
+    let config = config.to_str().expect("utf8");
+    for args in [
+        &["monitors", "list"][..],
+        &["silences", "list", "--team", "demo"],
+        &["tokens", "list"],
+    ] {
+        let output = lagwatch(&[args, &["--config", config]].concat(), &[]);
+        assert!(!output.status.success(), "{args:?}: {}", text(&output));
+        let message = text(&output);
+        let db = dir.path().join("monitors.db");
+        assert!(
+            message.contains(&format!(
+                "the monitor store {} does not exist",
+                db.display()
+            )),
+            "{message}"
+        );
+        assert!(message.contains("lagwatch migrate --config"), "{message}");
+        assert!(!db.exists(), "{args:?} created the store");
+    }
+    let migrated = lagwatch(&["migrate", "--config", config], &[]);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    assert!(dir.path().join("monitors.db").is_file());
+}
+
+#[test]
+fn the_user_configuration_is_found_without_config() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let work = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("HOME", home.path().to_str().expect("utf8")),
+        ("XDG_CONFIG_HOME", ""),
+    ];
+    let run = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lagwatch"));
+        command
+            .args(args)
+            .current_dir(work.path())
+            .env_remove("LAGWATCH_CONFIG");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("run lagwatch")
+    };
+    let missing = run(&["check-config"]);
+    assert!(!missing.status.success());
+    let user = home.path().join(".config/lagwatch/lagwatch.toml");
+    assert!(
+        text(&missing).contains(&format!(
+            "no configuration file found (looked for lagwatch.toml, {})",
+            user.display()
+        )),
+        "{}",
+        text(&missing)
+    );
+    std::fs::create_dir_all(user.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(local_config(home.path()), &user).expect("copy");
+    let found = run(&["check-config"]);
+    assert!(found.status.success(), "{}", text(&found));
+    assert!(
+        text(&found).starts_with(&format!("{}: ok", user.display())),
+        "{}",
+        text(&found)
+    );
+}
+
 #[test]
 fn monitors_add_list_rm_with_env_override_of_the_store() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = format!("sqlite://{}", dir.path().join("monitors.db").display());
-    let config = example_config();
+    let config = local_config(dir.path());
     let config = config.to_str().expect("utf8");
+    let store = format!("sqlite://{}", dir.path().join("other.db").display());
     let env = [("LAGWATCH__STORE__URL", store.as_str())];
+    let migrated = lagwatch(&["migrate", "--config", config], &env);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    assert!(dir.path().join("other.db").is_file());
     let added = lagwatch(
         &[
             "monitors",
@@ -113,6 +201,33 @@ fn monitors_add_list_rm_with_env_override_of_the_store() {
     );
     assert!(added.status.success(), "{}", text(&added));
     assert!(text(&added).contains("added monitor 1"));
+    let regex = lagwatch(
+        &[
+            "monitors",
+            "add",
+            "--config",
+            config,
+            "--team",
+            "demo",
+            "--cluster",
+            "local",
+            "--group",
+            "billing-.*",
+            "--group-regex",
+            "--topic-regex",
+            "orders\\..*",
+            "--threshold",
+            "5000",
+            "--for",
+            "5m",
+            "--total-threshold",
+            "20000",
+            "--time-lag",
+            "exact",
+        ],
+        &env,
+    );
+    assert!(regex.status.success(), "{}", text(&regex));
 
     let listed = lagwatch(&["monitors", "list", "--json", "--config", config], &env);
     assert!(listed.status.success(), "{}", text(&listed));
@@ -120,6 +235,17 @@ fn monitors_add_list_rm_with_env_override_of_the_store() {
     assert_eq!(monitors[0]["consumer_group"], "billing");
     assert_eq!(monitors[0]["for_secs"], 120);
     assert_eq!(monitors[0]["topics"][0], "orders");
+
+    let table = lagwatch(
+        &["monitors", "list", "--team", "demo", "--config", config],
+        &env,
+    );
+    assert!(table.status.success(), "{}", text(&table));
+    assert_eq!(
+        String::from_utf8_lossy(&table.stdout),
+        "id  team  cluster  group         topics         lag  for  topic-lag  total-lag  time-lag  repeat  reads           notify\n\
+         2   demo  local    /billing-.*/  /orders\\..*/  5000   5m          -      20000         -       -  exact-time-lag  -\n"
+    );
 
     let unknown_cluster = lagwatch(
         &[
@@ -146,6 +272,100 @@ fn monitors_add_list_rm_with_env_override_of_the_store() {
     let again = lagwatch(&["monitors", "rm", "1", "--config", config], &env);
     assert!(!again.status.success());
     assert!(text(&again).contains("no monitor with id 1"));
+}
+
+#[test]
+fn silences_and_tokens_take_team_and_output_alike() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = local_config(dir.path());
+    let config = config.to_str().expect("utf8");
+    assert!(lagwatch(&["migrate", "--config", config], &[])
+        .status
+        .success());
+    let added = lagwatch(
+        &[
+            "silences",
+            "add",
+            "--team",
+            "demo",
+            "--for",
+            "2h",
+            "--group",
+            "demo-billing",
+            "--config",
+            config,
+        ],
+        &[],
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    for (team, expected) in [("demo", 1), ("payments", 0)] {
+        let listed = lagwatch(
+            &[
+                "silences", "list", "--team", team, "--output", "json", "--config", config,
+            ],
+            &[],
+        );
+        assert!(listed.status.success(), "{}", text(&listed));
+        let silences: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+        assert_eq!(silences.as_array().map(Vec::len), Some(expected), "{team}");
+    }
+    let token = lagwatch(
+        &["tokens", "add", "--team", "demo", "--config", config],
+        &[],
+    );
+    assert!(token.status.success(), "{}", text(&token));
+    let tokens = lagwatch(
+        &[
+            "tokens", "list", "--team", "demo", "--json", "--config", config,
+        ],
+        &[],
+    );
+    let tokens: serde_json::Value = serde_json::from_slice(&tokens.stdout).expect("json");
+    assert_eq!(tokens[0]["team"], "demo");
+}
+
+#[test]
+fn completions_are_printed_without_a_configuration() {
+    for (shell, marker) in [
+        ("bash", "_lagwatch()"),
+        ("zsh", "#compdef lagwatch"),
+        ("fish", "complete -c lagwatch"),
+    ] {
+        let output = lagwatch(
+            &["completions", shell, "--config", "/nonexistent.toml"],
+            &[],
+        );
+        assert!(output.status.success(), "{shell}: {}", text(&output));
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains(marker), "{shell}");
+        assert!(script.contains("status"), "{shell}");
+    }
+}
+
+#[test]
+fn logs_have_no_colour_codes_off_a_terminal_and_can_be_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = local_config(dir.path());
+    let config = config.to_str().expect("utf8");
+    let text_log = lagwatch(
+        &["migrate", "--config", config],
+        &[("LAGWATCH_LOG", "debug")],
+    );
+    let stderr = String::from_utf8_lossy(&text_log.stderr);
+    assert!(stderr.contains("configuration loaded"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+    let json_log = lagwatch(
+        &["migrate", "--config", config],
+        &[("LAGWATCH_LOG", "debug"), ("LAGWATCH_LOG_FORMAT", "json")],
+    );
+    let stderr = String::from_utf8_lossy(&json_log.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("configuration loaded"))
+        .expect("log line");
+    let record: serde_json::Value = serde_json::from_str(line).expect("json log line");
+    assert_eq!(record["level"], "DEBUG");
+    assert_eq!(record["fields"]["message"], "configuration loaded");
 }
 
 #[test]
