@@ -1,16 +1,28 @@
 //! Renders an alert as a text + HTML e-mail.
+//!
+//! Times are written for the person reading the mail: ISO 8601 in UTC (the
+//! zone spelled out, since readers sit in many) plus how long before the
+//! mail was written the sample was taken, so a delayed or repeated mail
+//! shows its age.
 
-use lagwatch_model::{AlertEvent, AlertState};
+use std::time::{Duration, UNIX_EPOCH};
+
+use lagwatch_model::{now_ms, AlertEvent, AlertState};
 
 use crate::links::dashboard_link;
 
 /// Plain-text body listing the lagging partitions.
 pub fn text_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
+    text_body_at(alert, dashboard_url, now_ms())
+}
+
+/// [`text_body`] as written at `now_ms`.
+pub fn text_body_at(alert: &AlertEvent, dashboard_url: Option<&str>, now_ms: i64) -> String {
     let mut body = String::new();
     body.push_str(&alert.summary());
     body.push_str("\n\n");
     body.push_str(&format!(
-        "cluster: {}\nconsumer group: {}\nteam: {}\nmonitor: {}\nrule: {}\nmax partition lag: {}\ntotal lag: {}\nthreshold: {}\nsample time (ms): {}\n",
+        "cluster: {}\nconsumer group: {}\nteam: {}\nmonitor: {}\nrule: {}\nmax partition lag: {}\ntotal lag: {}\nthreshold: {}\nsampled at: {}\n",
         alert.cluster,
         alert.consumer_group,
         alert.team,
@@ -19,7 +31,7 @@ pub fn text_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
         alert.max_lag,
         alert.total_lag,
         alert.threshold,
-        alert.ts_ms
+        sample_time(alert.ts_ms, now_ms)
     ));
     if alert.state == AlertState::Firing && !alert.partitions.is_empty() {
         body.push_str("\nlagging partitions:\n");
@@ -32,6 +44,34 @@ pub fn text_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
     }
     body.push_str(&format!("\nfingerprint: {}\n", alert.fingerprint));
     body
+}
+
+/// `2026-11-30T21:13:19Z (3 min ago)`: the sample time in UTC and its age
+/// at `now_ms`.
+pub fn sample_time(ts_ms: i64, now_ms: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(ts_ms).unwrap_or(0));
+    format!(
+        "{} ({})",
+        humantime::format_rfc3339_seconds(
+            time.min(UNIX_EPOCH + Duration::from_secs(LAST_FORMATTABLE_SECS))
+        ),
+        age(now_ms.saturating_sub(ts_ms))
+    )
+}
+
+/// 9999-12-31T23:59:59Z: RFC 3339 has four-digit years.
+const LAST_FORMATTABLE_SECS: u64 = 253_402_300_799;
+
+/// `just now`, `42 s ago`, `3 min ago`, `2 h ago`, `4 days ago`.
+fn age(ms: i64) -> String {
+    let secs = ms / 1_000;
+    match secs {
+        ..1 => "just now".to_string(),
+        1..60 => format!("{secs} s ago"),
+        60..3_600 => format!("{} min ago", secs / 60),
+        3_600..86_400 => format!("{} h ago", secs / 3_600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
 }
 
 /// HTML body with the same content.
@@ -59,7 +99,7 @@ pub fn html_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
         })
         .unwrap_or_default();
     format!(
-        "<html><body><h3>{}</h3><p>cluster <b>{}</b>, group <b>{}</b>, team {}; max lag {}, total lag {}, threshold {}</p>{}{}</body></html>",
+        "<html><body><h3>{}</h3><p>cluster <b>{}</b>, group <b>{}</b>, team {}; max lag {}, total lag {}, threshold {}; sampled at {}</p>{}{}</body></html>",
         escape(&alert.summary()),
         escape(&alert.cluster),
         escape(&alert.consumer_group),
@@ -67,6 +107,7 @@ pub fn html_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
         alert.max_lag,
         alert.total_lag,
         alert.threshold,
+        sample_time(alert.ts_ms, now_ms()),
         table,
         link
     )
@@ -110,6 +151,7 @@ mod tests {
             broker: None,
             repeat: false,
             muted_by: None,
+            reason: None,
             webhooks: Vec::new(),
         }
     }
@@ -119,8 +161,28 @@ mod tests {
         let text = text_body(&alert(), Some("http://grafana/d/lag"));
         assert!(text.contains("orders[2] lag 900"), "{text}");
         assert!(
-            text.contains("http://grafana/d/lag?var-cluster=6C6F63616C&var-group=62696C6C3C696E673E"),
+            text.contains(
+                "http://grafana/d/lag?var-cluster=6C6F63616C&var-group=62696C6C3C696E673E"
+            ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn sample_time_is_iso_8601_utc_with_its_age() {
+        let mut firing = alert();
+        firing.ts_ms = 1_796_073_199_263;
+        let text = text_body_at(&firing, None, 1_796_073_199_263 + 185_000);
+        assert!(
+            text.contains("sampled at: 2026-11-30T21:13:19Z (3 min ago)\n"),
+            "{text}"
+        );
+        assert_eq!(sample_time(1_000, 1_500), "1970-01-01T00:00:01Z (just now)");
+        assert_eq!(sample_time(0, 42_000), "1970-01-01T00:00:00Z (42 s ago)");
+        assert_eq!(sample_time(0, 7_200_000), "1970-01-01T00:00:00Z (2 h ago)");
+        assert_eq!(
+            sample_time(0, 3 * 86_400_000),
+            "1970-01-01T00:00:00Z (3 days ago)"
         );
     }
 
