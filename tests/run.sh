@@ -22,5 +22,6 @@ if [[ -n "${LAGWATCH_ADVISORY_DB:-}" ]]; then
     rm -f "$deny_config"
 fi
 cargo test --workspace --locked "$@"
+tests/readme/run.sh  # every sh/bash block of README.md, in a temporary HOME
 # The team API fuzzed from its own OpenAPI document (about a minute).
 tests/api/schemathesis.sh
