@@ -409,3 +409,151 @@ fn check_config_names_file_and_line_of_a_bad_rules_file() {
         text(&output)
     );
 }
+
+/// Runs `sql` on the test ClickHouse front (HTTP, body = query).
+fn clickhouse(url: &str, sql: &str) {
+    let output = Command::new("curl")
+        .args(["-fsS", url, "--data-binary", sql])
+        .output()
+        .expect("run curl");
+    assert!(
+        output.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `lagwatch status` against the real ClickHouse front and SQLite store:
+/// a group whose committed offset has not moved over six samples while the
+/// end grew is STALL, with its newest lag, time lag, members and firing
+/// alert; a monitored group without samples is UNKNOWN.
+#[test]
+fn status_reads_the_history_and_judges_each_group() {
+    let url = std::env::var("LAGWATCH_TEST_CLICKHOUSE_URL")
+        .expect("LAGWATCH_TEST_CLICKHOUSE_URL (run tests/infra/up.sh and source its env.sh)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = format!("lagwatch_cli_status_{}", std::process::id());
+    let config = dir.path().join("lagwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\n[store]\nurl = \"sqlite://{}\"\n[clusters.local]\nbootstrap_servers = \"127.0.0.1:1\"\n[metrics_topic]\ncluster = \"local\"\n[clickhouse]\nurl = \"{url}\"\ndatabase = \"{database}\"\n",
+            dir.path().join("monitors.db").display()
+        ),
+    )
+    .expect("write config");
+    let config = config.to_str().expect("utf8");
+    let migrated = lagwatch(&["migrate", "--config", config], &[]);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    for (group, topic) in [("billing", "orders"), ("shipping", "parcels")] {
+        let added = lagwatch(
+            &[
+                "monitors",
+                "add",
+                "--team",
+                "demo",
+                "--cluster",
+                "local",
+                "--group",
+                group,
+                "--topic",
+                topic,
+                "--threshold",
+                "500",
+                "--config",
+                config,
+            ],
+            &[],
+        );
+        assert!(added.status.success(), "{}", text(&added));
+    }
+    // Six samples 5 s apart, newest now: committed 100 throughout, end
+    // 1000..1500 on partition 0; partition 1 caught up at 50.
+    clickhouse(
+        &url,
+        &format!(
+            "INSERT INTO {database}.lag_samples (ts, cluster, consumer_group, topic, partition, \
+             committed_offset, end_offset, time_lag_ms, group_state, members) \
+             SELECT now64(3) - toIntervalSecond(5 * (5 - number)), 'local', 'billing', 'orders', 0, \
+             100, 1000 + 100 * number, 65000 + 5000 * number, 'Empty', 0 FROM numbers(6)"
+        ),
+    );
+    clickhouse(
+        &url,
+        &format!(
+            "INSERT INTO {database}.lag_samples (ts, cluster, consumer_group, topic, partition, \
+             committed_offset, end_offset, time_lag_ms, group_state, members) \
+             SELECT now64(3) - toIntervalSecond(5 * (5 - number)), 'local', 'billing', 'orders', 1, \
+             50, 50, 0, 'Empty', 0 FROM numbers(6)"
+        ),
+    );
+    clickhouse(
+        &url,
+        &format!(
+            "INSERT INTO {database}.alert_events (ts, fingerprint, rule, state, monitor_id, team, \
+             cluster, consumer_group, max_lag, total_lag, threshold, partitions) \
+             SELECT now64(3), 'lag_threshold/1/billing', 'lag_threshold', 'firing', 1, 'demo', \
+             'local', 'billing', 1400, 1400, 500, '[]'"
+        ),
+    );
+
+    let json = lagwatch(
+        &["status", "--team", "demo", "--json", "--config", config],
+        &[],
+    );
+    assert!(json.status.success(), "{}", text(&json));
+    let groups: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let billing = &groups[0];
+    assert_eq!(billing["consumer_group"], "billing");
+    assert_eq!(billing["status"], "STALL");
+    assert_eq!(billing["max_lag"], 1400);
+    assert_eq!(billing["total_lag"], 1400);
+    assert_eq!(billing["max_time_lag_ms"], 90000);
+    assert_eq!(billing["members"], 0);
+    assert_eq!(billing["group_state"], "Empty");
+    assert_eq!(billing["firing"], serde_json::json!(["lag_threshold"]));
+    assert_eq!(billing["partitions"][0]["status"], "STALL");
+    assert_eq!(billing["partitions"][0]["samples"], 6);
+    assert_eq!(billing["partitions"][1]["status"], "OK");
+    assert_eq!(groups[1]["consumer_group"], "shipping");
+    assert_eq!(groups[1]["status"], "UNKNOWN");
+    assert_eq!(groups[1]["max_lag"], serde_json::Value::Null);
+
+    let table = lagwatch(&["status", "-v", "--config", config], &[]);
+    assert!(table.status.success(), "{}", text(&table));
+    let out = String::from_utf8_lossy(&table.stdout);
+    assert!(!out.contains('\x1b'), "colour off a terminal: {out}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "monitor", "team", "cluster", "group", "status", "max", "lag", "time", "lag",
+            "members", "state", "sampled", "firing"
+        ]
+    );
+    assert_eq!(
+        rows[1][..9],
+        ["1", "demo", "local", "billing", "STALL", "1400", "1m", "30s", "0"]
+    );
+    assert_eq!(rows[1][9], "Empty");
+    assert_eq!(rows[1][12], "lag_threshold");
+    assert_eq!(
+        rows[2],
+        [
+            "2", "demo", "local", "shipping", "UNKNOWN", "-", "-", "-", "-", "none", "in", "5m",
+            "-"
+        ]
+    );
+    assert_eq!(
+        rows[5],
+        ["1", "billing", "orders", "0", "STALL", "1400", "1m", "30s", "100", "1500", "6"]
+    );
+    assert_eq!(
+        rows[6],
+        ["1", "billing", "orders", "1", "OK", "0", "0s", "50", "50", "6"]
+    );
+    clickhouse(&url, &format!("DROP DATABASE IF EXISTS {database}"));
+}
