@@ -175,6 +175,7 @@ impl BrokerEngine {
             broker,
             repeat: false,
             muted_by: None,
+            reason: None,
             webhooks: Vec::new(),
         })
     }

@@ -143,6 +143,22 @@ pub async fn run_consumer(
                 notifier.repeat_due(now_ms()).await;
                 continue;
             }
+            Ok(()) = monitors.changed() => {
+                // Monitors changed: close what they no longer back now,
+                // not at the next sample (a deleted monitor has none).
+                let current = monitors.borrow_and_update().clone();
+                index = MonitorIndex::new(current.clone());
+                engine.retain_monitors(&current);
+                let resolves = notifier.obsolete(&current, now_ms());
+                for resolve in &resolves {
+                    engine.forget_group(resolve.monitor_id, &resolve.consumer_group);
+                }
+                notify_all(&mut notifier, resolves, &metrics).await;
+                metrics
+                    .firing
+                    .set(i64::try_from(engine.firing()).unwrap_or(i64::MAX));
+                continue;
+            }
             _ = backlog_ticker.tick() => {
                 let measured = Arc::clone(&consumer);
                 let gauge = metrics.backlog_messages.clone();

@@ -458,6 +458,16 @@ impl Engine {
         });
     }
 
+    /// Forgets every alert of `monitor_id` on `group` (after the monitor
+    /// changed so that they no longer apply): the next sample judges
+    /// afresh, so a monitor that moved to another team pages that team.
+    pub fn forget_group(&mut self, monitor_id: i64, group: &str) {
+        self.threshold
+            .retain(|key, _| !(key.monitor_id == monitor_id && key.group == group));
+        self.status
+            .retain(|(id, g), _| !(*id == monitor_id && g == group));
+    }
+
     /// Forgets state of monitors that no longer exist.
     pub fn retain_monitors(&mut self, monitors: &[Monitor]) {
         self.threshold
@@ -521,6 +531,7 @@ fn event(
         broker: None,
         repeat: false,
         muted_by: None,
+        reason: None,
         webhooks: monitor.alerting.webhooks.clone(),
     }
 }

@@ -25,7 +25,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lagwatch_model::alert::rule;
-use lagwatch_model::{now_ms, AlertEvent, AlertState, Silence};
+use lagwatch_model::matching::Matcher;
+use lagwatch_model::{now_ms, AlertEvent, AlertState, Monitor, Silence};
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::{Outbox, Outcome, Report};
 use lagwatch_store::monitor_watch::MonitorList;
@@ -72,6 +73,8 @@ pub struct Notifier {
     owed: HashMap<String, Owed>,
     /// Where every notification record goes for history.
     events: Option<EventLog>,
+    /// Whether a monitor still covers a group (compiled patterns cached).
+    matcher: Matcher,
     metrics: EvaluatorMetrics,
 }
 
@@ -98,6 +101,7 @@ impl Notifier {
             sequence: 0,
             owed: HashMap::new(),
             events: None,
+            matcher: Matcher::new(),
             metrics,
         }
     }
@@ -119,6 +123,47 @@ impl Notifier {
     /// Number of firing alerts whose repeats this instance owns.
     pub fn tracked(&self) -> usize {
         self.tracked.len()
+    }
+
+    /// The resolves of firing alerts that `monitors` no longer back: the
+    /// monitor was deleted, moved to another team or cluster, or no longer
+    /// covers the group. Each carries the reason; hand them to
+    /// [`Notifier::notify`] like any transition. Broker alerts are not
+    /// monitors' and are left alone.
+    pub fn obsolete(&mut self, monitors: &[Monitor], now: i64) -> Vec<AlertEvent> {
+        let mut resolves = Vec::new();
+        for tracked in self.tracked.values() {
+            let event = &tracked.event;
+            if event.rule.starts_with(rule::BROKER_PREFIX) {
+                continue;
+            }
+            let reason = match monitors.iter().find(|m| m.id == event.monitor_id) {
+                None => Some(format!("monitor {} was deleted", event.monitor_id)),
+                Some(m) if m.team != event.team => {
+                    Some(format!("monitor {} now belongs to team {}", m.id, m.team))
+                }
+                Some(m) if m.cluster != event.cluster => Some(format!(
+                    "monitor {} now watches cluster {}",
+                    m.id, m.cluster
+                )),
+                Some(m) if !self.matcher.covers_group(m, &event.consumer_group) => Some(format!(
+                    "monitor {} no longer covers group {}",
+                    m.id, event.consumer_group
+                )),
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                let mut resolve = event.clone();
+                resolve.state = AlertState::Resolved;
+                resolve.ts_ms = now;
+                resolve.partitions = Vec::new();
+                resolve.repeat = false;
+                resolve.muted_by = None;
+                resolve.reason = Some(reason);
+                resolves.push(resolve);
+            }
+        }
+        resolves
     }
 
     /// Handles one transition; returns the event as recorded (with
@@ -441,6 +486,7 @@ mod tests {
             broker: None,
             repeat: false,
             muted_by: None,
+            reason: None,
             webhooks: vec![],
         }
     }
@@ -621,5 +667,46 @@ mod tests {
         h.notifier.repeat_due(now + 3 * four_hours).await;
         assert!(h.sent().await.is_none(), "resolved alerts are not repeated");
         assert_eq!(h.notifier.tracked(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_monitor_resolves_its_firing_alert_once_with_the_reason() {
+        let mut h = harness(vec![]);
+        h.notifier
+            .notify(alert("lag_threshold", "prod", AlertState::Firing))
+            .await;
+        h.notifier
+            .notify(alert(
+                "broker:offline_partitions",
+                "prod",
+                AlertState::Firing,
+            ))
+            .await;
+        assert!(h.sent().await.is_some());
+        assert!(h.sent().await.is_some());
+        let resolves = h.notifier.obsolete(&[], now_ms());
+        assert_eq!(resolves.len(), 1, "broker alerts belong to no monitor");
+        assert_eq!(resolves[0].reason.as_deref(), Some("monitor 1 was deleted"));
+        for resolve in resolves {
+            h.notifier.notify(resolve).await;
+        }
+        let sent = h.sent().await.expect("resolve sent");
+        assert_eq!(sent.state, AlertState::Resolved);
+        assert!(
+            sent.summary().contains("monitor 1 was deleted"),
+            "{}",
+            sent.summary()
+        );
+        assert!(
+            h.notifier.obsolete(&[], now_ms()).is_empty(),
+            "resolved once"
+        );
+        let four_hours = 4 * 3_600 * 1_000;
+        h.notifier.repeat_due(now_ms() + four_hours + 1_000).await;
+        let reminder = h.sent().await.expect("the broker alert's reminder");
+        assert!(
+            reminder.rule.starts_with("broker:"),
+            "no reminder of the resolved alert"
+        );
     }
 }

@@ -79,6 +79,10 @@ pub struct AlertEvent {
     /// Webhook URLs of the monitor (its own receivers, besides `emails`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<String>,
+    /// Why an alert resolved other than by its measurement, e.g. `monitor
+    /// 12 was deleted`; shown in the notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Rule names as they appear in fingerprints, history and notifications.
@@ -100,6 +104,12 @@ pub mod rule {
 impl AlertEvent {
     /// A one-line human summary, used as the e-mail subject.
     pub fn summary(&self) -> String {
+        if let (AlertState::Resolved, Some(reason)) = (self.state, &self.reason) {
+            return format!(
+                "[RESOLVED] {} alert of group {} on {}: {reason}",
+                self.rule, self.consumer_group, self.cluster
+            );
+        }
         let text = self.transition_summary();
         if self.repeat {
             format!("[REPEAT] {}", text.trim_start_matches("[FIRING] "))

@@ -93,6 +93,7 @@ mod tests {
             broker: None,
             repeat: false,
             muted_by: None,
+            reason: None,
             webhooks: Vec::new(),
         }
     }

@@ -1,17 +1,18 @@
 //! Alert sinks: where alert notifications are delivered.
 //!
 //! Each sink lives in its own module with its config and its delivery code.
-//! [`SinkRunner`] drives one sink from a bounded channel, retrying with
-//! backoff, so a slow or dead sink never loses an alert and never blocks
-//! another sink.
+//! The [`outbox`] gives every destination its own queue and retry state, so
+//! a slow or dead destination never loses an alert and never delays
+//! another.
 //!
 //! # Layout
 //! - [`email`]: SMTP e-mail through lettre (plain, STARTTLS, TLS, auth).
 //! - [`webhook`]: a JSON POST to any URL, the alert itself or a template.
 //! - [`slack`]: a Slack incoming-webhook message.
 //! - [`pagerduty`]: PagerDuty Events API v2 trigger / resolve.
+//! - [`outbox`]: per-destination queues, retried until delivered.
 //! - [`ssrf`]: where team-provided webhook URLs may point.
-//! - [`runner`]: the retrying delivery loop shared by all sinks.
+//! - [`runner`]: sink metrics and a bounded-attempt runner for tests.
 //!
 //! The three HTTP sinks share one client setup and one answer policy
 //! (`http` module): a 2xx is delivered; a 3xx (redirects are not followed,
@@ -23,6 +24,7 @@
 pub mod email;
 mod http;
 mod links;
+pub mod outbox;
 pub mod pagerduty;
 pub mod runner;
 pub mod slack;
@@ -31,8 +33,9 @@ pub mod webhook;
 
 pub use email::{EmailConfig, EmailSink, SmtpSecurity};
 pub use lagwatch_model::Secret;
+pub use outbox::{Outbox, OutboxBuilder, OutboxStatus, Outcome, Report, RetryPolicy};
 pub use pagerduty::{PagerDutyConfig, PagerDutySeverity, PagerDutySink};
-pub use runner::{Delivery, SinkMetrics, SinkRunner};
+pub use runner::{SinkMetrics, SinkRunner};
 pub use slack::{SlackConfig, SlackSink};
 pub use ssrf::{DestinationPolicy, SinksConfig};
 pub use webhook::{MonitorWebhookSink, WebhookConfig, WebhookSink};
@@ -79,4 +82,29 @@ pub trait Sink: Send + Sync + 'static {
         &self,
         alert: &AlertEvent,
     ) -> impl std::future::Future<Output = Result<(), SinkError>> + Send;
+
+    /// The sink's destinations for `alert`, each with its own queue in the
+    /// outbox: by default the sink itself (an empty key) when it
+    /// [accepts](Sink::accepts) the alert. A sink that posts to several
+    /// places (team webhook URLs) names each so that one failing place
+    /// does not hold up the others. Keys end up in the alert-state topic:
+    /// never put a secret in one.
+    fn destinations(&self, alert: &AlertEvent) -> Vec<String> {
+        if self.accepts(alert) {
+            vec![String::new()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Delivers `alert` to the destination `key` (from
+    /// [`Sink::destinations`]).
+    fn deliver_to(
+        &self,
+        alert: &AlertEvent,
+        key: &str,
+    ) -> impl std::future::Future<Output = Result<(), SinkError>> + Send {
+        let _ = key;
+        self.deliver(alert)
+    }
 }

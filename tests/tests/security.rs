@@ -93,6 +93,7 @@ fn alert_to(urls: &[String]) -> AlertEvent {
         broker: None,
         repeat: false,
         muted_by: None,
+        reason: None,
         webhooks: urls.to_vec(),
     }
 }

@@ -153,6 +153,7 @@ fn alert(state: AlertState) -> AlertEvent {
         broker: None,
         repeat: false,
         muted_by: None,
+        reason: None,
         webhooks: Vec::new(),
     }
 }

@@ -74,6 +74,7 @@ fn alert(fingerprint: &str, keys: &[&str]) -> AlertEvent {
         broker: None,
         repeat: false,
         muted_by: None,
+        reason: None,
         webhooks: keys.iter().map(|k| k.to_string()).collect(),
     }
 }

@@ -208,6 +208,7 @@ fn sample_alert() -> AlertEvent {
         broker: None,
         repeat: false,
         muted_by: None,
+        reason: None,
         webhooks: Vec::new(),
     }
 }
