@@ -61,6 +61,10 @@ pub struct AppConfig {
     pub sinks: SinksConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    /// Alerts about lagwatch itself and the watchdog heartbeat
+    /// (`[self_alerts]`).
+    #[serde(default)]
+    pub self_alerts: crate::self_alerts::SelfAlertsConfig,
     /// The team REST API and web page (`lagwatch api`, `lagwatch all`).
     #[serde(default)]
     pub api: ApiConfig,

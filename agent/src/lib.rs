@@ -11,6 +11,8 @@
 //! - [`topology`]: wires collector, evaluator, sinks and history together.
 //! - [`http`]: `/metrics`, `/healthz` and `/readyz`.
 //! - [`readiness`]: each stage's verdict for `/readyz` and the self-alerts.
+//! - [`self_alerts`]: lagwatch pages about its own failing checks, and
+//!   sends the watchdog heartbeat.
 //! - [`supervision`]: a panic anywhere fails the process, never a silent freeze.
 //! - [`monitors`]: the `monitors add|list|rm` commands.
 //! - [`silences`]: the `silences add|list|expire` commands.
@@ -22,6 +24,7 @@ pub mod config_path;
 pub mod http;
 pub mod monitors;
 pub mod readiness;
+pub mod self_alerts;
 pub mod silences;
 pub mod status;
 pub mod store_open;

@@ -31,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::AppConfig;
 use crate::http::Probes;
 use crate::readiness::{Limits, Readiness};
+use crate::self_alerts::{self, Operators};
 use crate::supervision::Liveness;
+use lagwatch_sinks::heartbeat::Heartbeat;
 
 /// Which stages to run in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,22 +293,22 @@ async fn start_evaluator(
     let sink_metrics = SinkMetrics::register(registry)?;
     let (mut outbox, reports) = Outbox::builder(sink_metrics, config.evaluator.retry_policy());
     match &config.email {
-        Some(email) => supervise_sink(tasks, outbox.add(EmailSink::build(email)?)),
+        Some(email) => supervise(tasks, outbox.add(EmailSink::build(email)?)),
         None => tracing::warn!("no [email] section: alerts are logged but not mailed"),
     }
     for (index, webhook) in config.webhooks.iter().enumerate() {
         let sink = WebhookSink::build(webhook).with_context(|| format!("webhooks[{index}]"))?;
-        supervise_sink(tasks, outbox.add(sink));
+        supervise(tasks, outbox.add(sink));
     }
     if let Some(slack) = &config.slack {
-        supervise_sink(tasks, outbox.add(SlackSink::build(slack)?));
+        supervise(tasks, outbox.add(SlackSink::build(slack)?));
     }
     if let Some(pagerduty) = &config.pagerduty {
-        supervise_sink(tasks, outbox.add(PagerDutySink::build(pagerduty)?));
+        supervise(tasks, outbox.add(PagerDutySink::build(pagerduty)?));
     }
     let team_destinations = lagwatch_sinks::ssrf::DestinationPolicy::new(&config.sinks)
         .context("sinks.allow_private")?;
-    supervise_sink(
+    supervise(
         tasks,
         outbox.add(MonitorWebhookSink::build(
             std::time::Duration::from_secs(10),
@@ -315,6 +317,7 @@ async fn start_evaluator(
     );
     let outbox = outbox.build();
     readiness.watch_outbox(outbox.status().clone());
+    start_self_alerts(config, readiness, &outbox, shutdown, tasks)?;
     tracing::info!("alert sinks started");
 
     let cluster = config.clusters[&config.metrics_topic.cluster]
@@ -400,14 +403,56 @@ async fn alerting(
     })
 }
 
-/// Runs a sink's routing task under the topology's supervision: a sink
-/// that stops ends the process's task set instead of going quiet.
-fn supervise_sink(
+/// Self-alerts through `outbox`, and the watchdog heartbeat.
+fn start_self_alerts(
+    config: &AppConfig,
+    readiness: &Readiness,
+    outbox: &Outbox,
+    shutdown: &CancellationToken,
     tasks: &mut JoinSet<anyhow::Result<()>>,
-    sink: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let settings = &config.self_alerts;
+    if settings.enabled {
+        let operators = Operators {
+            team: config.evaluator.broker_alert_team.clone(),
+            emails: config.evaluator.broker_alert_emails.clone(),
+        };
+        supervise(
+            tasks,
+            self_alerts::run(
+                settings.clone(),
+                operators,
+                readiness.clone(),
+                outbox.clone(),
+                shutdown.clone(),
+            ),
+        );
+    }
+    if let Some(url) = &settings.heartbeat_url {
+        let heartbeat = Heartbeat::build(url, std::time::Duration::from_secs(10))
+            .context("self_alerts.heartbeat_url")?;
+        supervise(
+            tasks,
+            self_alerts::heartbeats(
+                heartbeat,
+                settings.heartbeat_interval,
+                readiness.clone(),
+                shutdown.clone(),
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Runs a background task (a sink's routing, self-alerts) under the
+/// topology's supervision: its end is seen by the task set, and a panic
+/// in it fails the process (see [`crate::supervision`]).
+fn supervise(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     tasks.spawn(async move {
-        sink.await;
+        task.await;
         Ok(())
     });
 }

@@ -202,6 +202,7 @@ mod tests {
             broker: None,
             repeat: true,
             muted_by: Some("silence 4".into()),
+            reason: None,
             webhooks: vec![],
         };
         let row = AlertRow::from(&alert);

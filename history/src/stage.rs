@@ -215,7 +215,7 @@ pub async fn run_stage(
             match serde_json::from_slice::<AlertEvent>(payload) {
                 Ok(event) => {
                     let ts = event.ts_ms;
-                    (Some(HistoryRecord::Alert(event)), ts)
+                    (Some(HistoryRecord::Alert(Box::new(event))), ts)
                 }
                 Err(error) => {
                     tracing::warn!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %error, "skipping undecodable alert event");

@@ -41,7 +41,7 @@ use crate::metrics::HistoryMetrics;
 #[derive(Debug, Clone)]
 pub enum HistoryRecord {
     Sample(GroupSample),
-    Alert(AlertEvent),
+    Alert(Box<AlertEvent>),
     Broker(BrokerSample),
     /// Everything sent before this is part of metrics-topic message
     /// `offset` on `partition` or earlier.
@@ -159,7 +159,7 @@ impl HistoryWriter {
                     self.samples.push(row);
                 }
             }
-            HistoryRecord::Alert(alert) => self.alerts.push(AlertRow::from(&alert)),
+            HistoryRecord::Alert(alert) => self.alerts.push(AlertRow::from(alert.as_ref())),
             HistoryRecord::Broker(sample) => self.brokers.extend(BrokerRow::from_sample(&sample)),
             HistoryRecord::Checkpoint(checkpoint) => self.pending.push(checkpoint),
         }

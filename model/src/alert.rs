@@ -99,11 +99,25 @@ pub mod rule {
     pub const LAG_STATUS: &str = "lag_status";
     /// Prefix of broker rules (`broker:<name>`).
     pub const BROKER_PREFIX: &str = "broker:";
+    /// Prefix of lagwatch's alerts about itself (`self:<check>`, e.g.
+    /// `self:collector/prod`, `self:sink/email`).
+    pub const SELF_PREFIX: &str = "self:";
 }
 
 impl AlertEvent {
     /// A one-line human summary, used as the e-mail subject.
     pub fn summary(&self) -> String {
+        if let Some(check) = self.rule.strip_prefix(rule::SELF_PREFIX) {
+            let tag = if self.repeat { "[REPEAT]" } else { "" };
+            return match self.state {
+                AlertState::Firing => format!(
+                    "{}[FIRING] lagwatch {check}: {}",
+                    tag,
+                    self.reason.as_deref().unwrap_or("failing")
+                ),
+                AlertState::Resolved => format!("[RESOLVED] lagwatch {check} works again"),
+            };
+        }
         if let (AlertState::Resolved, Some(reason)) = (self.state, &self.reason) {
             return format!(
                 "[RESOLVED] {} alert of group {} on {}: {reason}",

@@ -11,6 +11,7 @@
 //! - [`slack`]: a Slack incoming-webhook message.
 //! - [`pagerduty`]: PagerDuty Events API v2 trigger / resolve.
 //! - [`outbox`]: per-destination queues, retried until delivered.
+//! - [`heartbeat`]: the watchdog POST to an external dead-man's switch.
 //! - [`ssrf`]: where team-provided webhook URLs may point.
 //! - [`runner`]: sink metrics and a bounded-attempt runner for tests.
 //!
@@ -22,6 +23,7 @@
 //! else (no connection, timeout, 408/425/429, 5xx) is retried.
 
 pub mod email;
+pub mod heartbeat;
 mod http;
 mod links;
 pub mod outbox;
