@@ -61,6 +61,10 @@ pub struct AppConfig {
     pub sinks: SinksConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    /// Longest a graceful shutdown (flush history, record delivery state,
+    /// commit) may take before the process stops anyway.
+    #[serde(with = "humantime_serde", default = "crate::shutdown::default_timeout")]
+    pub shutdown_timeout: std::time::Duration,
     /// Alerts about lagwatch itself and the watchdog heartbeat
     /// (`[self_alerts]`).
     #[serde(default)]

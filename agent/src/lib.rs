@@ -13,6 +13,8 @@
 //! - [`readiness`]: each stage's verdict for `/readyz` and the self-alerts.
 //! - [`self_alerts`]: lagwatch pages about its own failing checks, and
 //!   sends the watchdog heartbeat.
+//! - [`shutdown`]: graceful shutdown within `shutdown_timeout`; a second
+//!   signal stops at once.
 //! - [`supervision`]: a panic anywhere fails the process, never a silent freeze.
 //! - [`monitors`]: the `monitors add|list|rm` commands.
 //! - [`silences`]: the `silences add|list|expire` commands.
@@ -25,6 +27,7 @@ pub mod http;
 pub mod monitors;
 pub mod readiness;
 pub mod self_alerts;
+pub mod shutdown;
 pub mod silences;
 pub mod status;
 pub mod store_open;

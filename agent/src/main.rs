@@ -4,12 +4,11 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use lagwatch::cli::{Cli, Command};
 use lagwatch::config::AppConfig;
-use lagwatch::topology::{self, Roles};
+use lagwatch::topology::Roles;
 use lagwatch::{config_path, monitors, silences, status, tokens};
 
 fn main() -> ExitCode {
@@ -174,34 +173,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: AppConfig, roles: Roles, api: bool) -> anyhow::Result<()> {
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutdown requested");
-        signal.cancel();
-    });
-    topology::run_with_api(config, roles, api, shutdown).await
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    lagwatch::shutdown::serve_until_signalled(config, roles, api).await
 }
