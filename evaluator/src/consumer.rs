@@ -220,6 +220,12 @@ pub async fn run_consumer(
         }
         let payload = message.payload().unwrap_or_default();
         match decode_message(payload) {
+            Ok(MetricsMessage::Group(sample)) if !in_time(sample.ts_ms, now_ms()) => {
+                refuse_out_of_time(&metrics, &sample.cluster, &sample.group, sample.ts_ms);
+            }
+            Ok(MetricsMessage::Broker(sample)) if !in_time(sample.ts_ms, now_ms()) => {
+                refuse_out_of_time(&metrics, &sample.cluster, "(brokers)", sample.ts_ms);
+            }
             Ok(MetricsMessage::Group(sample)) => {
                 metrics.samples_consumed.inc();
                 metrics.judged_until.set(sample.ts_ms / 1_000);
@@ -374,6 +380,33 @@ fn seek_back(
     moved
 }
 
+/// Samples judged at most this far ahead of the clock: more means a broken
+/// or hostile producer, and judging it would move every alert's
+/// judged-until guard (persisted) into the future.
+const MAX_FUTURE_MS: i64 = 5 * 60 * 1_000;
+/// Samples older than the metrics topic's retention (a week) plus a day
+/// cannot come from a working collector.
+const MAX_PAST_MS: i64 = 8 * 24 * 3_600 * 1_000;
+
+fn in_time(ts_ms: i64, now: i64) -> bool {
+    ts_ms <= now.saturating_add(MAX_FUTURE_MS) && ts_ms >= now.saturating_sub(MAX_PAST_MS)
+}
+
+/// Counts a refused sample; logs the first and then every thousandth.
+fn refuse_out_of_time(metrics: &EvaluatorMetrics, cluster: &str, group: &str, ts_ms: i64) {
+    let refused = metrics.samples_out_of_time.get();
+    metrics.samples_out_of_time.inc();
+    if refused % 1_000 == 0 {
+        tracing::warn!(
+            cluster,
+            group,
+            ts_ms,
+            refused = refused + 1,
+            "sample time too far from the clock; sample refused"
+        );
+    }
+}
+
 fn log_transition(alert: &AlertEvent) {
     match alert.state {
         AlertState::Firing => tracing::warn!(
@@ -391,5 +424,21 @@ fn log_transition(alert: &AlertEvent) {
             max_lag = alert.max_lag,
             "alert resolved"
         ),
+    }
+}
+
+#[cfg(test)]
+mod time_guard_tests {
+    use super::*;
+
+    #[test]
+    fn samples_far_from_the_clock_are_refused() {
+        let now = 1_800_000_000_000;
+        assert!(in_time(now, now));
+        assert!(in_time(now + MAX_FUTURE_MS, now));
+        assert!(!in_time(now + MAX_FUTURE_MS + 1, now), "future");
+        assert!(in_time(now - 3_600_000, now), "an hour late is a replay");
+        assert!(!in_time(now - MAX_PAST_MS - 1, now), "older than retention");
+        assert!(!in_time(i64::MAX, now) && !in_time(i64::MIN, now));
     }
 }

@@ -218,7 +218,9 @@ impl Engine {
             for p in watched {
                 let lag = p.lag_for(isolation);
                 match per_topic.iter_mut().find(|(t, _)| *t == p.topic) {
-                    Some((_, sum)) => *sum = sum.zip(lag).map(|(a, b)| a + b).or(*sum),
+                    Some((_, sum)) => {
+                        *sum = sum.zip(lag).map(|(a, b)| a.saturating_add(b)).or(*sum)
+                    }
                     None => per_topic.push((&p.topic, lag)),
                 }
             }
@@ -235,7 +237,7 @@ impl Engine {
                 rule: rule::TOTAL_LAG_THRESHOLD,
                 topic: None,
                 threshold,
-                value: (known > 0).then(|| lags().sum()),
+                value: (known > 0).then(|| lags().fold(0i64, i64::saturating_add)),
             });
         }
         let time_threshold_ms = monitor
@@ -520,7 +522,7 @@ fn event(
         cluster: sample.cluster.clone(),
         consumer_group: sample.group.clone(),
         max_lag: lags().max().unwrap_or(0),
-        total_lag: lags().sum(),
+        total_lag: lags().fold(0i64, i64::saturating_add),
         threshold,
         ts_ms: sample.ts_ms,
         partitions,

@@ -23,6 +23,8 @@ pub struct EvaluatorMetrics {
     pub backlog_messages: IntGauge,
     /// Unix time (s) of the newest sample judged.
     pub judged_until: IntGauge,
+    /// Samples refused for a time too far in the future or the past.
+    pub samples_out_of_time: IntCounter,
 }
 
 impl EvaluatorMetrics {
@@ -55,6 +57,10 @@ impl EvaluatorMetrics {
                 "lagwatch_evaluator_judged_until_timestamp_seconds",
                 "Unix time of the newest sample the evaluator judged",
             )?,
+            samples_out_of_time: IntCounter::new(
+                "lagwatch_evaluator_samples_out_of_time_total",
+                "Samples refused because their time is too far in the future or the past",
+            )?,
             event_log_errors: IntCounter::new(
                 "lagwatch_alert_event_errors_total",
                 "Alert events that could not be published to the alert-event topic",
@@ -84,6 +90,7 @@ impl EvaluatorMetrics {
         registry.register(Box::new(metrics.notifications_rejected.clone()))?;
         registry.register(Box::new(metrics.notifications_owed.clone()))?;
         registry.register(Box::new(metrics.event_log_errors.clone()))?;
+        registry.register(Box::new(metrics.samples_out_of_time.clone()))?;
         registry.register(Box::new(metrics.backlog_messages.clone()))?;
         registry.register(Box::new(metrics.judged_until.clone()))?;
         registry.register(Box::new(metrics.samples_consumed.clone()))?;

@@ -105,7 +105,8 @@ impl PartitionSample {
             (crate::Isolation::ReadCommitted, Some(lso)) => lso,
             _ => self.end,
         };
-        Some((end - committed).max(0))
+        // Saturating: a hostile or corrupt sample cannot overflow it.
+        Some(end.saturating_sub(committed).max(0))
     }
 
     /// Whether the committed offset points before the log start: the data
@@ -252,5 +253,17 @@ mod tests {
         // A commit racing ahead of a stale end offset must not report -5.
         assert_eq!(PartitionSample::new("t", 0, Some(105), 100).lag, Some(0));
         assert_eq!(PartitionSample::new("t", 0, None, 100).lag, None);
+    }
+
+    #[test]
+    fn hostile_offsets_saturate_instead_of_overflowing() {
+        let partition = PartitionSample {
+            committed: Some(i64::MIN),
+            ..sample().partitions[0].clone()
+        };
+        assert_eq!(
+            partition.lag_for(crate::Isolation::ReadUncommitted),
+            Some(i64::MAX)
+        );
     }
 }
