@@ -41,6 +41,11 @@ pub enum AlertStateError {
 /// The last recorded state of one alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredAlert {
+    /// Record format version ([`STATE_VERSION`]); records of the first
+    /// format carry none and read as 1. Readers ignore unknown fields, so
+    /// additions stay compatible; a change in meaning raises it.
+    #[serde(default = "first_version")]
+    pub v: u32,
     /// The transition (firing or resolved) as notified.
     pub event: AlertEvent,
     /// Whether every destination has finished with the notification
@@ -68,6 +73,13 @@ pub struct StoredAlert {
 pub struct DeliveryFailure {
     pub destination: String,
     pub reason: String,
+}
+
+/// The alert-state record format written by this build (docs/alert-records.md).
+pub const STATE_VERSION: u32 = 2;
+
+const fn first_version() -> u32 {
+    1
 }
 
 impl StoredAlert {

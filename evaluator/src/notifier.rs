@@ -411,6 +411,7 @@ impl Notifier {
         }
         if let Some(state) = &self.state {
             let record = StoredAlert {
+                v: crate::alert_state::STATE_VERSION,
                 inhibits: event.state == AlertState::Firing && self.inhibits(&event),
                 event: event.clone(),
                 delivered: destinations.is_empty(),
