@@ -95,6 +95,12 @@ pub struct DestinationPolicy {
 }
 
 /// A host name as compared: lower case, without a trailing dot.
+/// `localhost` or a name under it.
+fn is_localhost(host: &str) -> bool {
+    let host = normalize_host(host);
+    host == "localhost" || host.ends_with(".localhost")
+}
+
 fn normalize_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
@@ -166,6 +172,15 @@ impl DestinationPolicy {
         match url.host() {
             Some(url::Host::Ipv4(v4)) => self.check(None, IpAddr::V4(v4)),
             Some(url::Host::Ipv6(v6)) => self.check(None, IpAddr::V6(v6)),
+            // `localhost` (any case, with or without the root dot, and its
+            // subdomains) is loopback by definition (RFC 6761), whether or
+            // not this machine's resolver knows the spelling.
+            Some(url::Host::Domain(name)) if is_localhost(name) && !self.host_allowed(name) => {
+                Err(Refused {
+                    address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                    kind: "loopback",
+                })
+            }
             _ => Ok(()),
         }
     }
