@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //! - [`source`]: the `OffsetSource` trait the sampler reads a cluster through.
-//! - [`kafka`]: its rdkafka implementation and the admin FFI calls.
+//! - [`kafka`]: its implementation over the native wire client.
 //! - [`sampler`]: one round of calls → one sample per group.
 //! - [`poller`]: the interval loop per cluster.
 //! - [`time_lag`]: time-lag estimates from end-offset history.

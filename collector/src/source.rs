@@ -1,15 +1,84 @@
-//! The [`OffsetSource`] trait: everything the sampler asks of a cluster.
+//! The [`OffsetSource`] trait: everything the sampler asks of a cluster,
+//! and the collector's own types for the answers.
 //!
-//! Keeping librdkafka behind this trait lets the sampling logic be tested
-//! with an in-memory fake, while the real implementation lives in
-//! [`crate::kafka`]. Calls block; the poller runs them on a blocking thread.
+//! Keeping the Kafka client behind this trait lets the sampling logic be
+//! tested with an in-memory fake, while the real implementation lives in
+//! [`crate::kafka`]. The answer types belong to the collector, not to a
+//! client library: the client's types are mapped into these, so changing
+//! the client never reaches the sampler. Calls block; the poller runs them
+//! on a blocking thread.
 
 use std::collections::HashMap;
 
-pub use crate::kafka::admin_ffi::{
-    AdminCallError, CommittedByGroup, CommittedOffset, GroupDescription, Isolation, OffsetSpec,
-    OffsetsByPartition,
-};
+/// Which end of the log `ListOffsets` should report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// Next offset to be written (high watermark or last stable offset).
+    Latest,
+    /// First offset still in the log.
+    Earliest,
+}
+
+/// Isolation level of a `ListOffsets` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Latest = high watermark.
+    ReadUncommitted,
+    /// Latest = last stable offset.
+    ReadCommitted,
+}
+
+/// One committed offset of a group; `offset` is `None` when nothing was
+/// committed on that partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: Option<i64>,
+}
+
+/// State of one group as described by its coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group: String,
+    pub state: String,
+    pub members: u32,
+    /// `Classic` or `Consumer` (KIP-848) protocol.
+    pub protocol: String,
+}
+
+/// One group of the cluster's group listing, with its state when the
+/// brokers report it (ListGroups v4+).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group: String,
+    pub state: Option<String>,
+}
+
+/// Failure of one request (for one group, or a whole lookup): which
+/// request, and why, in the client's words (broker, Kafka error name,
+/// TLS or login failure).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{operation} failed: {message}")]
+pub struct RequestError {
+    pub operation: &'static str,
+    pub message: String,
+}
+
+impl RequestError {
+    pub fn new(operation: &'static str, message: impl Into<String>) -> Self {
+        RequestError {
+            operation,
+            message: message.into(),
+        }
+    }
+}
+
+/// Committed offsets of each requested group, by group id.
+pub type CommittedByGroup = HashMap<String, Result<Vec<CommittedOffset>, RequestError>>;
+
+/// Offsets by (topic, partition), each possibly failed on its own.
+pub type OffsetsByPartition = HashMap<(String, i32), Result<i64, String>>;
 
 /// Failure of a cluster-wide call.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -19,7 +88,7 @@ pub enum SourceError {
     #[error("cannot fetch cluster metadata: {0}")]
     Metadata(String),
     #[error(transparent)]
-    Admin(#[from] AdminCallError),
+    Request(#[from] RequestError),
 }
 
 /// Offsets and group state of one Kafka cluster.

@@ -12,11 +12,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lagwatch_collector::kafka::admin_ffi::CommittedOffset;
 use lagwatch_collector::kafka::offsets_topic::{
     partition_for, OffsetsTopicError, OffsetsTopicReader,
 };
 use lagwatch_collector::sampler::sample_cluster;
+use lagwatch_collector::source::CommittedOffset;
 use lagwatch_collector::source::OffsetSource;
 use lagwatch_collector::{CommittedOffsetsFrom, KafkaOffsetSource};
 use lagwatch_kafka::ClusterConfig;
@@ -126,12 +126,12 @@ async fn offsets_topic_reader_agrees_with_the_admin_api() -> anyhow::Result<()> 
     };
 
     let config = cluster().client_config();
-    let reader = OffsetsTopicReader::start(&config, Duration::from_secs(10))?;
+    let reader = OffsetsTopicReader::start(&config, &by_admin, Duration::from_secs(10))?;
     // The first read may wait for the whole topic (every test's commits).
     let started = Instant::now();
     let answer = common::eventually("the reader to catch up", Duration::from_secs(60), || {
         reader
-            .committed_offsets(admin.inner(), &groups, Duration::from_secs(2))
+            .committed_offsets(&by_admin, &groups, Duration::from_secs(2))
             .ok()
     })
     .await?;
@@ -215,7 +215,7 @@ async fn offsets_topic_reader_agrees_with_the_admin_api() -> anyhow::Result<()> 
     // A commit acknowledged before a read is in that read: the reader waits
     // for the last stable offsets of __consumer_offsets.
     common::commit_offsets(&group("plain"), &topic, 3, 77)?;
-    let fresh = reader.committed_offsets(admin.inner(), &groups, Duration::from_secs(5))?;
+    let fresh = reader.committed_offsets(&by_admin, &groups, Duration::from_secs(5))?;
     assert!(fresh.unsure.is_empty(), "{:?}", fresh.unsure);
     let values = |name: &str| -> Vec<Option<i64>> {
         sorted(
@@ -335,6 +335,16 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
         let mut config = rdkafka::ClientConfig::new();
         config.set("bootstrap.servers", &super_user);
         let admin: AdminClient<DefaultClientContext> = config.create()?;
+        // Looks up the ends of __consumer_offsets for the readers, as the
+        // super user.
+        let lookup = KafkaOffsetSource::new(
+            &ClusterConfig {
+                bootstrap_servers: super_user.clone(),
+                ..ClusterConfig::default()
+            },
+            CommittedOffsetsFrom::AdminApi,
+            Duration::from_secs(10),
+        )?;
         let (topic, group) = ("acl-orders", "acl-group");
         admin
             .create_topics(
@@ -385,11 +395,14 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
         )?;
 
         let alice = common::alice_over_sasl_plain(sasl, "alice-secret");
-        let refused =
-            match OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)) {
-                Ok(_) => anyhow::bail!("the reader started without READ on __consumer_offsets"),
-                Err(error) => error.to_string(),
-            };
+        let refused = match OffsetsTopicReader::start(
+            &alice.client_config(),
+            &lookup,
+            Duration::from_secs(10),
+        ) {
+            Ok(_) => anyhow::bail!("the reader started without READ on __consumer_offsets"),
+            Err(error) => error.to_string(),
+        };
         eprintln!("reader start without permission: {refused}");
         assert!(
             refused.contains("__consumer_offsets") && refused.contains("permission"),
@@ -432,12 +445,13 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
         grant("Describe")?;
         let blind =
             common::eventually_async("a start with DESCRIBE", Duration::from_secs(30), || async {
-                OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)).ok()
+                OffsetsTopicReader::start(&alice.client_config(), &lookup, Duration::from_secs(10))
+                    .ok()
             })
             .await?;
         let stopped =
             common::eventually("the refused fetch", Duration::from_secs(30), || match blind
-                .committed_offsets(admin.inner(), &[group.to_string()], Duration::from_secs(2))
+                .committed_offsets(&lookup, &[group.to_string()], Duration::from_secs(2))
             {
                 Err(error @ OffsetsTopicError::Reader(_)) => Some(error.to_string()),
                 _ => None,
@@ -451,13 +465,14 @@ async fn without_read_on_the_offsets_topic_the_admin_api_answers() -> anyhow::Re
         grant("Read")?;
         let reader =
             common::eventually_async("the reader to start", Duration::from_secs(30), || async {
-                OffsetsTopicReader::start(&alice.client_config(), Duration::from_secs(10)).ok()
+                OffsetsTopicReader::start(&alice.client_config(), &lookup, Duration::from_secs(10))
+                    .ok()
             })
             .await?;
         let by_reader =
             common::eventually("the reader to catch up", Duration::from_secs(30), || {
                 reader
-                    .committed_offsets(admin.inner(), &[group.to_string()], Duration::from_secs(2))
+                    .committed_offsets(&lookup, &[group.to_string()], Duration::from_secs(2))
                     .ok()
             })
             .await?;

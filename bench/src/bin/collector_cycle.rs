@@ -592,12 +592,17 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
 fn reader_catch_up(cluster: &ClusterConfig, targets: &[GroupTarget]) -> anyhow::Result<()> {
     use lagwatch_collector::kafka::offsets_topic::OffsetsTopicReader;
     let groups: Vec<String> = targets.iter().map(|t| t.group.clone()).collect();
-    let admin: BaseConsumer = cluster.client_config().create()?;
+    let lookup = KafkaOffsetSource::new(
+        cluster,
+        CommittedOffsetsFrom::AdminApi,
+        Duration::from_secs(30),
+    )?;
     let (cpu_before, _) = self_usage();
     let started = Instant::now();
-    let reader = OffsetsTopicReader::start(&cluster.client_config(), Duration::from_secs(30))?;
+    let reader =
+        OffsetsTopicReader::start(&cluster.client_config(), &lookup, Duration::from_secs(30))?;
     let answer = loop {
-        match reader.committed_offsets(admin.client(), &groups, Duration::from_secs(5)) {
+        match reader.committed_offsets(&lookup, &groups, Duration::from_secs(5)) {
             Ok(answer) => break answer,
             Err(error) if started.elapsed() < Duration::from_secs(300) => {
                 eprintln!("reader not caught up yet: {error}");

@@ -1,28 +1,37 @@
-//! The rdkafka-backed [`OffsetSource`]: a small fixed pool of admin handles
-//! per cluster.
+//! The [`OffsetSource`] of a real cluster: the group and offset requests go
+//! through the native wire client ([`wire`]), on a small runtime owned by
+//! the source ([`runtime`]); only the `__consumer_offsets` reader and the
+//! record-timestamp probe use librdkafka consumers.
 //!
-//! Client-level errors (a failed TLS handshake, a refused login) are logged
-//! with the bootstrap list and attached to the error of the request that
-//! then times out, so an error sample says why.
+//! Besides the requests, this module decides what to ask each cycle:
+//! settled groups are described in rotation unless the group listing shows
+//! a change, log start offsets are read a third per cycle, and a listing
+//! pattern monitors already asked for is reused by the describe step.
+//!
+//! Errors keep the client's words (a failed TLS handshake, a refused login,
+//! the broker that is down), so an error sample says why.
 
-pub mod admin_ffi;
 pub mod offsets_topic;
+mod outage;
+mod probe;
 mod rotation;
+mod runtime;
+mod wire;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
-
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 use lagwatch_kafka::ClusterConfig;
 
-use crate::source::{OffsetSource, SourceError};
-use admin_ffi::{CommittedByGroup, GroupDescription, Isolation, OffsetSpec, OffsetsByPartition};
+use crate::source::{
+    CommittedByGroup, GroupDescription, GroupListing, Isolation, OffsetSource, OffsetSpec,
+    OffsetsByPartition, SourceError,
+};
+use outage::OutageLog;
+use probe::TimestampProbe;
 use rotation::RotationCache;
+use wire::WireCalls;
 
 /// How the collector learns the committed offsets of a cluster's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -52,76 +61,6 @@ impl<'de> serde::Deserialize<'de> for CommittedOffsetsFrom {
         }
     }
 }
-
-/// Group id of the admin handle. It never joins or commits; it only exists
-/// so that librdkafka has a consumer-group object to notify. librdkafka
-/// 2.12 dereferences that object when an OffsetFetch answer says the
-/// coordinator moved (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) and
-/// crashes a client that has none — found by tests/tests/recovery.rs.
-const ADMIN_HANDLE_GROUP: &str = "lagwatch-admin-handle";
-
-/// Admin handles per cluster. librdkafka serves all admin requests of a
-/// client on that client's one main thread, so at thousands of groups the
-/// committed-offset requests are CPU-bound there; a small fixed pool spreads
-/// them over threads. The count does not depend on the number of groups.
-const ADMIN_HANDLES: usize = 3;
-
-/// Most events drained from one handle's queue per call, so a flood of
-/// connection errors cannot hold up a cycle.
-const MAX_EVENTS_PER_DRAIN: usize = 1_000;
-
-/// Client-level errors of one cluster's handles, shared by the pool.
-#[derive(Debug, Default)]
-struct ClientErrors {
-    /// The latest error that says why brokers cannot be used (TLS
-    /// handshake, authentication, connection refused); cleared when a
-    /// request succeeds.
-    last_cause: Mutex<Option<String>>,
-}
-
-impl ClientErrors {
-    fn last_cause(&self) -> Option<String> {
-        self.last_cause.lock().ok().and_then(|cause| cause.clone())
-    }
-
-    fn clear(&self) {
-        if let Ok(mut cause) = self.last_cause.lock() {
-            *cause = None;
-        }
-    }
-}
-
-/// Context of the admin handles: logs librdkafka's client-level errors with
-/// the cluster's bootstrap list (once per distinct message) and remembers
-/// the latest cause, so a request that then times out can say why.
-pub struct SourceContext {
-    bootstrap: String,
-    errors: Arc<ClientErrors>,
-}
-
-impl ClientContext for SourceContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        // "N/N brokers are down" follows the real cause; keep the cause.
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            tracing::debug!(bootstrap = %self.bootstrap, reason, "all brokers down");
-            return;
-        }
-        let Ok(mut cause) = self.errors.last_cause.lock() else {
-            return;
-        };
-        if cause.as_deref() != Some(reason) {
-            tracing::warn!(
-                bootstrap = %self.bootstrap,
-                error = %error,
-                reason,
-                "kafka client error"
-            );
-            *cause = Some(reason.to_string());
-        }
-    }
-}
-
-impl ConsumerContext for SourceContext {}
 
 /// Every how many cycles a settled group (`Stable` or `Empty`) is described
 /// again when the group listing gives no state for it. Groups that are new,
@@ -183,7 +122,7 @@ fn refresh_slot_of_partition((topic, partition): &(String, i32)) -> u64 {
 }
 
 /// Every group of a cluster with its state, and the brokers that failed.
-type GroupListingResult = (Vec<admin_ffi::GroupListing>, Vec<String>);
+type GroupListingResult = (Vec<GroupListing>, Vec<String>);
 
 /// How long a read waits for the offsets-topic reader to catch up before
 /// the admin API answers instead.
@@ -224,21 +163,20 @@ fn is_settled(state: &str) -> bool {
     matches!(state, "Stable" | "Empty")
 }
 
-/// Reads offsets and group state from one cluster through a small fixed
-/// pool of admin handles, whatever the number of groups.
+/// Reads offsets and group state from one cluster through one wire client,
+/// whatever the number of groups.
 pub struct KafkaOffsetSource {
-    /// Consumer-type handles used only for admin calls and metadata;
-    /// `handles[0]` also serves metadata and group descriptions.
-    handles: Vec<BaseConsumer<SourceContext>>,
-    /// Client-level errors reported by the handles.
-    errors: Arc<ClientErrors>,
+    /// The group and offset requests.
+    calls: WireCalls,
+    /// Cluster-wide failures, logged on change.
+    outage: OutageLog,
     timeout: Duration,
     cluster: ClusterConfig,
     /// Where committed offsets come from.
     committed_from: CommittedOffsetsFrom,
     /// Reads records for exact time lag; created on first use, never joins
     /// a group or commits.
-    probe: std::sync::Mutex<Option<BaseConsumer>>,
+    probe: TimestampProbe,
     /// Descriptions of settled groups, reused between full refreshes.
     descriptions: Mutex<DescriptionCache>,
     /// Log start offsets, refreshed in rotation.
@@ -265,35 +203,22 @@ struct OffsetsReaderSlot {
 impl KafkaOffsetSource {
     /// Creates the cluster's client; does not contact the brokers yet.
     ///
-    /// Fails when librdkafka rejects the profile, e.g. an unreadable TLS
-    /// key or a wrong key password; the error names the setting, never a
-    /// secret value.
+    /// Fails when the profile cannot be served: an unsupported SASL
+    /// mechanism (GSSAPI, OAUTHBEARER), an unknown `security.protocol`, an
+    /// unreadable secret or TLS file, a wrong key password. The error names
+    /// the property, never a secret value.
     pub fn new(
         cluster: &ClusterConfig,
         committed_from: CommittedOffsetsFrom,
         timeout: Duration,
     ) -> Result<Self, SourceError> {
-        let errors = Arc::new(ClientErrors::default());
-        let handles = (0..ADMIN_HANDLES)
-            .map(|_| {
-                cluster
-                    .client_config()
-                    .set("group.id", ADMIN_HANDLE_GROUP)
-                    .set("enable.auto.commit", "false")
-                    .create_with_context::<_, BaseConsumer<SourceContext>>(SourceContext {
-                        bootstrap: cluster.bootstrap_servers.clone(),
-                        errors: Arc::clone(&errors),
-                    })
-                    .map_err(|error| SourceError::Client(error.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(KafkaOffsetSource {
-            handles,
-            errors,
+            calls: WireCalls::new(cluster, timeout)?,
+            outage: OutageLog::default(),
             timeout,
             cluster: cluster.clone(),
             committed_from,
-            probe: std::sync::Mutex::new(None),
+            probe: TimestampProbe::default(),
             descriptions: Mutex::default(),
             log_starts: Mutex::default(),
             offsets_reader: Mutex::default(),
@@ -312,6 +237,7 @@ impl KafkaOffsetSource {
         if slot.reader.is_none() && slot.retry_at.is_none_or(|at| now >= at) {
             match offsets_topic::OffsetsTopicReader::start(
                 &self.cluster.client_config(),
+                self,
                 self.timeout,
             ) {
                 Ok(reader) => {
@@ -326,11 +252,7 @@ impl KafkaOffsetSource {
             }
         }
         let reader = slot.reader.as_ref()?;
-        match reader.committed_offsets(
-            self.admin().client(),
-            groups,
-            OFFSETS_READER_WAIT.min(self.timeout),
-        ) {
+        match reader.committed_offsets(self, groups, OFFSETS_READER_WAIT.min(self.timeout)) {
             Ok(answer) => {
                 if slot.last_error.take().is_some() {
                     tracing::info!(
@@ -347,9 +269,9 @@ impl KafkaOffsetSource {
                 if !answer.unsure.is_empty() {
                     tracing::debug!(
                         groups = answer.unsure.len(),
-                        "groups behind an open transaction in __consumer_offsets: admin API"
+                        "groups behind an open transaction in __consumer_offsets: OffsetFetch"
                     );
-                    all.extend(self.committed_by_admin(&answer.unsure));
+                    all.extend(self.calls.committed_offsets(&answer.unsure));
                 }
                 Some(all)
             }
@@ -373,23 +295,6 @@ impl KafkaOffsetSource {
         }
     }
 
-    /// Committed offsets through the admin API (one OffsetFetch per group);
-    /// each handle's main thread works through its share concurrently.
-    fn committed_by_admin(&self, groups: &[String]) -> CommittedByGroup {
-        let mut all = CommittedByGroup::with_capacity(groups.len());
-        for part in self.spread(groups, |handle, chunk| {
-            admin_ffi::list_consumer_group_offsets(handle.client(), chunk, self.timeout)
-        }) {
-            all.extend(part);
-        }
-        all
-    }
-
-    /// The handle for metadata and listings.
-    fn admin(&self) -> &BaseConsumer<SourceContext> {
-        &self.handles[0]
-    }
-
     /// Log start offsets of `partitions`: read for this call's rotation
     /// slot and for partitions not known yet, the rest from the last read
     /// (see [`LogStartCache`]).
@@ -404,14 +309,9 @@ impl KafkaOffsetSource {
             }),
             Err(_) => rotation::CycleStart::asking_all(partitions),
         };
-        let read = admin_ffi::list_offsets(
-            self.handles[2 % self.handles.len()].client(),
-            &cycle.asked,
-            OffsetSpec::Earliest,
-            isolation,
-            self.timeout,
-        )
-        .map_err(SourceError::Admin)?;
+        let read = self
+            .calls
+            .list_offsets(&cycle.asked, OffsetSpec::Earliest, isolation)?;
         if let Ok(mut cache) = self.log_starts.lock() {
             cache.record(&read);
         }
@@ -430,19 +330,8 @@ impl KafkaOffsetSource {
         Ok(all)
     }
 
-    /// Serves every handle's event queue (errors, logs): nothing piles up,
-    /// and reported errors reach [`SourceContext`]. The handles have no
-    /// assignment, so no records arrive.
-    fn drain_events(&self) {
-        for handle in &self.handles {
-            let queued = admin_ffi::queued_events(handle.client()).min(MAX_EVENTS_PER_DRAIN);
-            for _ in 0..queued {
-                let _ = handle.poll(Duration::ZERO);
-            }
-        }
-    }
-
-    /// Describes `groups` now, spread over the handles.
+    /// Describes `groups` now; fails as a whole only when every group
+    /// failed, with the first group's reason.
     fn describe_now(
         &self,
         groups: &[String],
@@ -450,158 +339,48 @@ impl KafkaOffsetSource {
         if groups.is_empty() {
             return Ok(HashMap::new());
         }
-        let parts = self.spread(groups, |handle, chunk| {
-            admin_ffi::describe_consumer_groups(handle.client(), chunk, self.timeout)
-        });
-        let mut all = HashMap::with_capacity(groups.len());
-        let mut first_error = None;
-        for part in parts {
-            match part {
-                Ok(part) => all.extend(part),
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        match first_error {
-            Some(error) if all.is_empty() => Err(SourceError::Admin(error)),
-            Some(error) => {
-                for group in groups {
-                    all.entry(group.clone())
-                        .or_insert_with(|| Err(error.to_string()));
-                }
-                Ok(all)
-            }
-            None => Ok(all),
-        }
-    }
-
-    /// The latest client-level error (e.g. a failed TLS handshake), for
-    /// the message of a request that failed.
-    pub fn last_client_error(&self) -> Option<String> {
-        self.drain_events();
-        self.errors.last_cause()
-    }
-
-    /// Splits `groups` over the handles and runs `call` for each share on
-    /// its own thread (librdkafka serves each handle on its own thread).
-    fn spread<T: Send>(
-        &self,
-        groups: &[String],
-        call: impl Fn(&BaseConsumer<SourceContext>, &[String]) -> T + Sync,
-    ) -> Vec<T> {
-        let share = groups.len().div_ceil(self.handles.len()).max(1);
-        let call = &call;
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = self
-                .handles
+        let all = self.calls.describe_groups(groups);
+        if all.values().all(Result::is_err) {
+            let first = groups
                 .iter()
-                .zip(groups.chunks(share))
-                .map(|(handle, chunk)| scope.spawn(move || call(handle, chunk)))
-                .collect();
-            workers
-                .into_iter()
-                .filter_map(|worker| worker.join().ok())
-                .collect()
-        })
+                .find_map(|group| all.get(group).and_then(|a| a.as_ref().err()))
+                .cloned()
+                .unwrap_or_else(|| "no group was described".to_string());
+            return Err(SourceError::Request(crate::source::RequestError::new(
+                "DescribeGroups",
+                first,
+            )));
+        }
+        Ok(all)
     }
 }
 
 impl OffsetSource for KafkaOffsetSource {
     fn record_timestamps(&self, positions: &[(String, i32, i64)]) -> HashMap<(String, i32), i64> {
-        let mut found = HashMap::new();
-        if positions.is_empty() {
-            return found;
-        }
-        let Ok(mut probe) = self.probe.lock() else {
-            return found;
-        };
-        if probe.is_none() {
-            match self
-                .cluster
-                .client_config()
-                .set("group.id", "lagwatch-timestamp-probe")
-                .set("enable.auto.commit", "false")
-                .set("enable.auto.offset.store", "false")
-                .set("auto.offset.reset", "earliest")
-                .set("fetch.wait.max.ms", "50")
-                .set("max.partition.fetch.bytes", "65536")
-                .create::<BaseConsumer>()
-            {
-                Ok(consumer) => *probe = Some(consumer),
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot create the time-lag probe consumer");
-                    return found;
-                }
-            }
-        }
-        let Some(consumer) = probe.as_ref() else {
-            return found;
-        };
-        let mut list = TopicPartitionList::new();
-        for (topic, partition, offset) in positions {
-            if list
-                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
-                .is_err()
-            {
-                continue;
-            }
-        }
-        if let Err(error) = consumer.assign(&list) {
-            tracing::warn!(error = %error, "cannot assign the time-lag probe");
-            return found;
-        }
-        let deadline = std::time::Instant::now() + self.timeout;
-        while found.len() < positions.len() && std::time::Instant::now() < deadline {
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(message)) => {
-                    let key = (message.topic().to_string(), message.partition());
-                    if let Some(ts) = message.timestamp().to_millis() {
-                        found.entry(key).or_insert(ts);
-                    }
-                }
-                Some(Err(error)) => tracing::debug!(error = %error, "time-lag probe fetch error"),
-                None => {}
-            }
-        }
-        let _ = consumer.unassign();
-        found
+        self.probe
+            .record_timestamps(&self.cluster, positions, self.timeout)
     }
 
     fn topic_partitions(&self) -> Result<HashMap<String, i32>, SourceError> {
-        self.drain_events();
-        let metadata = match self.admin().fetch_metadata(None, self.timeout) {
-            Ok(metadata) => {
-                self.errors.clear();
-                metadata
-            }
-            Err(error) => {
-                return Err(SourceError::Metadata(match self.last_client_error() {
-                    Some(cause) => format!("{error}; last client error: {cause}"),
-                    None => error.to_string(),
-                }))
-            }
-        };
-        Ok(metadata
-            .topics()
-            .iter()
-            .filter(|topic| topic.error().is_none())
-            .map(|topic| {
-                let count = i32::try_from(topic.partitions().len()).unwrap_or(i32::MAX);
-                (topic.name().to_string(), count)
-            })
-            .collect())
+        let answer = self.calls.topic_partitions();
+        match &answer {
+            Ok(_) => self.outage.answered(&self.cluster.bootstrap_servers),
+            Err(error) => self
+                .outage
+                .failed(&self.cluster.bootstrap_servers, &error.to_string()),
+        }
+        answer
     }
 
     fn list_groups(&self) -> Result<(Vec<String>, Vec<String>), SourceError> {
-        let listing = admin_ffi::list_consumer_groups(self.admin().client(), self.timeout);
+        let listing = self.calls.list_groups();
         let names = listing
             .as_ref()
             .map(|(listings, errors)| {
                 let names = listings.iter().map(|l| l.group.clone()).collect();
                 (names, errors.clone())
             })
-            .map_err(|error| SourceError::Admin(error.clone()));
+            .map_err(|error| SourceError::Request(error.clone()));
         if let (Ok(listing), Ok(mut slot)) = (listing, self.listing.lock()) {
             *slot = Some(listing);
         }
@@ -614,7 +393,7 @@ impl OffsetSource for KafkaOffsetSource {
                 return read;
             }
         }
-        self.committed_by_admin(groups)
+        self.calls.committed_offsets(groups)
     }
 
     fn describe_groups(
@@ -631,7 +410,7 @@ impl OffsetSource for KafkaOffsetSource {
         // (deleted): described at once, it shows as Dead.
         let listing = match this_cycle {
             Some(listing) => Ok(listing),
-            None => admin_ffi::list_consumer_groups(self.admin().client(), self.timeout),
+            None => self.calls.list_groups(),
         };
         let (listed, listing_complete): (HashMap<String, Option<String>>, bool) = match listing {
             Ok((listings, errors)) => (
@@ -686,21 +465,23 @@ impl OffsetSource for KafkaOffsetSource {
         if spec == OffsetSpec::Earliest {
             return self.log_start_offsets(partitions, isolation);
         }
-        // Each kind of offset has its own handle, so the three lookups of a
-        // cycle run on different librdkafka threads.
-        let index = match (spec, isolation) {
-            (OffsetSpec::Latest, Isolation::ReadUncommitted) => 0,
-            (OffsetSpec::Latest, Isolation::ReadCommitted) => 1,
-            (OffsetSpec::Earliest, _) => 2,
-        } % self.handles.len();
-        admin_ffi::list_offsets(
-            self.handles[index].client(),
-            partitions,
-            spec,
-            isolation,
-            self.timeout,
-        )
-        .map_err(SourceError::Admin)
+        self.calls
+            .list_offsets(partitions, spec, isolation)
+            .map_err(SourceError::Request)
+    }
+}
+
+impl offsets_topic::EndOffsets for KafkaOffsetSource {
+    /// Uncached lookups: the reader's positions must match the log.
+    fn end_offsets(
+        &self,
+        partitions: &[(String, i32)],
+        spec: OffsetSpec,
+        isolation: Isolation,
+    ) -> Result<OffsetsByPartition, String> {
+        self.calls
+            .list_offsets(partitions, spec, isolation)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -30,13 +30,26 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use super::admin_ffi::{self, CommittedOffset, Isolation, OffsetSpec};
+use crate::source::{CommittedOffset, Isolation, OffsetSpec, OffsetsByPartition};
+
+/// Looks up offsets of `__consumer_offsets` partitions for the reader: its
+/// start positions and the topic's ends a read waits for. The source
+/// implements it with its wire client; lookups must not be cached.
+pub trait EndOffsets: Sync {
+    /// The `spec` offset of each partition under `isolation`; an error
+    /// says why no partition could be looked up.
+    fn end_offsets(
+        &self,
+        partitions: &[(String, i32)],
+        spec: OffsetSpec,
+        isolation: Isolation,
+    ) -> Result<OffsetsByPartition, String>;
+}
 
 /// Kafka's internal topic of group offsets and metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -212,8 +225,13 @@ pub struct OffsetsTopicReader {
 
 impl OffsetsTopicReader {
     /// Starts reading the topic from its beginning with a client built
-    /// from `config` (the cluster's connection profile).
-    pub fn start(config: &ClientConfig, timeout: Duration) -> Result<Self, OffsetsTopicError> {
+    /// from `config` (the cluster's connection profile); `lookup` gives the
+    /// partitions' log starts.
+    pub fn start(
+        config: &ClientConfig,
+        lookup: &dyn EndOffsets,
+        timeout: Duration,
+    ) -> Result<Self, OffsetsTopicError> {
         let reader_error = |e: KafkaError| OffsetsTopicError::Reader(e.to_string());
         let mut config = config.clone();
         // librdkafka's assign() needs a group id; the reader never joins
@@ -263,14 +281,9 @@ impl OffsetsTopicReader {
             .iter()
             .map(|p| (OFFSETS_TOPIC.to_string(), *p))
             .collect();
-        let starts = admin_ffi::list_offsets(
-            consumer.client(),
-            &wanted,
-            OffsetSpec::Earliest,
-            Isolation::ReadCommitted,
-            timeout,
-        )
-        .map_err(|e| OffsetsTopicError::Reader(e.to_string()))?;
+        let starts = lookup
+            .end_offsets(&wanted, OffsetSpec::Earliest, Isolation::ReadCommitted)
+            .map_err(OffsetsTopicError::Reader)?;
         let mut state = ReaderState::default();
         for ((_, partition), start) in starts {
             state
@@ -305,7 +318,7 @@ impl OffsetsTopicReader {
     /// Committed offsets of `groups` as of now: waits (up to `timeout`)
     /// until every commit acknowledged before the call has been read.
     /// A group without offsets gets an empty list, as from OffsetFetch.
-    /// `admin` (any client of the cluster) looks up the topic's ends.
+    /// `lookup` (the cluster's wire client) gives the topic's ends.
     ///
     /// A transaction open in a partition of the topic (an exactly-once
     /// application committing offsets) holds that partition's last stable
@@ -313,9 +326,9 @@ impl OffsetsTopicReader {
     /// acknowledged but cannot be read yet. Groups stored in such a
     /// partition are returned in [`ReaderAnswer::unsure`] instead, for the
     /// caller to ask the admin API.
-    pub fn committed_offsets<C: ClientContext>(
+    pub fn committed_offsets(
         &self,
-        admin: &Client<C>,
+        lookup: &dyn EndOffsets,
         groups: &[String],
         timeout: Duration,
     ) -> Result<ReaderAnswer, OffsetsTopicError> {
@@ -331,9 +344,9 @@ impl OffsetsTopicReader {
             .map(|p| (OFFSETS_TOPIC.to_string(), *p))
             .collect();
         let ends = |isolation| -> Result<HashMap<i32, i64>, OffsetsTopicError> {
-            let found =
-                admin_ffi::list_offsets(admin, &wanted, OffsetSpec::Latest, isolation, timeout)
-                    .map_err(|e| OffsetsTopicError::Lookup(e.to_string()))?;
+            let found = lookup
+                .end_offsets(&wanted, OffsetSpec::Latest, isolation)
+                .map_err(OffsetsTopicError::Lookup)?;
             found
                 .into_iter()
                 .map(|((_, partition), end)| {
