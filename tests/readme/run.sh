@@ -12,7 +12,8 @@
 # port (every 127.0.0.1:9464 in a block is rewritten to it) and uses its own
 # metrics topic, state topic, evaluator group and ClickHouse database.
 # Needs the services of tests/infra/up.sh. LAGWATCH_BIN: binary to use
-# (default: target/debug/lagwatch, built).
+# (default: target/debug/lagwatch, built). LAGWATCH_README: the file to check
+# (default README.md).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
@@ -63,7 +64,7 @@ awk -v dir="$work" '
     /^```/ && inside { inside = 0; next }
     /^```(sh|bash)([ \t].*)?$/ { n++; inside = 1; file = dir "/block-" n ($0 ~ /no-test/ ? ".skip" : ".sh"); printf "" > file; next }
     inside { print > file }
-' README.md
+' "${LAGWATCH_README:-README.md}"
 
 ran=0
 skipped=0
