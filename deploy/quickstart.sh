@@ -60,7 +60,7 @@ case ":$PATH:" in
 esac
 config="$(deploy/user-config.sh)" || die "could not write the configuration (see above); pass --config to use your own"
 echo "    configuration: $config"
-"$bin" migrate --config "$config" | sed 's/^/    /'
+LAGWATCH_LOG=warn "$bin" migrate --config "$config" | sed 's/^/    /'
 
 step "demo data: topic demo-orders, 3000 unread messages for group demo-billing, monitor, token"
 "$tools/kafka-topics.sh" --bootstrap-server "$LAGWATCH_TEST_KAFKA" --create --if-not-exists \
@@ -94,7 +94,7 @@ log="$state/quickstart.log"
 mail="$LAGWATCH_TEST_MAIL_DIR"
 mkdir -p "$mail"
 touch "$work/since"
-"$bin" all --config "$config" >"$log" 2>&1 &
+LAGWATCH_LOG="${LAGWATCH_LOG:-info}" "$bin" all --config "$config" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 echo "    lagwatch all started (pid $pid), log: $log"
