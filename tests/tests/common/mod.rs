@@ -438,3 +438,4 @@ pub fn kafka_missing_agents() -> Vec<String> {
         .map(|agents| agents.split_whitespace().map(String::from).collect())
         .unwrap_or_default()
 }
+pub mod fault_proxy;
