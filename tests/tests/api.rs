@@ -617,6 +617,7 @@ async fn scenario(api: &Api, store_url: &str) -> anyhow::Result<()> {
     let config = AppConfig::load(&api.config_path)?;
     lagwatch::monitors::run(
         &config,
+        &api.config_path,
         lagwatch::cli::MonitorsCommand::Add {
             team: "payments".into(),
             cluster: "local".into(),
@@ -644,7 +645,12 @@ async fn scenario(api: &Api, store_url: &str) -> anyhow::Result<()> {
         .find(|m| m.consumer_group == "from-cli")
         .map(|m| m.id)
         .context("monitor added by the CLI")?;
-    lagwatch::monitors::run(&config, lagwatch::cli::MonitorsCommand::Rm { id: cli_id }).await?;
+    lagwatch::monitors::run(
+        &config,
+        &api.config_path,
+        lagwatch::cli::MonitorsCommand::Rm { id: cli_id },
+    )
+    .await?;
     let audit = api
         .get("/api/v1/audit?team=payments&limit=2", Some(&api.admin))
         .await?;

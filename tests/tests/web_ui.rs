@@ -434,6 +434,17 @@ grafana_url = "{GRAFANA_URL}"
 
 /// `lagwatch tokens add --team web`: prints the new token once.
 fn create_team_token(lagwatch: &Path, config: &Path, admin_token: &str) -> anyhow::Result<String> {
+    // The store commands open an existing store only: create it first.
+    let migrated = Command::new(lagwatch)
+        .args(["migrate", "--config"])
+        .arg(config)
+        .output()
+        .context("running lagwatch migrate")?;
+    ensure!(
+        migrated.status.success(),
+        "lagwatch migrate failed: {}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
     let output = Command::new(lagwatch)
         .args(["tokens", "add", "--team", TEAM, "--config"])
         .arg(config)
