@@ -43,12 +43,6 @@ pub enum ConsumerError {
     Subscribe { topic: String, message: String },
 }
 
-/// Consumer settings that make a dead instance's partitions move quickly.
-const FAILOVER_DEFAULTS: &[(&str, &str)] = &[
-    ("session.timeout.ms", "6000"),
-    ("heartbeat.interval.ms", "1500"),
-];
-
 /// How often the backlog on the metrics topic is measured.
 const BACKLOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// Longest wait for one watermark answer while measuring it.
@@ -94,15 +88,8 @@ pub async fn run_consumer(
     // Partition → committed offset at assignment: messages before it were
     // judged by the previous owner and only warm the windows up.
     let mut warm_until: HashMap<i32, i64> = HashMap::new();
-    let mut client = cluster.client_config();
-    // A killed instance's partitions move after the session timeout: the
-    // broker's minimum (6 s) instead of librdkafka's 45 s, so alerting
-    // resumes on a survivor within seconds. The profile may override both.
-    for (key, value) in FAILOVER_DEFAULTS {
-        if !cluster.properties.contains_key(*key) {
-            client.set(*key, *value);
-        }
-    }
+    // A killed instance's partitions (and alerts) move within seconds.
+    let mut client = cluster.group_member_config();
     let consumer: Arc<StreamConsumer<AssignmentWatch>> = Arc::new(
         client
             .set("group.id", &config.consumer_group)

@@ -114,7 +114,7 @@ pub async fn run_stage(
     let consumer: Arc<StreamConsumer> = Arc::new(
         settings
             .cluster
-            .client_config()
+            .group_member_config()
             .set("group.id", &settings.consumer_group)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
