@@ -397,7 +397,7 @@ fn in_time(ts_ms: i64, now: i64) -> bool {
 fn refuse_out_of_time(metrics: &EvaluatorMetrics, cluster: &str, group: &str, ts_ms: i64) {
     let refused = metrics.samples_out_of_time.get();
     metrics.samples_out_of_time.inc();
-    if refused % 1_000 == 0 {
+    if refused.is_multiple_of(1_000) {
         tracing::warn!(
             cluster,
             group,
