@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lagwatch_model::{alert::rule, now_ms, AlertEvent, AlertState, Secret};
+use lagwatch_model::{now_ms, AlertEvent, AlertState, Rule, Secret};
 use lagwatch_sinks::heartbeat::Heartbeat;
 use lagwatch_sinks::Outbox;
 use serde::{Deserialize, Serialize};
@@ -162,8 +162,8 @@ fn firing(operators: &Operators, check: &str, problem: String, now: i64) -> Aler
             .unwrap_or("lagwatch")
             .to_string();
         AlertEvent {
-            fingerprint: format!("{}{check}", rule::SELF_PREFIX),
-            rule: format!("{}{check}", rule::SELF_PREFIX),
+            fingerprint: Rule::SelfCheck(check.to_string()).to_string(),
+            rule: Rule::SelfCheck(check.to_string()).to_string(),
             state: AlertState::Firing,
             monitor_id: 0,
             team: operators.team.clone(),
@@ -209,11 +209,10 @@ pub async fn run(
         for event in watch.observe(&report.checks, now_ms()) {
             sequence += 1;
             // A failing sink cannot carry its own alert: all the others.
-            let failing_sink = event
-                .rule
-                .strip_prefix(rule::SELF_PREFIX)
-                .and_then(|check| check.strip_prefix("sink/"))
-                .map(str::to_string);
+            let failing_sink = match event.kind() {
+                Rule::SelfCheck(check) => check.strip_prefix("sink/").map(str::to_string),
+                _ => None,
+            };
             let destinations: Vec<String> = outbox
                 .destinations(&event)
                 .into_iter()

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lagwatch_model::alert::rule;
-use lagwatch_model::{AlertEvent, AlertState, BrokerSample};
+use lagwatch_model::{AlertEvent, AlertState, BrokerSample, Rule};
 use lagwatch_rules::{Aggregate, BrokerRule, RuleSet, ThresholdRule, ThresholdState, Transition};
 
 use crate::engine::{AlertMemory, Remembered};
@@ -157,7 +157,7 @@ impl BrokerEngine {
         };
         Some(AlertEvent {
             fingerprint,
-            rule: format!("{}{}", rule::BROKER_PREFIX, rule.name),
+            rule: Rule::Broker(rule.name.clone()).to_string(),
             state,
             monitor_id: 0,
             team: self.routing.team.clone(),

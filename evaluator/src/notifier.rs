@@ -24,9 +24,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lagwatch_model::alert::rule;
 use lagwatch_model::matching::Matcher;
-use lagwatch_model::{now_ms, AlertEvent, AlertState, Monitor, Silence};
+use lagwatch_model::{now_ms, AlertEvent, AlertState, Monitor, Rule, Silence};
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::{Outbox, Outcome, Report};
 use lagwatch_store::monitor_watch::MonitorList;
@@ -134,7 +133,7 @@ impl Notifier {
         let mut resolves = Vec::new();
         for tracked in self.tracked.values() {
             let event = &tracked.event;
-            if event.rule.starts_with(rule::BROKER_PREFIX) {
+            if !event.kind().is_monitor_rule() {
                 continue;
             }
             let reason = match monitors.iter().find(|m| m.id == event.monitor_id) {
@@ -357,7 +356,7 @@ impl Notifier {
                 .inc();
             return Some(format!("silence {}", silence.id));
         }
-        if event.rule.starts_with(rule::BROKER_PREFIX) {
+        if !event.kind().is_monitor_rule() {
             return None;
         }
         let local = self
@@ -447,15 +446,14 @@ impl Notifier {
     }
 
     fn inhibits(&self, event: &AlertEvent) -> bool {
-        event
-            .rule
-            .strip_prefix(rule::BROKER_PREFIX)
-            .is_some_and(|name| {
-                self.rules
-                    .broker_rules
-                    .iter()
-                    .any(|r| r.name == name && r.inhibits_lag_alerts)
-            })
+        match event.kind() {
+            Rule::Broker(name) => self
+                .rules
+                .broker_rules
+                .iter()
+                .any(|r| r.name == name && r.inhibits_lag_alerts),
+            _ => false,
+        }
     }
 }
 

@@ -105,9 +105,16 @@ pub mod rule {
 }
 
 impl AlertEvent {
+    /// The rule, parsed from its name.
+    pub fn kind(&self) -> crate::Rule {
+        self.rule
+            .parse()
+            .unwrap_or_else(|never: std::convert::Infallible| match never {})
+    }
+
     /// A one-line human summary, used as the e-mail subject.
     pub fn summary(&self) -> String {
-        if let Some(check) = self.rule.strip_prefix(rule::SELF_PREFIX) {
+        if let crate::Rule::SelfCheck(check) = self.kind() {
             let tag = if self.repeat { "[REPEAT]" } else { "" };
             return match self.state {
                 AlertState::Firing => format!(
@@ -163,17 +170,14 @@ impl AlertEvent {
                     self.threshold / 1000
                 )
             }
-            name if name.starts_with(rule::BROKER_PREFIX) => {
-                let scope = match self.broker {
-                    Some(id) => format!("broker {id} of {}", self.cluster),
-                    None => format!("cluster {}", self.cluster),
-                };
-                return format!(
-                    "{tag} {} on {scope}: value {value}",
-                    &name[rule::BROKER_PREFIX.len()..]
-                );
-            }
             _ => {}
+        }
+        if let crate::Rule::Broker(name) = self.kind() {
+            let scope = match self.broker {
+                Some(id) => format!("broker {id} of {}", self.cluster),
+                None => format!("cluster {}", self.cluster),
+            };
+            return format!("{tag} {name} on {scope}: value {value}");
         }
         if let Some(status) = &self.status {
             let status = status.to_uppercase();
