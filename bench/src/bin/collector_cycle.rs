@@ -5,7 +5,7 @@
 //! topics of `BENCH_PARTITIONS` partitions, and `BENCH_GROUPS` consumer
 //! groups, each committing offsets on every partition of one topic. Then
 //! measures one lagwatch sampling cycle of all groups (the same code as the
-//! collector: one admin client, batched calls) and one
+//! collector: one wire client, batched calls) and one
 //! `kafka-consumer-groups --describe --all-groups` run.
 //!
 //! Profiles: default = 200 groups x 2,000 partitions (CI-sized);
