@@ -173,10 +173,7 @@ impl BrokerEngine {
             topic: None,
             value,
             broker,
-            repeat: false,
-            muted_by: None,
-            reason: None,
-            webhooks: Vec::new(),
+            ..Default::default()
         })
     }
 }

@@ -477,16 +477,7 @@ mod tests {
             total_lag: 900,
             threshold: 500,
             ts_ms: 1_000,
-            partitions: vec![],
-            emails: vec![],
-            status: None,
-            topic: None,
-            value: None,
-            broker: None,
-            repeat: false,
-            muted_by: None,
-            reason: None,
-            webhooks: vec![],
+            ..Default::default()
         }
     }
 

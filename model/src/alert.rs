@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 /// Lifecycle state carried by a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
+    #[default]
     Firing,
     Resolved,
 }
@@ -28,7 +29,10 @@ pub struct LaggingPartition {
 }
 
 /// One alert transition (fired or resolved) for one monitor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Default` is a firing event with every field empty: the base of
+/// fixtures and of events built field by field (`..Default::default()`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AlertEvent {
     /// Stable identity of the alert: rule + monitor + cluster + group.
     pub fingerprint: String,

@@ -203,16 +203,7 @@ mod tests {
             total_lag: 10,
             threshold: 5,
             ts_ms: 0,
-            partitions: vec![],
-            emails: vec![],
-            status: None,
-            topic: None,
-            value: None,
-            broker: None,
-            repeat: false,
-            muted_by: None,
-            reason: None,
-            webhooks: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -146,15 +146,7 @@ fn alert(state: AlertState) -> AlertEvent {
             ],
             AlertState::Resolved => vec![],
         },
-        emails: vec![],
-        status: None,
-        topic: None,
-        value: None,
-        broker: None,
-        repeat: false,
-        muted_by: None,
-        reason: None,
-        webhooks: Vec::new(),
+        ..Default::default()
     }
 }
 

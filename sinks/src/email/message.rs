@@ -144,15 +144,7 @@ mod tests {
                 partition: 2,
                 lag: 900,
             }],
-            emails: vec![],
-            status: None,
-            topic: None,
-            value: None,
-            broker: None,
-            repeat: false,
-            muted_by: None,
-            reason: None,
-            webhooks: Vec::new(),
+            ..Default::default()
         }
     }
 

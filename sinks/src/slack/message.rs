@@ -97,15 +97,7 @@ mod tests {
                     lag: 600,
                 })
                 .collect(),
-            emails: vec![],
-            status: None,
-            topic: None,
-            value: None,
-            broker: None,
-            repeat: false,
-            muted_by: None,
-            reason: None,
-            webhooks: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -201,15 +201,7 @@ fn sample_alert() -> AlertEvent {
             partition: 0,
             lag: 2,
         }],
-        emails: vec![],
-        status: None,
-        topic: None,
-        value: None,
-        broker: None,
-        repeat: false,
-        muted_by: None,
-        reason: None,
-        webhooks: Vec::new(),
+        ..Default::default()
     }
 }
 
