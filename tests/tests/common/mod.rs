@@ -439,3 +439,4 @@ pub fn kafka_missing_agents() -> Vec<String> {
         .unwrap_or_default()
 }
 pub mod fault_proxy;
+pub mod faults;
