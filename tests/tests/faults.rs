@@ -1064,6 +1064,25 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
     let counts = subject_counts(&mail_dir, &s.recipient);
     eprintln!("FIGURE: kill: {published} distinct rows published; {} not stored exactly once; survivor re-sent {resent} notification(s); mails per subject {counts:?}", differences.len());
     drop(survivor);
+    if !repeated(&counts).is_empty() {
+        // What each process did with lag_status notifications, in order.
+        for round in 0..=KILLS {
+            let name = match round {
+                KILLS => "child-final.log".to_string(),
+                n => format!("child{n}.log"),
+            };
+            let text = std::fs::read_to_string(s.path(&name)).unwrap_or_default();
+            for line in text.lines().filter(|l| {
+                l.contains("lag_status/")
+                    && (l.contains("delivered")
+                        || l.contains("re-sending")
+                        || l.contains("alert firing")
+                        || l.contains("alert resolved"))
+            }) {
+                eprintln!("{name}: {line}");
+            }
+        }
+    }
     for group in &incidents {
         assert_eq!(firing(group), 1, "{group} paged once: {counts:?}");
         assert_eq!(resolved(group), 1, "{group} resolved once: {counts:?}");
