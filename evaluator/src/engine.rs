@@ -437,7 +437,15 @@ impl Engine {
                 .cloned()
                 .collect();
             let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
-            let (windows, _) = self.status_entry(monitor, &sample.group, &fingerprint);
+            let (windows, resolved_until) = self.status_entry(monitor, &sample.group, &fingerprint);
+            // A remembered resolve at T was judged on the samples up to T:
+            // refilling the windows with them would bring back the evidence
+            // of the incident it closed (a REWIND paged again after every
+            // restart). Firing alerts and groups never alerted on warm with
+            // everything, so a new owner still judges with full windows.
+            if !windows.is_firing() && sample.ts_ms <= *resolved_until {
+                continue;
+            }
             windows.warm(sample, watched.iter(), monitor.isolation);
         }
     }
