@@ -10,6 +10,8 @@
 //! - [`schema`]: versioned, idempotent DDL applied by `lagwatch migrate`.
 //! - [`rows`]: the row types, one per table.
 //! - [`writer`]: the batched, retrying writer.
+//! - [`marks`]: what is already stored, so records read again are not
+//!   stored twice.
 //! - [`reader`]: the queries behind the API's status and alert answers.
 //! - `stage` (feature `stage`): the history stage's consumer group, which
 //!   feeds the writer from the metrics and alert-event topics.
@@ -17,6 +19,7 @@
 //! - [`metrics`]: the writer's Prometheus metrics.
 
 pub mod config;
+pub mod marks;
 pub mod metrics;
 pub mod monitor_groups;
 pub mod reader;

@@ -13,18 +13,23 @@
 //! self-alerts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lagwatch_kafka::{consumer_backlog, ensure_topic, ClusterConfig, Progress, TopicSpec};
 use lagwatch_model::{decode_message, now_ms, AlertEvent, MetricsMessage};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::marks::StoredMarks;
 use crate::writer::{Checkpoint, DeadLetters, HistoryRecord, HistoryWriter};
 use crate::{ClickHouseConfig, HistoryMetrics};
 
@@ -111,7 +116,8 @@ pub async fn run_stage(
         .await?;
         topics.push(settings.events_topic.clone());
     }
-    let consumer: Arc<StreamConsumer> = Arc::new(
+    let assigned = Arc::new(AtomicBool::new(false));
+    let consumer: Arc<StreamConsumer<Reassigned>> = Arc::new(
         settings
             .cluster
             .group_member_config()
@@ -120,7 +126,7 @@ pub async fn run_stage(
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .create()
+            .create_with_context(Reassigned(Arc::clone(&assigned)))
             .map_err(|e| StageError::Client(e.to_string()))?,
     );
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -163,6 +169,8 @@ pub async fn run_stage(
         .collect();
     let mut backlog_ticker = tokio::time::interval(BACKLOG_EVERY);
     let mut stored_until_ms: Option<i64> = None;
+    let mut marks = StoredMarks::default();
+    let mut skipped = 0u64;
     loop {
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -191,6 +199,21 @@ pub async fn run_stage(
                 continue;
             }
         };
+        if assigned.swap(false, Ordering::SeqCst) {
+            // New partitions start at their committed offsets, which may be
+            // behind what an earlier owner stored: learn what is there.
+            if skipped > 0 {
+                tracing::info!(skipped, "samples read again and found stored were skipped");
+                skipped = 0;
+            }
+            marks = match StoredMarks::load(&settings.clickhouse).await {
+                Ok(marks) => marks,
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot read what history already stored; records read again may be stored twice");
+                    StoredMarks::default()
+                }
+            };
+        }
         let topic = topic_names
             .get(message.topic())
             .cloned()
@@ -200,11 +223,21 @@ pub async fn run_stage(
             match decode_message(payload) {
                 Ok(MetricsMessage::Group(sample)) => {
                     let ts = sample.ts_ms;
-                    (Some(HistoryRecord::Sample(sample)), ts)
+                    if marks.has_sample(&sample.cluster, &sample.group, ts) {
+                        skipped += 1;
+                        (None, ts)
+                    } else {
+                        (Some(HistoryRecord::Sample(sample)), ts)
+                    }
                 }
                 Ok(MetricsMessage::Broker(sample)) => {
                     let ts = sample.ts_ms;
-                    (Some(HistoryRecord::Broker(sample)), ts)
+                    if marks.has_broker(&sample.cluster, sample.broker, ts) {
+                        skipped += 1;
+                        (None, ts)
+                    } else {
+                        (Some(HistoryRecord::Broker(sample)), ts)
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(topic = %topic, partition = message.partition(), offset = message.offset(), error = %error, "skipping undecodable metrics-topic message");
@@ -274,9 +307,22 @@ fn events_topic_spec(name: &str) -> TopicSpec<'_> {
     }
 }
 
+/// Raises a flag when the member is assigned partitions.
+struct Reassigned(Arc<AtomicBool>);
+
+impl ClientContext for Reassigned {}
+
+impl ConsumerContext for Reassigned {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Stores each checkpoint's offset (the next one to read) for the next
 /// commit, exactly as given (`rd_kafka_offsets_store` takes it as is).
-fn store_offsets(consumer: &StreamConsumer, checkpoints: &[Checkpoint]) {
+fn store_offsets(consumer: &StreamConsumer<Reassigned>, checkpoints: &[Checkpoint]) {
     let mut positions = TopicPartitionList::with_capacity(checkpoints.len());
     for checkpoint in checkpoints {
         if let Err(error) = positions.add_partition_offset(
@@ -296,7 +342,7 @@ fn store_offsets(consumer: &StreamConsumer, checkpoints: &[Checkpoint]) {
 
 /// Messages of the assigned partitions not yet stored.
 async fn measure_backlog(
-    consumer: &Arc<StreamConsumer>,
+    consumer: &Arc<StreamConsumer<Reassigned>>,
     metrics: &HistoryMetrics,
     health: &StageHealth,
 ) {
