@@ -1164,3 +1164,92 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
     drop(smtp);
     Ok(())
 }
+
+/// Scenario 5. A monitor is deleted while its alert fires: one resolve
+/// with the reason goes out at once (no sample is needed: a deleted monitor
+/// has none) and no reminder follows. A second monitor, still firing with
+/// the same repeat interval (60 s, the shortest allowed), proves time moved
+/// on: its reminder comes while the deleted one stays quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deleted_firing_monitor_resolves_once_and_repeats_no_more() -> anyhow::Result<()> {
+    if is_child() {
+        return Ok(());
+    }
+    let _serial = SERIAL.lock().await;
+    init_logs();
+    let s = Scenario::new("f_del").await?;
+    let gone = format!("{}_gone", s.id);
+    let kept = format!("{}_kept", s.id);
+    for group in [&gone, &kept] {
+        commit(group, &s.topic, END)?;
+        let mut monitor = s.monitor(group);
+        // The shortest repeat interval a monitor may have.
+        monitor.alerting.repeat_interval_secs = Some(60);
+        s.add(&monitor).await?;
+    }
+    let mail_dir = s.path("mail");
+    let smtp = SmtpCapture::start(&mail_dir).await?;
+    let port = common::free_port();
+    let config = s.config(
+        "agent.toml",
+        port,
+        &Options {
+            smtp_port: smtp.port(),
+            ..Options::default()
+        },
+    )?;
+    let agent = InProcess::start(&config, ALL)?;
+    wait_ready(port, Duration::from_secs(60)).await?;
+    for group in [&gone, &kept] {
+        page_latency(&s, &mail_dir, group).await?;
+    }
+    let store = MonitorStore::connect(&s.store_url).await?;
+    let gone_id = store
+        .list()
+        .await?
+        .iter()
+        .find(|m| m.consumer_group == gone)
+        .map(|m| m.id)
+        .ok_or_else(|| anyhow::anyhow!("monitor of {gone}"))?;
+    let deleted = Instant::now();
+    anyhow::ensure!(store.remove(gone_id).await?, "monitor {gone_id} removed");
+    store.close().await;
+    let reason =
+        format!("lag_threshold alert of group {gone} on local: monitor {gone_id} was deleted");
+    let repeats = |group: &str| count_mails(&mail_dir, &s.recipient, "[REPEAT]", group);
+    common::eventually(
+        "the resolve of the deleted monitor's alert",
+        Duration::from_secs(30),
+        || (count_mails(&mail_dir, &s.recipient, RESOLVED, &reason) >= 1).then_some(()),
+    )
+    .await?;
+    let resolved_after = deleted.elapsed();
+    let gone_repeats = repeats(&gone);
+    let kept_repeats = repeats(&kept);
+    // `gone` paged first, so its reminder was due no later than `kept`'s:
+    // both are due in the same reminder pass.
+    common::eventually(
+        "a reminder of the monitor that still fires",
+        Duration::from_secs(120),
+        || (repeats(&kept) > kept_repeats).then_some(()),
+    )
+    .await?;
+    eprintln!(
+        "FIGURE: delete: resolve with the reason {:.1} s after the monitor was deleted; reminders afterwards: deleted {}, kept {}",
+        resolved_after.as_secs_f64(),
+        repeats(&gone) - gone_repeats,
+        repeats(&kept) - kept_repeats
+    );
+    assert_eq!(
+        count_mails(&mail_dir, &s.recipient, RESOLVED, &reason),
+        1,
+        "one resolve with the reason"
+    );
+    assert_eq!(
+        repeats(&gone),
+        gone_repeats,
+        "no reminder after the resolve"
+    );
+    agent.stop().await?;
+    Ok(())
+}
