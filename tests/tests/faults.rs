@@ -1123,8 +1123,18 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
 
     collector.stop().await?;
     let (published, differences) = compare_history(&s, &common::clickhouse_url()).await?;
-    let survivor_log = std::fs::read_to_string(&last_log).unwrap_or_default();
-    let resent = survivor_log.matches("re-sending a notification").count();
+    // Re-sends of notifications a killed owner sent but had not recorded
+    // as delivered, by every process that took over.
+    let resent: usize = (0..KILLS)
+        .map(|round| s.path(&format!("child{round}.log")))
+        .chain([last_log.clone()])
+        .map(|log| {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches("re-sending a notification")
+                .count()
+        })
+        .sum();
     let counts = subject_counts(&mail_dir, &s.recipient);
     eprintln!("FIGURE: kill: {published} distinct rows published; {} not stored exactly once; survivor re-sent {resent} notification(s); mails per subject {counts:?}", differences.len());
     drop(survivor);
@@ -1148,12 +1158,25 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
         }
     }
     for group in &incidents {
-        assert_eq!(firing(group), 1, "{group} paged once: {counts:?}");
-        assert_eq!(resolved(group), 1, "{group} resolved once: {counts:?}");
+        // Once each; a second copy only as a logged re-send (checked below).
+        assert!(
+            (1..=2).contains(&firing(group)),
+            "{group} paged: {counts:?}"
+        );
+        assert!(
+            (1..=2).contains(&resolved(group)),
+            "{group} resolved: {counts:?}"
+        );
     }
+    // A kill between a mail and its delivery record makes the next owner
+    // send it again (logged as a re-send): the documented at-least-once
+    // window of a receiver that cannot deduplicate. Any other repeat — a
+    // notification judged twice — is a bug.
+    let repeats: usize = repeated(&counts).iter().map(|(_, n)| **n - 1).sum();
+    eprintln!("FIGURE: kill: {repeats} repeated mail(s), {resent} logged re-send(s) of unconfirmed notifications");
     assert!(
-        repeated(&counts).is_empty(),
-        "a subject mailed twice: {counts:?}"
+        repeats <= resent && repeated(&counts).iter().all(|(_, n)| **n == 2),
+        "a subject mailed twice beyond the logged re-sends of unconfirmed deliveries ({resent}): {counts:?}"
     );
     assert!(
         differences.is_empty(),
