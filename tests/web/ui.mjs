@@ -160,8 +160,13 @@ try {
   await step("the API's field error shows next to the field", async () => {
     await page.getByRole("button", { name: "Add monitor" }).click();
     await page.getByRole("heading", { name: "Add monitor" }).waitFor();
-    const options = await field("Cluster").locator("option").allTextContents();
-    if (!options.includes(cluster)) fail(`cluster list ${JSON.stringify(options)} lacks ${cluster}`);
+    // The list is filled by the page's /clusters request: wait for it.
+    await until(
+      `cluster ${cluster} in the list`,
+      async () => (await field("Cluster").locator("option").allTextContents()).includes(cluster),
+      timeout,
+      () => field("Cluster").locator("option").allTextContents(),
+    );
     await field("Cluster").selectOption(cluster);
     await field("Consumer group").fill(group);
     await field("Topics").fill(topic);
