@@ -151,7 +151,7 @@ impl BrokerEngine {
             breach,
             sample.ts_ms,
         ) {
-            Transition::None => return None,
+            Transition::Unchanged => return None,
             Transition::Fire => AlertState::Firing,
             Transition::Resolve => AlertState::Resolved,
         };

@@ -293,7 +293,7 @@ impl Engine {
             for_ms: i64::try_from(monitor.for_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
         };
         let alert_state = match alert.state.observe(&rule, check.value, sample.ts_ms) {
-            Transition::None => return None,
+            Transition::Unchanged => return None,
             Transition::Fire => AlertState::Firing,
             Transition::Resolve => AlertState::Resolved,
         };

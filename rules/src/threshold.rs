@@ -19,8 +19,8 @@ pub struct ThresholdRule {
 /// What an observation did to the alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
-    /// Nothing to notify.
-    None,
+    /// Nothing to notify (named so it never shadows `Option::None`).
+    Unchanged,
     /// The alert started firing.
     Fire,
     /// The firing alert recovered.
@@ -40,7 +40,7 @@ impl ThresholdState {
     /// Feeds one observation of the watched lag at sample time `ts_ms`.
     pub fn observe(&mut self, rule: &ThresholdRule, lag: Option<i64>, ts_ms: i64) -> Transition {
         let Some(lag) = lag else {
-            return Transition::None;
+            return Transition::Unchanged;
         };
         if lag > rule.threshold {
             let since = *self.breach_since_ms.get_or_insert(ts_ms);
@@ -48,14 +48,14 @@ impl ThresholdState {
                 self.firing = true;
                 return Transition::Fire;
             }
-            Transition::None
+            Transition::Unchanged
         } else {
             self.breach_since_ms = None;
             if self.firing {
                 self.firing = false;
                 return Transition::Resolve;
             }
-            Transition::None
+            Transition::Unchanged
         }
     }
 
