@@ -68,7 +68,7 @@ impl ThresholdState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Transition::{Fire, None as Quiet, Resolve};
+    use Transition::{Fire, Resolve, Unchanged as Quiet};
 
     /// Numbered cases: (description, for_ms, [(ts, lag, expected)]).
     #[allow(clippy::type_complexity)]
