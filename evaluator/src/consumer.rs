@@ -235,6 +235,16 @@ pub async fn run_consumer(
                 }
                 let alerts =
                     engine.observe(&sample, index.candidates(&sample.cluster, &sample.group));
+                let judged_by: Vec<i64> = index
+                    .candidates(&sample.cluster, &sample.group)
+                    .map(|m| m.id)
+                    .collect();
+                if let Some(status) = engine.status_of(&sample.group, &judged_by) {
+                    metrics
+                        .group_status
+                        .with_label_values(&[&sample.cluster, &sample.group])
+                        .set(status_code(status));
+                }
                 for fingerprint in engine.take_recalled() {
                     notifier.adopt(&fingerprint).await;
                 }
@@ -408,6 +418,15 @@ fn refuse_out_of_time(metrics: &EvaluatorMetrics, cluster: &str, group: &str, ts
     }
 }
 
+/// `lagwatch_group_status`'s number of a status: its rank, least severe
+/// first (0 unknown … 5 rewind).
+fn status_code(status: lagwatch_rules::Status) -> i64 {
+    lagwatch_rules::Status::ALL
+        .iter()
+        .position(|s| *s == status)
+        .map_or(0, |rank| rank as i64)
+}
+
 fn log_transition(alert: &AlertEvent) {
     match alert.state {
         AlertState::Firing => tracing::warn!(
@@ -431,6 +450,15 @@ fn log_transition(alert: &AlertEvent) {
 #[cfg(test)]
 mod time_guard_tests {
     use super::*;
+
+    #[test]
+    fn status_codes_follow_severity() {
+        use lagwatch_rules::Status;
+        assert_eq!(status_code(Status::Unknown), 0);
+        assert_eq!(status_code(Status::Ok), 1);
+        assert_eq!(status_code(Status::Warn), 2);
+        assert_eq!(status_code(Status::Rewind), 5);
+    }
 
     #[test]
     fn samples_far_from_the_clock_are_refused() {

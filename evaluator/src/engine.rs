@@ -468,6 +468,20 @@ impl Engine {
         });
     }
 
+    /// The worst `lag_status` status of `group` over `monitor_ids` (the
+    /// monitors that judged its latest sample); `None` when none did.
+    pub fn status_of<'m>(
+        &self,
+        group: &str,
+        monitor_ids: impl IntoIterator<Item = &'m i64>,
+    ) -> Option<lagwatch_rules::Status> {
+        monitor_ids
+            .into_iter()
+            .filter_map(|id| self.status.get(&(*id, group.to_string())))
+            .map(|(windows, _)| windows.status())
+            .max()
+    }
+
     /// Forgets every alert of `monitor_id` on `group` (after the monitor
     /// changed so that they no longer apply): the next sample judges
     /// afresh, so a monitor that moved to another team pages that team.
@@ -798,6 +812,13 @@ mod tests {
             .filter_map(|(g, _)| g.firing_status())
             .collect();
         assert_eq!(firing, vec![lagwatch_rules::Status::Stop]);
+        // The status users see (lagwatch_group_status) is the same.
+        let ids: Vec<i64> = monitors.iter().map(|m| m.id).collect();
+        assert_eq!(
+            engine.status_of("billing", &ids),
+            Some(lagwatch_rules::Status::Stop)
+        );
+        assert_eq!(engine.status_of("other", &ids), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the evaluator.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Handles to the evaluator's metrics (cheap to clone).
 #[derive(Clone)]
@@ -25,6 +25,9 @@ pub struct EvaluatorMetrics {
     pub judged_until: IntGauge,
     /// Samples refused for a time too far in the future or the past.
     pub samples_out_of_time: IntCounter,
+    /// Burrow-style status of each judged group: 0 unknown, 1 ok, 2 warn,
+    /// 3 stall, 4 stop, 5 rewind (the order of `lagwatch_rules::Status`).
+    pub group_status: IntGaugeVec,
 }
 
 impl EvaluatorMetrics {
@@ -56,6 +59,13 @@ impl EvaluatorMetrics {
             judged_until: IntGauge::new(
                 "lagwatch_evaluator_judged_until_timestamp_seconds",
                 "Unix time of the newest sample the evaluator judged",
+            )?,
+            group_status: IntGaugeVec::new(
+                Opts::new(
+                    "lagwatch_group_status",
+                    "Status of the group at its latest sample: 0 unknown, 1 ok, 2 warn, 3 stall, 4 stop, 5 rewind",
+                ),
+                &["cluster", "consumergroup"],
             )?,
             samples_out_of_time: IntCounter::new(
                 "lagwatch_evaluator_samples_out_of_time_total",
@@ -91,6 +101,7 @@ impl EvaluatorMetrics {
         registry.register(Box::new(metrics.notifications_owed.clone()))?;
         registry.register(Box::new(metrics.event_log_errors.clone()))?;
         registry.register(Box::new(metrics.samples_out_of_time.clone()))?;
+        registry.register(Box::new(metrics.group_status.clone()))?;
         registry.register(Box::new(metrics.backlog_messages.clone()))?;
         registry.register(Box::new(metrics.judged_until.clone()))?;
         registry.register(Box::new(metrics.samples_consumed.clone()))?;

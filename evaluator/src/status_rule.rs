@@ -60,11 +60,19 @@ pub struct GroupWindows {
     partitions: HashMap<(String, i32), PartitionWindow>,
     /// Error status the alert fired with (updated while firing).
     firing: Option<Status>,
+    /// The group's status at the latest judged sample.
+    status: Status,
     /// Sample time of the newest sample of the group.
     last_seen_ms: i64,
 }
 
 impl GroupWindows {
+    /// The group's status at the latest judged sample (`Unknown` before
+    /// the windows are full enough).
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
     /// Whether the alert is firing.
     pub fn is_firing(&self) -> bool {
         self.firing.is_some()
@@ -164,6 +172,7 @@ impl GroupWindows {
                 .iter()
                 .map(|(key, w)| (key.clone(), evaluate(&w.window, rules))),
         );
+        self.status = group.status;
         match (self.firing, group.status) {
             (_, Status::Unknown) => None,
             (None, status) if status.is_error() => {
