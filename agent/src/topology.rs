@@ -7,9 +7,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use lagwatch_collector::{
-    ClusterPoller, CollectorMetrics, KafkaOffsetSource, Publisher, SAMPLE_TOPIC_SETTINGS,
-};
+use lagwatch_collector::{ClusterPoller, CollectorMetrics, KafkaOffsetSource, Publisher};
 use lagwatch_evaluator::alert_state::AlertStateStore;
 use lagwatch_evaluator::broker_rules::BrokerAlertRouting;
 use lagwatch_evaluator::consumer::Alerting;
@@ -174,7 +172,7 @@ async fn start_collector(
         name: &topic.topic,
         partitions: topic.partitions,
         replication: topic.replication,
-        settings: SAMPLE_TOPIC_SETTINGS,
+        settings: lagwatch_kafka::KEEP_A_WEEK,
     };
     ensure_topic(metrics_cluster, &spec).await?;
     let publisher = Publisher::new(metrics_cluster, &topic.topic, metrics.clone())?;

@@ -35,4 +35,4 @@ pub use config::{CollectorConfig, MetricsTopicConfig};
 pub use kafka::{CommittedOffsetsFrom, KafkaOffsetSource};
 pub use metrics::CollectorMetrics;
 pub use poller::ClusterPoller;
-pub use publisher::{PublishError, Publisher, SAMPLE_TOPIC_SETTINGS};
+pub use publisher::{PublishError, Publisher};

@@ -19,10 +19,6 @@ pub enum PublishError {
     CreateTopic(#[from] lagwatch_kafka::KafkaError),
 }
 
-/// Settings of the topics the collector creates: a week of samples, so the
-/// history stage can catch up after a long ClickHouse outage.
-pub const SAMPLE_TOPIC_SETTINGS: &[(&str, &str)] = &[("retention.ms", "604800000")];
-
 /// Producer for the metrics topic.
 #[derive(Clone)]
 pub struct Publisher {

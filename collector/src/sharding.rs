@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::publisher::{PublishError, SAMPLE_TOPIC_SETTINGS};
-use lagwatch_kafka::ClusterConfig;
-use lagwatch_kafka::{ensure_topic, TopicSpec};
+use lagwatch_kafka::{ensure_topic, ClusterConfig, TopicSpec, KEEP_A_WEEK};
+
+use crate::publisher::PublishError;
 
 /// Sharding settings (`[collector.sharding]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,7 +106,7 @@ pub async fn join(
         name: &config.topic,
         partitions: config.shards,
         replication: 1,
-        settings: SAMPLE_TOPIC_SETTINGS,
+        settings: KEEP_A_WEEK,
     };
     ensure_topic(cluster, &spec).await?;
     let timeout_ms = config.session_timeout.as_millis().max(6_000).to_string();

@@ -12,7 +12,9 @@ use lagwatch_kafka::{consumer_backlog, ClusterConfig, Progress};
 use lagwatch_store::monitor_watch::MonitorList;
 use std::sync::Arc;
 
-use lagwatch_model::{decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Silence};
+use lagwatch_model::{
+    decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Monitor, Silence,
+};
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::{Outbox, Report};
 use std::collections::HashMap;
@@ -233,13 +235,12 @@ pub async fn run_consumer(
                 if monitors.has_changed().unwrap_or(false) {
                     index = MonitorIndex::new(monitors.borrow_and_update().clone());
                 }
-                let alerts =
-                    engine.observe(&sample, index.candidates(&sample.cluster, &sample.group));
-                let judged_by: Vec<i64> = index
-                    .candidates(&sample.cluster, &sample.group)
-                    .map(|m| m.id)
-                    .collect();
-                if let Some(status) = engine.status_of(&sample.group, &judged_by) {
+                let candidates: Vec<&Monitor> =
+                    index.candidates(&sample.cluster, &sample.group).collect();
+                let alerts = engine.observe(&sample, candidates.iter().copied());
+                if let Some(status) =
+                    engine.status_of(&sample.group, candidates.iter().map(|m| &m.id))
+                {
                     metrics
                         .group_status
                         .with_label_values(&[&sample.cluster, &sample.group])

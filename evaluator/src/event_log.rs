@@ -30,13 +30,7 @@ impl EventLog {
         topic: &str,
         errors: IntCounter,
     ) -> Result<Self, String> {
-        let spec = TopicSpec {
-            name: topic,
-            partitions: 6,
-            replication: -1,
-            settings: &[("retention.ms", "604800000")],
-        };
-        ensure_topic(cluster, &spec)
+        ensure_topic(cluster, &TopicSpec::kept_a_week(topic))
             .await
             .map_err(|e| e.to_string())?;
         let producer: FutureProducer = cluster

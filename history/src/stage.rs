@@ -111,7 +111,7 @@ pub async fn run_stage(
     if !settings.events_topic.is_empty() {
         ensure_topic(
             &settings.cluster,
-            &events_topic_spec(&settings.events_topic),
+            &TopicSpec::kept_a_week(&settings.events_topic),
         )
         .await?;
         topics.push(settings.events_topic.clone());
@@ -140,7 +140,7 @@ pub async fn run_stage(
     if !settings.dead_letter_topic.is_empty() {
         ensure_topic(
             &settings.cluster,
-            &events_topic_spec(&settings.dead_letter_topic),
+            &TopicSpec::kept_a_week(&settings.dead_letter_topic),
         )
         .await?;
         let producer: FutureProducer = settings
@@ -295,16 +295,6 @@ pub async fn run_stage(
     }
     tracing::info!("history stage stopped");
     Ok(())
-}
-
-/// The alert-event and dead-letter topics: kept a week, like the samples.
-fn events_topic_spec(name: &str) -> TopicSpec<'_> {
-    TopicSpec {
-        name,
-        partitions: 6,
-        replication: -1,
-        settings: &[("retention.ms", "604800000")],
-    }
 }
 
 /// Raises a flag when the member is assigned partitions.

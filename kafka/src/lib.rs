@@ -17,7 +17,7 @@ mod topic;
 
 pub use backlog::{consumer_backlog, Progress};
 pub use profile::{ClusterConfig, SecretRef};
-pub use topic::{ensure_topic, TopicSpec};
+pub use topic::{ensure_topic, TopicSpec, KEEP_A_WEEK};
 
 /// Errors of this crate's calls.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,11 @@ use crate::{ClusterConfig, KafkaError};
 /// How long the brokers may take to create a topic.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Settings of the topics lagwatch keeps a week (samples, alert events,
+/// dead letters): long enough for the history stage to catch up after a
+/// long ClickHouse outage.
+pub const KEEP_A_WEEK: &[(&str, &str)] = &[("retention.ms", "604800000")];
+
 /// A topic lagwatch creates when it is missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec<'a> {
@@ -23,6 +28,19 @@ pub struct TopicSpec<'a> {
     pub replication: i32,
     /// Topic-level settings (`cleanup.policy`, `retention.ms`, ...).
     pub settings: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> TopicSpec<'a> {
+    /// A six-partition topic kept a week at the brokers' default
+    /// replication: the alert-event and dead-letter topics.
+    pub fn kept_a_week(name: &'a str) -> Self {
+        TopicSpec {
+            name,
+            partitions: 6,
+            replication: -1,
+            settings: KEEP_A_WEEK,
+        }
+    }
 }
 
 /// Creates the topic when it does not exist yet; an existing topic is left

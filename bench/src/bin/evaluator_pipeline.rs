@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         name: &metrics_topic,
         partitions: 6,
         replication: 1,
-        settings: lagwatch_collector::SAMPLE_TOPIC_SETTINGS,
+        settings: lagwatch_kafka::KEEP_A_WEEK,
     };
     lagwatch_kafka::ensure_topic(&config.clusters["local"].connection, &spec).await?;
 
