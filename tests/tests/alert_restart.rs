@@ -24,8 +24,6 @@ use std::time::Duration;
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_store::MonitorStore;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
 const CHILD_ENV: &str = "LAGWATCH_TEST_AGENT_CONFIG";
@@ -136,45 +134,15 @@ fn threshold_mails(recipient: &str, prefix: &str) -> usize {
         .count()
 }
 
-/// Waits for an alert-state record of the threshold alert of `group` in
-/// `state` (`"firing"`/`"resolved"`) with `delivered`.
+/// The alert-state record of `group` (see `common::wait_for_state_record`).
 async fn state_record(
     topic: &str,
     group: &str,
     state: &str,
     delivered: bool,
 ) -> anyhow::Result<()> {
-    let consumer: StreamConsumer = common::client_config()
-        .set("group.id", common::unique("state-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let received = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("no {state} record (delivered={delivered}) for {group}")
-            })?;
-        // The agent creates the topic: until then the reader sees errors.
-        let Ok(message) = received else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let Some(payload) = message.payload() else {
-            continue;
-        };
-        let record: serde_json::Value = serde_json::from_slice(payload)?;
-        let event = &record["event"];
-        if event["rule"] == "lag_threshold"
-            && event["consumer_group"] == group
-            && event["state"] == state
-            && record["delivered"] == delivered
-        {
-            return Ok(());
-        }
-    }
+    let patience = Duration::from_secs(90);
+    common::wait_for_state_record(topic, group, state, delivered, patience).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

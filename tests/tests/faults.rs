@@ -40,7 +40,7 @@ use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_model::{AlertSettings, GroupMatch, NewMonitor};
 use lagwatch_store::MonitorStore;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::Message;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -333,44 +333,15 @@ async fn wait_failing(
     failing
 }
 
-/// Waits for an alert-state record of the threshold alert of `group` in
-/// `state` (`firing`/`resolved`) with `delivered`.
+/// The alert-state record of `group` (see `common::wait_for_state_record`).
 async fn state_record(
     topic: &str,
     group: &str,
     state: &str,
     delivered: bool,
 ) -> anyhow::Result<()> {
-    let consumer: StreamConsumer = common::client_config()
-        .set("group.id", common::unique("state-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let received = tokio::time::timeout_at(deadline, consumer.recv())
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("no {state} record (delivered={delivered}) for {group}")
-            })?;
-        let Ok(message) = received else {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let Some(payload) = message.payload() else {
-            continue;
-        };
-        let record: serde_json::Value = serde_json::from_slice(payload)?;
-        let event = &record["event"];
-        if event["rule"] == "lag_threshold"
-            && event["consumer_group"] == group
-            && event["state"] == state
-            && record["delivered"] == delivered
-        {
-            return Ok(());
-        }
-    }
+    let patience = Duration::from_secs(60);
+    common::wait_for_state_record(topic, group, state, delivered, patience).await
 }
 
 /// Whether the latest alert-state record of every alert of `group` says

@@ -438,5 +438,50 @@ pub fn kafka_missing_agents() -> Vec<String> {
         .map(|agents| agents.split_whitespace().map(String::from).collect())
         .unwrap_or_default()
 }
+
+/// Waits up to `patience` for a `lag_threshold` record of `group` in the
+/// alert-state `topic` with `state` (`firing`/`resolved`) and `delivered`.
+pub async fn wait_for_state_record(
+    topic: &str,
+    group: &str,
+    state: &str,
+    delivered: bool,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    use rdkafka::consumer::StreamConsumer;
+    use rdkafka::Message;
+    let consumer: StreamConsumer = client_config()
+        .set("group.id", unique("state-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let received = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("no {state} record (delivered={delivered}) for {group}")
+            })?;
+        // The agent creates the topic: until then the reader sees errors.
+        let Ok(message) = received else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let Some(payload) = message.payload() else {
+            continue;
+        };
+        let record: serde_json::Value = serde_json::from_slice(payload)?;
+        let event = &record["event"];
+        if event["rule"] == "lag_threshold"
+            && event["consumer_group"] == group
+            && event["state"] == state
+            && record["delivered"] == delivered
+        {
+            return Ok(());
+        }
+    }
+}
+
 pub mod fault_proxy;
 pub mod faults;
