@@ -13,7 +13,7 @@ use lagwatch_evaluator::broker_rules::BrokerAlertRouting;
 use lagwatch_evaluator::consumer::Alerting;
 use lagwatch_evaluator::event_log::EventLog;
 use lagwatch_evaluator::{run_consumer, EvaluatorMetrics, Outputs};
-use lagwatch_history::stage::{run_stage, StageHealth, StageSettings};
+use lagwatch_history::stage::{run_stage, StageSettings};
 use lagwatch_history::{self as history, HistoryMetrics};
 use lagwatch_kafka::{ensure_topic, TopicSpec};
 use lagwatch_sinks::{
@@ -261,7 +261,7 @@ async fn start_history(
     };
     let stage_shutdown = shutdown.clone();
     tasks.spawn(async move {
-        run_stage(settings, metrics, StageHealth::default(), stage_shutdown).await?;
+        run_stage(settings, metrics, stage_shutdown).await?;
         Ok(())
     });
     let mirror = history::monitor_groups::mirror_monitors(

@@ -9,12 +9,12 @@
 //! on time. Several instances share the partitions like any consumer group.
 //!
 //! The stage also measures its own backlog (messages not stored yet, and
-//! the age of the newest stored sample) for `/metrics`, `/readyz` and the
-//! self-alerts.
+//! the time of the newest stored sample) in its metrics, which `/metrics`,
+//! `/readyz` and the self-alerts read.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lagwatch_kafka::{consumer_backlog, ensure_topic, ClusterConfig, Progress, TopicSpec};
@@ -66,45 +66,11 @@ pub enum StageError {
     Topic(#[from] lagwatch_kafka::KafkaError),
 }
 
-/// What `/readyz` shows of the stage.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct StageStatus {
-    /// Messages read from the topics but not stored yet, plus those not
-    /// read yet; `None` before the first measurement.
-    pub backlog_messages: Option<i64>,
-    /// Time (ms) of the newest sample or event stored.
-    pub stored_until_ms: Option<i64>,
-    /// The latest ClickHouse error, cleared by the next stored batch.
-    pub last_error: Option<String>,
-}
-
-/// Shared view of the stage's progress; cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct StageHealth {
-    inner: Arc<Mutex<StageStatus>>,
-}
-
-impl StageHealth {
-    pub fn snapshot(&self) -> StageStatus {
-        self.inner
-            .lock()
-            .map(|status| status.clone())
-            .unwrap_or_default()
-    }
-
-    fn update(&self, change: impl FnOnce(&mut StageStatus)) {
-        if let Ok(mut status) = self.inner.lock() {
-            change(&mut status);
-        }
-    }
-}
-
 /// Runs the stage until `shutdown`; then stops reading, lets the writer
 /// flush (within its retries) and commits what was stored.
 pub async fn run_stage(
     settings: StageSettings,
     metrics: HistoryMetrics,
-    health: StageHealth,
     shutdown: CancellationToken,
 ) -> Result<(), StageError> {
     let mut topics = vec![settings.metrics_topic.clone()];
@@ -177,17 +143,13 @@ pub async fn run_stage(
             Some(stored) = acks.recv() => {
                 stored_until_ms = stored.iter().map(|c| c.ts_ms).max().max(stored_until_ms);
                 store_offsets(&consumer, &stored);
-                health.update(|status| {
-                    status.stored_until_ms = stored_until_ms;
-                    status.last_error = None;
-                });
                 if let Some(until) = stored_until_ms {
                     metrics.stored_until.set(until / 1_000);
                 }
                 continue;
             }
             _ = backlog_ticker.tick() => {
-                measure_backlog(&consumer, &metrics, &health).await;
+                measure_backlog(&consumer, &metrics).await;
                 continue;
             }
             message = consumer.recv() => message,
@@ -331,11 +293,7 @@ fn store_offsets(consumer: &StreamConsumer<Reassigned>, checkpoints: &[Checkpoin
 }
 
 /// Messages of the assigned partitions not yet stored.
-async fn measure_backlog(
-    consumer: &Arc<StreamConsumer<Reassigned>>,
-    metrics: &HistoryMetrics,
-    health: &StageHealth,
-) {
+async fn measure_backlog(consumer: &Arc<StreamConsumer<Reassigned>>, metrics: &HistoryMetrics) {
     let consumer = Arc::clone(consumer);
     let measured = tokio::task::spawn_blocking(move || {
         consumer_backlog(
@@ -349,7 +307,6 @@ async fn measure_backlog(
     .flatten();
     if let Some(backlog) = measured {
         metrics.backlog_messages.set(backlog);
-        health.update(|status| status.backlog_messages = Some(backlog));
     }
 }
 
