@@ -203,6 +203,7 @@ async fn start_collector(
             metrics.clone(),
         );
         poller.ownership = ownership.clone();
+        poller.time_lag_probes = config.collector.time_lag_probes;
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
             poller.run(shutdown).await;

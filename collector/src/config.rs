@@ -43,6 +43,14 @@ pub struct CollectorConfig {
     /// instance samples every monitored group.
     #[serde(default)]
     pub sharding: Option<crate::sharding::ShardingConfig>,
+    /// Record timestamps read per cluster and cycle for time lags older
+    /// than the remembered history (0: report lower bounds there).
+    #[serde(default = "default_time_lag_probes")]
+    pub time_lag_probes: usize,
+}
+
+const fn default_time_lag_probes() -> usize {
+    crate::poller::DEFAULT_TIME_LAG_PROBES
 }
 
 const fn default_interval() -> Duration {
@@ -62,6 +70,7 @@ impl Default for CollectorConfig {
             request_timeout: default_request_timeout(),
             monitor_refresh: default_monitor_refresh(),
             sharding: None,
+            time_lag_probes: default_time_lag_probes(),
         }
     }
 }

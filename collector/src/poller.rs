@@ -4,7 +4,7 @@
 //! group ([`targets_with`]); group and topic patterns are compiled once per
 //! monitor set ([`CompiledPatterns`]), not once per cycle.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,11 +19,15 @@ use crate::publisher::Publisher;
 use crate::sampler::{sample_cluster, GroupTarget};
 use crate::sharding::Ownership;
 use crate::source::OffsetSource;
-use crate::time_lag::TimeLagEstimator;
+use crate::time_lag::{annotate_time_lag, TimeLagEstimator};
 use lagwatch_store::monitor_watch::MonitorList;
 
 /// End-offset points remembered per partition for time-lag estimates.
 const TIME_LAG_HISTORY: usize = 360;
+
+/// Record timestamps read per cycle for time lags outside the remembered
+/// history, unless configured otherwise.
+pub const DEFAULT_TIME_LAG_PROBES: usize = 200;
 
 /// Samples one cluster every `interval` and publishes the samples.
 pub struct ClusterPoller {
@@ -33,7 +37,9 @@ pub struct ClusterPoller {
     pub monitors: MonitorList,
     pub publisher: Publisher,
     pub metrics: CollectorMetrics,
-    pub time_lag: Mutex<TimeLagEstimator>,
+    pub time_lag: Arc<Mutex<TimeLagEstimator>>,
+    /// Record timestamps read per cycle for time lags outside the history.
+    pub time_lag_probes: usize,
     /// Which groups this instance samples; `None` = all.
     pub ownership: Option<Ownership>,
     /// Compiled patterns of the current monitor set, kept across cycles.
@@ -57,7 +63,8 @@ impl ClusterPoller {
             monitors,
             publisher,
             metrics,
-            time_lag: Mutex::new(TimeLagEstimator::new(TIME_LAG_HISTORY)),
+            time_lag: Arc::new(Mutex::new(TimeLagEstimator::new(TIME_LAG_HISTORY))),
+            time_lag_probes: DEFAULT_TIME_LAG_PROBES,
             ownership: None,
             patterns: Arc::default(),
         }
@@ -109,6 +116,8 @@ impl ClusterPoller {
         let cluster = self.cluster.clone();
         let ownership = self.ownership.clone();
         let patterns = Arc::clone(&self.patterns);
+        let time_lag = Arc::clone(&self.time_lag);
+        let time_lag_probes = self.time_lag_probes;
         let sampled = tokio::task::spawn_blocking(move || {
             // Patterns need the cluster's group list; exact names do not.
             let needs_groups = monitors
@@ -141,17 +150,18 @@ impl ClusterPoller {
             if let Some(ownership) = &ownership {
                 targets.retain(|t| ownership.owns(&cluster, &t.group));
             }
-            sample_cluster(source.as_ref(), &cluster, &targets, ts_ms)
+            let mut samples = sample_cluster(source.as_ref(), &cluster, &targets, ts_ms);
+            annotate_time_lag(&time_lag, source.as_ref(), &mut samples, time_lag_probes);
+            samples
         })
         .await;
-        let mut samples = match sampled {
+        let samples = match sampled {
             Ok(samples) => samples,
             Err(error) => {
                 tracing::error!(cluster = %self.cluster, error = %error, "sampling task failed");
                 return Vec::new();
             }
         };
-        self.annotate_time_lag(&mut samples);
         for sample in samples.iter().filter(|s| s.error.is_some()) {
             self.metrics
                 .cycle_errors
@@ -183,41 +193,6 @@ impl ClusterPoller {
             "sampling cycle done"
         );
         samples
-    }
-
-    /// Records end offsets and fills in each partition's time lag.
-    fn annotate_time_lag(&self, samples: &mut [GroupSample]) {
-        let Ok(mut estimator) = self.time_lag.lock() else {
-            return;
-        };
-        for sample in samples.iter() {
-            for p in &sample.partitions {
-                estimator.record(&p.topic, p.partition, sample.ts_ms, p.end);
-            }
-        }
-        for sample in samples.iter_mut() {
-            let ts_ms = sample.ts_ms;
-            for p in sample
-                .partitions
-                .iter_mut()
-                .filter(|p| p.time_lag_ms.is_none())
-            {
-                p.time_lag_ms = p.committed.and_then(|committed| {
-                    estimator
-                        .estimate(&p.topic, p.partition, committed, ts_ms)
-                        .map(|(ms, _)| ms)
-                });
-            }
-        }
-        let seen: HashSet<(String, i32)> = samples
-            .iter()
-            .flat_map(|s| s.partitions.iter().map(|p| (p.topic.clone(), p.partition)))
-            .collect();
-        // Forget partitions only after a complete cycle, so an outage does not
-        // wipe the history.
-        if !samples.is_empty() && samples.iter().all(|s| s.error.is_none()) {
-            estimator.retain(|topic, partition| seen.contains(&(topic.to_string(), partition)));
-        }
     }
 }
 

@@ -9,10 +9,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use lagwatch_model::{GroupSample, PartitionSample, WIRE_VERSION};
+use lagwatch_model::{GroupSample, PartitionSample, TimeLag, WIRE_VERSION};
 
 use crate::source::{
-    GroupDescription, Isolation, OffsetSource, OffsetSpec, OffsetsByPartition, SourceError,
+    GroupDescription, Isolation, NextRecord, OffsetSource, OffsetSpec, OffsetsByPartition,
+    RecordPosition, SourceError,
 };
 
 /// What to sample for one group: the union of its monitors' interests.
@@ -229,7 +230,7 @@ fn sample_with(
 }
 
 /// Exact mode: time lag = sample time − timestamp of the record at the
-/// committed offset (0 when caught up).
+/// committed offset (0 when caught up or nothing is left to read).
 fn exact_time_lag(source: &dyn OffsetSource, targets: &[GroupTarget], samples: &mut [GroupSample]) {
     let exact: BTreeSet<&str> = targets
         .iter()
@@ -243,34 +244,16 @@ fn exact_time_lag(source: &dyn OffsetSource, targets: &[GroupTarget], samples: &
     for sample in samples.iter().filter(|s| exact.contains(s.group.as_str())) {
         for p in &sample.partitions {
             if let Some(committed) = p.committed.filter(|c| *c < p.end) {
-                positions.push((p.topic.clone(), p.partition, committed));
+                positions.push(RecordPosition {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    offset: committed,
+                    end: p.end,
+                });
             }
         }
     }
-    // Partitions read by several exact groups at different offsets are
-    // probed once per distinct offset.
-    positions.sort();
-    positions.dedup();
-    let mut stamps: HashMap<(String, i32, i64), i64> = HashMap::new();
-    let mut remaining = positions;
-    while !remaining.is_empty() {
-        let mut batch = Vec::new();
-        let mut seen = BTreeSet::new();
-        remaining.retain(|(t, p, o)| {
-            if seen.insert((t.clone(), *p)) {
-                batch.push((t.clone(), *p, *o));
-                false
-            } else {
-                true
-            }
-        });
-        let found = source.record_timestamps(&batch);
-        for (topic, partition, offset) in batch {
-            if let Some(ts) = found.get(&(topic.clone(), partition)) {
-                stamps.insert((topic, partition, offset), *ts);
-            }
-        }
-    }
+    let next = next_records_at(source, positions);
     for sample in samples
         .iter_mut()
         .filter(|s| exact.contains(s.group.as_str()))
@@ -280,15 +263,57 @@ fn exact_time_lag(source: &dyn OffsetSource, targets: &[GroupTarget], samples: &
             let Some(committed) = p.committed else {
                 continue;
             };
-            p.time_lag_ms = if committed >= p.end {
-                Some(0)
-            } else {
-                stamps
-                    .get(&(p.topic.clone(), p.partition, committed))
-                    .map(|written| (ts_ms - written).max(0))
-            };
+            if committed >= p.end {
+                p.set_time_lag(TimeLag::exact(0));
+                continue;
+            }
+            match next.get(&(p.topic.clone(), p.partition, committed)) {
+                Some(NextRecord::NothingUpTo(_)) => p.set_time_lag(TimeLag::exact(0)),
+                // Below the log start a later record answered: the
+                // committed one was written before it.
+                Some(NextRecord::WrittenAt(written)) if p.committed_below_log_start() => {
+                    p.set_time_lag(TimeLag::at_least(ts_ms - written))
+                }
+                Some(NextRecord::WrittenAt(written)) => {
+                    p.set_time_lag(TimeLag::exact(ts_ms - written))
+                }
+                None => {}
+            }
         }
     }
+}
+
+/// What a consumer placed at each position reads first, by (topic,
+/// partition, offset). A partition asked at several offsets is read once
+/// per distinct offset; positions without an answer are left out.
+pub(crate) fn next_records_at(
+    source: &dyn OffsetSource,
+    mut positions: Vec<RecordPosition>,
+) -> HashMap<(String, i32, i64), NextRecord> {
+    positions.sort();
+    positions
+        .dedup_by(|a, b| (&a.topic, a.partition, a.offset) == (&b.topic, b.partition, b.offset));
+    let mut answers = HashMap::new();
+    let mut remaining = positions;
+    while !remaining.is_empty() {
+        let mut batch = Vec::new();
+        let mut seen = BTreeSet::new();
+        remaining.retain(|position| {
+            if seen.insert((position.topic.clone(), position.partition)) {
+                batch.push(position.clone());
+                false
+            } else {
+                true
+            }
+        });
+        let found = source.next_records(&batch);
+        for position in batch {
+            if let Some(next) = found.get(&(position.topic.clone(), position.partition)) {
+                answers.insert((position.topic, position.partition, position.offset), *next);
+            }
+        }
+    }
+    answers
 }
 
 type OffsetsResult = Result<OffsetsByPartition, SourceError>;

@@ -74,6 +74,27 @@ impl RequestError {
     }
 }
 
+/// A position whose next record is wanted (time lag): a consumer placed at
+/// `offset` reads the first record at or after it. `end` is the end offset
+/// the sample saw: reading up to it without meeting a record means there is
+/// nothing to read (only transaction markers or aborted data remained).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordPosition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub end: i64,
+}
+
+/// What a consumer placed at a [`RecordPosition`] reads first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextRecord {
+    /// A record with this timestamp (ms).
+    WrittenAt(i64),
+    /// Nothing up to this end offset: the group has nothing to read.
+    NothingUpTo(i64),
+}
+
 /// Committed offsets of each requested group, by group id.
 pub type CommittedByGroup = HashMap<String, Result<Vec<CommittedOffset>, RequestError>>;
 
@@ -108,9 +129,10 @@ pub trait OffsetSource: Send + Sync + 'static {
         groups: &[String],
     ) -> Result<HashMap<String, Result<GroupDescription, String>>, SourceError>;
 
-    /// Timestamp (ms) of the first record at or after each given offset,
-    /// for exact time lag. Partitions without an answer are left out.
-    fn record_timestamps(&self, positions: &[(String, i32, i64)]) -> HashMap<(String, i32), i64> {
+    /// What a consumer placed at each position reads first, for time lag;
+    /// at most one position per (topic, partition). Partitions without an
+    /// answer are left out.
+    fn next_records(&self, positions: &[RecordPosition]) -> HashMap<(String, i32), NextRecord> {
         let _ = positions;
         HashMap::new()
     }

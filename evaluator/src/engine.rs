@@ -252,7 +252,11 @@ impl Engine {
                 rule: rule::TIME_LAG_THRESHOLD,
                 topic: None,
                 threshold,
-                value: watched.iter().filter_map(|p| p.time_lag_ms).max(),
+                // The proven part only: an estimate never pages on its error.
+                value: watched
+                    .iter()
+                    .filter_map(|p| p.time_lag_at_least_ms())
+                    .max(),
             });
         }
         checks
@@ -300,7 +304,9 @@ impl Engine {
         let isolation = monitor.isolation;
         let listed = |p: &&&PartitionSample| match check.rule {
             rule::LAG_THRESHOLD => p.lag_for(isolation).is_some_and(|l| l > check.threshold),
-            rule::TIME_LAG_THRESHOLD => p.time_lag_ms.is_some_and(|t| t > check.threshold),
+            rule::TIME_LAG_THRESHOLD => p
+                .time_lag_at_least_ms()
+                .is_some_and(|t| t > check.threshold),
             rule::TOPIC_LAG_THRESHOLD => {
                 Some(&p.topic) == check.topic.as_ref()
                     && p.lag_for(isolation).is_some_and(|l| l > 0)

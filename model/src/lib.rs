@@ -33,7 +33,8 @@ pub use matching::{compile_pattern, Matcher};
 pub use monitor::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
 pub use rule::Rule;
 pub use sample::{
-    decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, WIRE_VERSION,
+    decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, TimeLag,
+    TimeLagKind, WIRE_VERSION,
 };
 pub use secret::Secret;
 pub use silence::{NewSilence, Silence};

@@ -89,10 +89,70 @@ pub struct PartitionSample {
     pub log_start: Option<i64>,
     /// `end - committed`, clamped at zero; `None` without a committed offset.
     pub lag: Option<i64>,
-    /// Estimated milliseconds the committed offset is behind the producer;
-    /// `None` until enough history exists. Never negative.
+    /// Milliseconds the committed offset is behind the producer: the best
+    /// value the collector has (see `time_lag_kind`); `None` when nothing
+    /// is known. Never negative.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_lag_ms: Option<i64>,
+    /// How `time_lag_ms` was obtained; absent from collectors before this
+    /// field existed (read as an estimate without a bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_lag_kind: Option<TimeLagKind>,
+    /// A value the true time lag is known to be at least, written only
+    /// when it differs from `time_lag_ms` (interpolated values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_lag_min_ms: Option<i64>,
+}
+
+/// How a partition's time lag was obtained; decides how far it can be
+/// trusted (see the README's time-lag section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeLagKind {
+    /// Sample time minus the timestamp of the record at the committed
+    /// offset (or 0: caught up). Exact up to the producer's clock.
+    Exact,
+    /// Interpolated between two remembered (time, end offset) points; the
+    /// truth lies between `time_lag_min_ms` and `time_lag_min_ms` plus the
+    /// gap between those points (one sample interval when sampling is
+    /// regular).
+    Interpolated,
+    /// Only a lower bound is known: the committed offset is older than the
+    /// remembered history and its record's timestamp was not read this
+    /// cycle (probe budget spent, probe failed, or the record is gone).
+    AtLeast,
+}
+
+/// A partition's time lag as the collector knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLag {
+    /// Best value, milliseconds.
+    pub ms: i64,
+    /// The truth is at least this, milliseconds (`<= ms`).
+    pub min_ms: i64,
+    pub kind: TimeLagKind,
+}
+
+impl TimeLag {
+    /// A value read from the record itself.
+    pub fn exact(ms: i64) -> Self {
+        let ms = ms.max(0);
+        TimeLag {
+            ms,
+            min_ms: ms,
+            kind: TimeLagKind::Exact,
+        }
+    }
+
+    /// Only `ms` as a lower bound is known.
+    pub fn at_least(ms: i64) -> Self {
+        let ms = ms.max(0);
+        TimeLag {
+            ms,
+            min_ms: ms,
+            kind: TimeLagKind::AtLeast,
+        }
+    }
 }
 
 impl PartitionSample {
@@ -107,6 +167,21 @@ impl PartitionSample {
         };
         // Saturating: a hostile or corrupt sample cannot overflow it.
         Some(end.saturating_sub(committed).max(0))
+    }
+
+    /// Stores `lag` as this partition's time lag.
+    pub fn set_time_lag(&mut self, lag: TimeLag) {
+        self.time_lag_ms = Some(lag.ms);
+        self.time_lag_kind = Some(lag.kind);
+        self.time_lag_min_ms = (lag.min_ms != lag.ms).then_some(lag.min_ms);
+    }
+
+    /// The time lag the partition is known to have at least: what alerts
+    /// compare with their threshold, so an estimate never pages on its own
+    /// error. Samples without `time_lag_kind` (older collectors) count with
+    /// their value.
+    pub fn time_lag_at_least_ms(&self) -> Option<i64> {
+        self.time_lag_min_ms.or(self.time_lag_ms)
     }
 
     /// Whether the committed offset points before the log start: the data
@@ -126,6 +201,8 @@ impl PartitionSample {
             log_start: None,
             lag: committed.map(|c| (end - c).max(0)),
             time_lag_ms: None,
+            time_lag_kind: None,
+            time_lag_min_ms: None,
         }
     }
 }

@@ -356,9 +356,12 @@ impl KafkaOffsetSource {
 }
 
 impl OffsetSource for KafkaOffsetSource {
-    fn record_timestamps(&self, positions: &[(String, i32, i64)]) -> HashMap<(String, i32), i64> {
+    fn next_records(
+        &self,
+        positions: &[crate::source::RecordPosition],
+    ) -> HashMap<(String, i32), crate::source::NextRecord> {
         self.probe
-            .record_timestamps(&self.cluster, positions, self.timeout)
+            .next_records(&self.cluster, positions, self.timeout)
     }
 
     fn topic_partitions(&self) -> Result<HashMap<String, i32>, SourceError> {
