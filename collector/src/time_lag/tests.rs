@@ -140,6 +140,7 @@ fn run(mut scenario: Scenario) -> Tally {
         }
         t += INTERVAL;
     }
+    println!("{}: {tally:?}", scenario.name);
     tally
 }
 
