@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use lagwatch_model::MetricsMessage;
+use lagwatch_model::{split_sample, MetricsMessage, MAX_MESSAGE_BYTES};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
@@ -53,10 +53,22 @@ impl Publisher {
     /// Sends every message and waits for the broker's acknowledgement.
     /// Returns how many were not delivered (each is logged and counted).
     pub async fn publish(&self, messages: &[MetricsMessage]) -> usize {
-        let sends = messages.iter().map(|message| async move {
-            let key = message.key();
+        // Serialised once; a group too large for one message travels in
+        // parts (same key, so same partition, in order).
+        let mut records: Vec<(String, Vec<u8>)> = Vec::with_capacity(messages.len());
+        for message in messages {
             let payload = message.to_json();
-            let record = FutureRecord::to(&self.topic).key(&key).payload(&payload);
+            match message {
+                MetricsMessage::Group(sample) if payload.len() > MAX_MESSAGE_BYTES => {
+                    let parts = split_sample(sample.clone(), MAX_MESSAGE_BYTES);
+                    tracing::debug!(group = %sample.group, bytes = payload.len(), parts = parts.len(), "sample split into parts");
+                    records.extend(parts.iter().map(|part| (part.key(), part.to_json())));
+                }
+                _ => records.push((message.key(), payload)),
+            }
+        }
+        let sends = records.iter().map(|(key, payload)| async move {
+            let record = FutureRecord::to(&self.topic).key(key).payload(payload);
             let result = self
                 .producer
                 .send(record, Timeout::After(Duration::from_secs(120)))

@@ -13,7 +13,8 @@ use lagwatch_store::monitor_watch::MonitorList;
 use std::sync::Arc;
 
 use lagwatch_model::{
-    decode_message, now_ms, AlertEvent, AlertState, MetricsMessage, Monitor, Silence,
+    decode_message, now_ms, AlertEvent, AlertState, DecodeError, MetricsMessage, Monitor,
+    PartAssembler, Silence,
 };
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::{Outbox, Report};
@@ -90,6 +91,8 @@ pub async fn run_consumer(
     // Partition → committed offset at assignment: messages before it were
     // judged by the previous owner and only warm the windows up.
     let mut warm_until: HashMap<i32, i64> = HashMap::new();
+    // Groups too large for one message arrive in parts, judged whole.
+    let mut parts = PartAssembler::default();
     // A killed instance's partitions (and alerts) move within seconds.
     let mut client = cluster.group_member_config();
     let consumer: Arc<StreamConsumer<AssignmentWatch>> = Arc::new(
@@ -209,9 +212,10 @@ pub async fn run_consumer(
         if let Some(&until) = warm_until.get(&message.partition()) {
             if message.offset() < until {
                 // Judged by the previous owner: only fill the windows.
-                if let Ok(MetricsMessage::Group(sample)) =
-                    decode_message(message.payload().unwrap_or_default())
-                {
+                if let Some(Ok(MetricsMessage::Group(sample))) = whole(
+                    &mut parts,
+                    decode_message(message.payload().unwrap_or_default()),
+                ) {
                     if monitors.has_changed().unwrap_or(false) {
                         index = MonitorIndex::new(monitors.borrow_and_update().clone());
                     }
@@ -222,7 +226,11 @@ pub async fn run_consumer(
             warm_until.remove(&message.partition());
         }
         let payload = message.payload().unwrap_or_default();
-        match decode_message(payload) {
+        let Some(decoded) = whole(&mut parts, decode_message(payload)) else {
+            // More parts of this sample are to come.
+            continue;
+        };
+        match decoded {
             Ok(MetricsMessage::Group(sample)) if !in_time(sample.ts_ms, now_ms()) => {
                 refuse_out_of_time(&metrics, &sample.cluster, &sample.group, sample.ts_ms);
             }
@@ -262,6 +270,8 @@ pub async fn run_consumer(
                 }
                 notify_all(&mut notifier, alerts, &metrics).await;
             }
+            // Put together by `whole` above.
+            Ok(MetricsMessage::GroupPart(_)) => {}
             Err(error) => {
                 metrics.bad_messages.inc();
                 tracing::error!(
@@ -399,6 +409,26 @@ const MAX_FUTURE_MS: i64 = 5 * 60 * 1_000;
 /// Samples older than the metrics topic's retention (a week) plus a day
 /// cannot come from a working collector.
 const MAX_PAST_MS: i64 = 8 * 24 * 3_600 * 1_000;
+
+/// The message as the engine takes it: a group part is held until its
+/// sample is complete (`None` meanwhile), then handed on whole.
+fn whole(
+    parts: &mut PartAssembler,
+    decoded: Result<MetricsMessage, DecodeError>,
+) -> Option<Result<MetricsMessage, DecodeError>> {
+    match decoded {
+        Ok(MetricsMessage::GroupPart(part)) => {
+            let dropped = parts.dropped();
+            let (cluster, group) = (part.sample.cluster.clone(), part.sample.group.clone());
+            let assembled = parts.add(part);
+            if parts.dropped() > dropped {
+                tracing::warn!(%cluster, %group, "an incomplete split sample was dropped (its first parts came before this instance's start); the next sample is judged whole");
+            }
+            assembled.map(|sample| Ok(MetricsMessage::Group(sample)))
+        }
+        other => Some(other),
+    }
+}
 
 fn in_time(ts_ms: i64, now: i64) -> bool {
     ts_ms <= now.saturating_add(MAX_FUTURE_MS) && ts_ms >= now.saturating_sub(MAX_PAST_MS)

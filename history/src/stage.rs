@@ -192,6 +192,22 @@ pub async fn run_stage(
                         (Some(HistoryRecord::Sample(sample)), ts)
                     }
                 }
+                // Rows are per partition: each part is stored as it comes.
+                // Another part of the newest stored sample may still be
+                // missing, so only older samples count as stored.
+                Ok(MetricsMessage::GroupPart(part)) => {
+                    let ts = part.sample.ts_ms;
+                    if marks.has_sample(
+                        &part.sample.cluster,
+                        &part.sample.group,
+                        ts.saturating_add(1),
+                    ) {
+                        skipped += 1;
+                        (None, ts)
+                    } else {
+                        (Some(HistoryRecord::Sample(part.sample)), ts)
+                    }
+                }
                 Ok(MetricsMessage::Broker(sample)) => {
                     let ts = sample.ts_ms;
                     if marks.has_broker(&sample.cluster, sample.broker, ts) {

@@ -20,6 +20,7 @@ pub mod broker;
 pub mod errors;
 pub mod matching;
 pub mod monitor;
+pub mod parts;
 pub mod rule;
 pub mod sample;
 pub mod secret;
@@ -31,6 +32,7 @@ pub use broker::{BrokerMetric, BrokerSample};
 pub use errors::error_chain;
 pub use matching::{compile_pattern, Matcher};
 pub use monitor::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
+pub use parts::{split_sample, GroupPart, PartAssembler, MAX_MESSAGE_BYTES};
 pub use rule::Rule;
 pub use sample::{
     decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, TimeLag,

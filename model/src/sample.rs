@@ -22,6 +22,9 @@ pub enum MetricsMessage {
     Group(GroupSample),
     /// Health metrics of one broker (JMX) at one sample time.
     Broker(crate::BrokerSample),
+    /// Part of a group sample too large for one message
+    /// ([`crate::parts`]).
+    GroupPart(crate::parts::GroupPart),
 }
 
 impl MetricsMessage {
@@ -30,6 +33,7 @@ impl MetricsMessage {
         match self {
             MetricsMessage::Group(sample) => sample.key(),
             MetricsMessage::Broker(sample) => sample.key(),
+            MetricsMessage::GroupPart(part) => part.sample.key(),
         }
     }
 
@@ -222,6 +226,7 @@ pub fn decode_message(payload: &[u8]) -> Result<MetricsMessage, DecodeError> {
     let found = match &message {
         MetricsMessage::Group(sample) => sample.v,
         MetricsMessage::Broker(sample) => sample.v,
+        MetricsMessage::GroupPart(part) => part.sample.v,
     };
     if found > WIRE_VERSION {
         return Err(DecodeError::UnsupportedVersion {
