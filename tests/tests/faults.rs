@@ -73,6 +73,28 @@ const EVALUATOR: Roles = Roles {
     history: true,
 };
 
+/// Soak runs (`bench/soak.sh`) hold each outage this long before ending
+/// it: `LAGWATCH_SOAK_OUTAGE_SECS` (default 0: end it as soon as the
+/// scenario crossed the boundary it tests, which the scaled retry budget
+/// reaches in seconds).
+fn soak_outage() -> Duration {
+    Duration::from_secs(
+        std::env::var("LAGWATCH_SOAK_OUTAGE_SECS")
+            .ok()
+            .and_then(|secs| secs.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+/// Keeps an outage that began at `since` going until the soak length.
+async fn hold_outage(name: &str, since: Instant) {
+    let remaining = soak_outage().saturating_sub(since.elapsed());
+    if !remaining.is_zero() {
+        eprintln!("FIGURE: {name}: soak: outage held {:.0} s", soak_outage().as_secs_f64());
+        tokio::time::sleep(remaining).await;
+    }
+}
+
 fn is_child() -> bool {
     std::env::var(CHILD_ENV).is_ok()
 }
@@ -552,6 +574,8 @@ async fn smtp_outage_delivers_each_owed_notification_once() -> anyhow::Result<()
     assert!(faults::mails(&mail_dir).is_empty(), "SMTP was down");
 
     // SMTP returns: what is owed arrives once.
+    hold_outage("smtp", outage).await;
+    assert!(faults::mails(&mail_dir).is_empty(), "SMTP was down");
     let outage_length = outage.elapsed();
     smtp.up().await?;
     let back = Instant::now();
@@ -733,6 +757,7 @@ async fn clickhouse_outage_delays_no_page_and_loses_no_sample() -> anyhow::Resul
     eprintln!("FIGURE: clickhouse: lagwatch_history_backlog_messages = {backlog} before recovery");
 
     // Recovery.
+    hold_outage("clickhouse", down_at).await;
     let outage = down_at.elapsed();
     drop(hole);
     front.up().await?;
