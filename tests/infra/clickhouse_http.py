@@ -32,15 +32,26 @@ for curl:
   X (chdb))\\n`` with header ``X-ClickHouse-Exception-Code: N`` and the HTTP
   status ClickHouse itself would use (400 parse/syntax errors, 404 unknown
   table/database/function/setting, 500 otherwise).
-* Compression is NOT supported: ``compress=1``, ``decompress=1`` or a
-  ``Content-Encoding`` other than identity get a clear 400 error.  Configure
-  the Rust client with ``Compression::None``.
+* LZ4 compression, as ClickHouse does it (needs the ``lz4`` and
+  ``clickhouse-cityhash`` packages, installed by ``install.sh``):
+  ``decompress=1`` request bodies are ClickHouse's native compressed blocks
+  (16-byte CityHash128 v1.0.2 checksum, method byte ``0x82``, compressed and
+  uncompressed sizes, one LZ4 block); a wrong checksum is refused like
+  ClickHouse refuses it (code 40, CHECKSUM_DOESNT_MATCH).  ``compress=1``
+  answers in the same block format; ``Accept-Encoding: lz4`` (what
+  clickhouse-rs >= 0.15 asks for on reads) answers as an LZ4 frame with
+  ``Content-Encoding: lz4`` unless ``enable_http_compression=0``.  Other
+  encodings (``Content-Encoding`` other than identity, zstd blocks) get a
+  clear 400 error.
+* ``--tls-cert FILE [--tls-key FILE]`` serves https instead of http (the
+  certificate file may hold the key too), for the TLS tests.
 
 All engine access is serialised with one lock (the session is shared).  Chunked
 request bodies (as sent by the Rust client's inserts) are supported, as are
 keep-alive connections.
 
 Usage: clickhouse_http.py [--host 127.0.0.1] [--port 18123] [--data DIR]
+                          [--tls-cert PEM [--tls-key PEM]]
 """
 
 from __future__ import annotations
@@ -50,6 +61,8 @@ import json
 import os
 import re
 import signal
+import ssl
+import struct
 import sys
 import tempfile
 import threading
@@ -73,6 +86,73 @@ HTTP_ONLY_PARAMS = {
     "cancel_http_readonly_queries_on_client_close", "client_protocol_version",
     "output_format_binary_write_json_as_string",
 }
+
+# ClickHouse's native compressed block: checksum(16) method(1) compressed
+# size incl. the 9-byte header (u32 LE) uncompressed size (u32 LE) data.
+NATIVE_LZ4 = 0x82
+NATIVE_NONE = 0x02
+NATIVE_HEADER = 9
+NATIVE_CHECKSUM = 16
+
+
+def native_checksum(header_and_data: bytes) -> bytes:
+    """CityHash128 (v1.0.2, ClickHouse's) of header+data, as ClickHouse
+    writes it: the low 64 bits then the high 64 bits, each little-endian."""
+    from clickhouse_cityhash.cityhash import CityHash128
+    return CityHash128(header_and_data).to_bytes(16, "little")
+
+
+def native_decompress(body: bytes) -> bytes:
+    """Decode a stream of native compressed blocks (``decompress=1``)."""
+    import lz4.block
+    out, pos = [], 0
+    while pos < len(body):
+        if len(body) - pos < NATIVE_CHECKSUM + NATIVE_HEADER:
+            raise CHError(271, "Truncated compressed block header at byte %d" % pos, "CANNOT_DECOMPRESS", 400)
+        checksum = body[pos:pos + NATIVE_CHECKSUM]
+        method, compressed, uncompressed = struct.unpack_from("<BII", body, pos + NATIVE_CHECKSUM)
+        end = pos + NATIVE_CHECKSUM + compressed
+        if compressed < NATIVE_HEADER or end > len(body):
+            raise CHError(271, "Compressed block at byte %d claims %d bytes, %d left"
+                          % (pos, compressed, len(body) - pos - NATIVE_CHECKSUM), "CANNOT_DECOMPRESS", 400)
+        framed = body[pos + NATIVE_CHECKSUM:end]
+        expected = native_checksum(framed)
+        if checksum != expected:
+            raise CHError(40, "Checksum doesn't match: corrupted data. Reference: %s. Actual: %s"
+                          % (expected.hex(), checksum.hex()), "CHECKSUM_DOESNT_MATCH", 400)
+        data = framed[NATIVE_HEADER:]
+        if method == NATIVE_LZ4:
+            block = lz4.block.decompress(data, uncompressed_size=uncompressed)
+        elif method == NATIVE_NONE:
+            block = data
+        else:
+            raise CHError(48, "Compression method 0x%02x is not supported by the lagwatch ClickHouse test "
+                              "front (LZ4 0x82 and none 0x02 are)" % method, "NOT_IMPLEMENTED", 400)
+        if len(block) != uncompressed:
+            raise CHError(271, "Block decompressed to %d bytes, header says %d" % (len(block), uncompressed),
+                          "CANNOT_DECOMPRESS", 400)
+        out.append(block)
+        pos = end
+    return b"".join(out)
+
+
+def native_compress(data: bytes, block_size: int = 1 << 20) -> bytes:
+    """Encode ``data`` as native LZ4 blocks (a ``compress=1`` answer)."""
+    import lz4.block
+    out = []
+    for start in range(0, max(len(data), 1), block_size):
+        chunk = data[start:start + block_size]
+        packed = lz4.block.compress(chunk, store_size=False)
+        framed = struct.pack("<BII", NATIVE_LZ4, NATIVE_HEADER + len(packed), len(chunk)) + packed
+        out.append(native_checksum(framed) + framed)
+    return b"".join(out)
+
+
+def lz4_frame(data: bytes) -> bytes:
+    """An LZ4 frame (``Content-Encoding: lz4``)."""
+    import lz4.frame
+    return lz4.frame.compress(data)
+
 
 # ClickHouse's own error-code -> HTTP status mapping (the common cases of
 # HTTPHandler's exceptionCodeToHTTPStatus); everything else is 500.
@@ -551,11 +631,22 @@ class Handler(BaseHTTPRequestHandler):
         status, summary_sql = 200, qparam or body[:200].decode("utf-8", "replace")
         try:
             self._check_compression(params)
+            if enabled(params.get("decompress")):
+                body = native_decompress(body)
+                if not qparam:
+                    summary_sql = body[:200].decode("utf-8", "replace")
             database = params.get("database") or self.headers.get("X-ClickHouse-Database") or None
             default_format = params.get("default_format") or self.headers.get("X-ClickHouse-Format") or None
             out, meta = self.engine.execute(qparam, body, params, database, default_format)
             fmt = meta.get("format", "TabSeparated")
+            encoding = {}
+            if enabled(params.get("compress")):
+                out = native_compress(out)
+            elif self._wants_lz4_frame(params):
+                out = lz4_frame(out)
+                encoding = {"Content-Encoding": "lz4"}
             self._send(200, out, {
+                **encoding,
                 "Content-Type": CONTENT_TYPES.get(fmt.lower(), "application/octet-stream"),
                 "X-ClickHouse-Format": fmt,
                 "X-ClickHouse-Query-Id": query_id,
@@ -578,13 +669,17 @@ class Handler(BaseHTTPRequestHandler):
         enc = (self.headers.get("Content-Encoding") or "").strip().lower()
         if enc and enc != "identity":
             raise CHError(48, "Content-Encoding '%s' is not supported by the lagwatch ClickHouse test front; "
-                                "send uncompressed bodies (Rust: Client::with_compression(Compression::None))" % enc,
+                                "send uncompressed bodies or native LZ4 blocks with decompress=1" % enc,
                           "NOT_IMPLEMENTED", 400)
-        for key in ("compress", "decompress"):
-            if params.get(key, "0") not in ("", "0"):
-                raise CHError(48, "%s=1 (ClickHouse native LZ4 compression) is not supported by the lagwatch "
-                                    "ClickHouse test front; use Client::with_compression(Compression::None)" % key,
-                              "NOT_IMPLEMENTED", 400)
+
+    def _wants_lz4_frame(self, params: dict[str, str]) -> bool:
+        accepted = [part.split(";", 1)[0].strip().lower()
+                    for part in (self.headers.get("Accept-Encoding") or "").split(",")]
+        return "lz4" in accepted and params.get("enable_http_compression", "1") not in ("0", "false")
+
+
+def enabled(value: str | None) -> bool:
+    return value not in (None, "", "0", "false")
 
 
 class Server(ThreadingHTTPServer):
@@ -602,11 +697,19 @@ def main(argv=None) -> int:
     ap.add_argument("--insert-mode", choices=("auto", "stream", "file"),
                     default=os.environ.get("LAGWATCH_CH_INSERT_MODE", "auto"))
     ap.add_argument("--pidfile", default=None)
+    ap.add_argument("--tls-cert", default=None, help="serve https with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", default=None, help="PEM key (default: in --tls-cert)")
     args = ap.parse_args(argv)
 
     engine = Engine(args.data, args.insert_mode)
     Handler.engine = engine
     httpd = Server((args.host, args.port), Handler)
+    scheme = "http"
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
+        scheme = "https"
     if args.pidfile:
         tmp = args.pidfile + ".tmp"
         with open(tmp, "w") as fh:
@@ -619,8 +722,8 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log("listening on http://%s:%d (engine %s, data %s, insert mode %s)"
-        % (args.host, args.port, engine.version, args.data, engine.insert_mode))
+    log("listening on %s://%s:%d (engine %s, data %s, insert mode %s)"
+        % (scheme, args.host, args.port, engine.version, args.data, engine.insert_mode))
     try:
         httpd.serve_forever(poll_interval=0.5)
     finally:

@@ -15,6 +15,9 @@ LAGWATCH_INFRA_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${LAGWATCH_JMX_EXPORTER_VERSION:=1.0.1}"
 : "${LAGWATCH_CHDB_SPEC:=chdb-core==26.9.0}"
 : "${LAGWATCH_AIOSMTPD_SPEC:=aiosmtpd==1.4.6}"
+# The test ClickHouse front's LZ4 codecs (native blocks with their CityHash128
+# checksum, LZ4 frames): clickhouse_http.py.
+: "${LAGWATCH_CH_CODECS_SPEC:=lz4==4.4.5 clickhouse-cityhash==1.0.2.6}"
 : "${LAGWATCH_MAVEN_DEP_PLUGIN:=org.apache.maven.plugins:maven-dependency-plugin:3.8.1}"
 
 # Ports (loopback only).
@@ -76,7 +79,7 @@ lw_now() { date +%s; }
 # Installation is complete when every cached piece is in place.
 lw_install_complete() {
     [[ -f "$LAGWATCH_VENV/.lagwatch-ok" ]] \
-        && [[ "$(cat "$LAGWATCH_VENV/.lagwatch-ok")" == "$LAGWATCH_CHDB_SPEC $LAGWATCH_AIOSMTPD_SPEC" ]] \
+        && [[ "$(cat "$LAGWATCH_VENV/.lagwatch-ok")" == "$LAGWATCH_CHDB_SPEC $LAGWATCH_AIOSMTPD_SPEC $LAGWATCH_CH_CODECS_SPEC" ]] \
         && [[ -f "$LAGWATCH_KAFKA_HOME/.lagwatch-ok" ]] \
         && [[ "$(cat "$LAGWATCH_KAFKA_HOME/.lagwatch-ok")" == "$LAGWATCH_KAFKA_STAMP" ]] \
         && { [[ -f "$LAGWATCH_JOLOKIA_JAR" ]] || [[ -f "$LAGWATCH_JOLOKIA_FAILED" ]]; } \

@@ -49,7 +49,7 @@ install_mariadb() {
 
 # ------------------------------------------------------------- Python venv ---
 install_venv() {
-    local want="$LAGWATCH_CHDB_SPEC $LAGWATCH_AIOSMTPD_SPEC"
+    local want="$LAGWATCH_CHDB_SPEC $LAGWATCH_AIOSMTPD_SPEC $LAGWATCH_CH_CODECS_SPEC"
     if [[ $FORCE -eq 0 && -f "$LAGWATCH_VENV/.lagwatch-ok" && "$(cat "$LAGWATCH_VENV/.lagwatch-ok")" == "$want" ]]; then
         lw_log "venv: cached at $LAGWATCH_VENV"
         return
@@ -61,12 +61,16 @@ install_venv() {
         "$py" -m venv "$LAGWATCH_VENV"
     fi
     lw_log "venv: pip install $want"
-    "$LAGWATCH_VENV_PY" -m pip install -q --disable-pip-version-check "$LAGWATCH_CHDB_SPEC" "$LAGWATCH_AIOSMTPD_SPEC"
+    # shellcheck disable=SC2086 # the codecs spec is a list of requirements
+    "$LAGWATCH_VENV_PY" -m pip install -q --disable-pip-version-check "$LAGWATCH_CHDB_SPEC" "$LAGWATCH_AIOSMTPD_SPEC" \
+        $LAGWATCH_CH_CODECS_SPEC
     # Verify: the chdb-core wheel is imported as `chdb`.
     "$LAGWATCH_VENV_PY" - <<'PY'
 from importlib.metadata import version
 import chdb
 import aiosmtpd
+import lz4.block, lz4.frame  # noqa: F401,E401
+from clickhouse_cityhash.cityhash import CityHash128  # noqa: F401
 from chdb import session  # noqa: F401
 r = chdb.query("SELECT version()", "CSV")
 print("[lagwatch-infra] venv: chdb-core %s imports as `chdb`, engine %s, aiosmtpd %s"

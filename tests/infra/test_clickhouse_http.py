@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -112,10 +113,16 @@ class Resp:
 
 
 class Client:
-    def __init__(self, url: str):
+    def __init__(self, url: str, tls: ssl.SSLContext | None = None):
         u = urlsplit(url)
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 8123
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        self.tls = tls
+        self.conn = self.connect()
+
+    def connect(self, timeout: float = 60) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.tls)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     def request(self, method="POST", params=None, body=None, headers=None, chunked=False) -> Resp:
         path = "/?" + urlencode(params or {}) if params else "/"
@@ -132,7 +139,7 @@ class Client:
                 return Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, payload)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.conn.close()
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+                self.conn = self.connect()
                 if attempt == 2 or chunked:
                     raise
 
@@ -177,7 +184,7 @@ class Suite:
     def test_ping(self):
         r = self.c.request("GET", None, None)
         assert r.status == 200 and r.body == b"Ok.\n", r
-        conn = http.client.HTTPConnection(self.c.host, self.c.port, timeout=10)
+        conn = self.c.connect(timeout=10)
         conn.request("GET", "/ping")
         rr = conn.getresponse()
         assert rr.status == 200 and rr.read() == b"Ok.\n"
@@ -338,13 +345,40 @@ class Suite:
         r = self.c.request("POST", {"database": self.db, "query": "INSERT INTO t FORMAT RowBinary"}, b"\x01\x02",
                            chunked=True)
         assert r.status in (400, 500) and r.text.startswith("Code: "), r
-        # compression is refused clearly
-        r = self.c.request("POST", {"compress": "1"}, b"SELECT 1")
-        assert r.status == 400 and "Compression::None" in r.text, r
+        # unsupported compression is refused clearly
         r = self.c.request("POST", None, b"SELECT 1", headers={"Content-Encoding": "gzip"})
         assert r.status == 400 and "Content-Encoding" in r.text, r
         # the connection still works after errors (keep-alive)
         assert self.c.ok("SELECT 7") == b"7\n"
+
+    def test_lz4(self):
+        import clickhouse_http as front
+        # decompress=1: a RowBinary insert in native LZ4 blocks (two blocks)
+        rows = [rb_row(10 + i, "lz4-%d" % i, 1_700_000_000_000 + i, "gamma", i) for i in range(500)]
+        data = b"".join(rows)
+        body = front.native_compress(data, block_size=len(data) // 2 + 1)
+        assert body.count(bytes([front.NATIVE_LZ4])) >= 2 and len(body) < len(data), len(body)
+        q = "INSERT INTO t(`id`,`name`,`ts`,`lc`,`n`) FORMAT RowBinary"
+        r = self.c.request("POST", {"database": self.db, "query": q, "decompress": "1"}, body, chunked=True)
+        assert r.status == 200, r
+        assert self.c.ok("SELECT count() FROM t WHERE name LIKE 'lz4-%'", database=self.db) == b"500\n"
+        # a block whose checksum does not match is refused as ClickHouse refuses it
+        bad = bytearray(body)
+        bad[-1] ^= 0xFF
+        r = self.c.request("POST", {"database": self.db, "query": q, "decompress": "1"}, bytes(bad))
+        assert r.status == 400 and r.headers.get("x-clickhouse-exception-code") == "40", r
+        assert "(CHECKSUM_DOESNT_MATCH)" in r.text, r.text
+        # compress=1: the answer is native LZ4 blocks
+        r = self.c.request("POST", {"compress": "1"}, b"SELECT 'answer-in-blocks'")
+        assert r.status == 200 and front.native_decompress(r.body) == b"answer-in-blocks\n", r
+        # Accept-Encoding: lz4 (clickhouse-rs 0.15 reads): an LZ4 frame
+        import lz4.frame
+        r = self.c.request("POST", None, b"SELECT 'framed'", headers={"Accept-Encoding": "lz4"})
+        assert r.status == 200 and r.headers.get("content-encoding") == "lz4", r.headers
+        assert lz4.frame.decompress(r.body) == b"framed\n", r
+        r = self.c.request("POST", {"enable_http_compression": "0"}, b"SELECT 'plain'",
+                           headers={"Accept-Encoding": "lz4"})
+        assert r.status == 200 and r.body == b"plain\n" and "content-encoding" not in r.headers, r
 
     def test_ddl(self):
         self.c.ok("ALTER TABLE t ADD COLUMN IF NOT EXISTS extra String DEFAULT 'x'", database=self.db)
@@ -362,18 +396,18 @@ ALL = ["ping", "get_query_param", "query_param_plus_body_concat", "setup", "inse
        "select_rowbinary", "select_rowbinary_with_names_and_types", "select_jsoneachrow_and_tsv",
        "insert_rowbinary_with_names_and_types", "insert_text_formats_in_body", "insert_deduplication_token",
        "settings_and_ignored_params", "server_side_params", "multipart_params", "describe_for_insert_metadata",
-       "errors", "ddl", "teardown"]
+       "errors", "lz4", "ddl", "teardown"]
 INSERT_ONLY = ["setup", "insert_rowbinary_chunked", "select_rowbinary", "insert_rowbinary_with_names_and_types",
                "insert_text_formats_in_body", "teardown"]
 
 
+TLS_ONLY = ["ping", "setup", "insert_rowbinary_chunked", "lz4", "teardown"]
+
+
 # ------------------------------------------------------------------ driver --
-def reachable(url: str) -> bool:
-    u = urlsplit(url)
+def reachable(url: str, tls: ssl.SSLContext | None = None) -> bool:
     try:
-        with socket.create_connection((u.hostname, u.port or 8123), timeout=2):
-            pass
-        c = http.client.HTTPConnection(u.hostname, u.port or 8123, timeout=5)
+        c = Client(url, tls).connect(timeout=5)
         c.request("GET", "/ping")
         return c.getresponse().read() == b"Ok.\n"
     except OSError:
@@ -386,19 +420,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn(insert_mode: str, tmp: str):
+def spawn(insert_mode: str, tmp: str, certs: str | None = None):
     port = free_port()
     log = open(os.path.join(tmp, "front-%s.log" % insert_mode), "wb")
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "clickhouse_http.py"), "--port", str(port),
-                             "--data", os.path.join(tmp, "data-" + insert_mode), "--insert-mode", insert_mode],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = "http://127.0.0.1:%d" % port
+    argv = [sys.executable, os.path.join(HERE, "clickhouse_http.py"), "--port", str(port),
+            "--data", os.path.join(tmp, "data-" + insert_mode), "--insert-mode", insert_mode]
+    tls = None
+    if certs:
+        argv += ["--tls-cert", os.path.join(certs, "server.pem")]
+        tls = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    url = "%s://127.0.0.1:%d" % ("https" if certs else "http", port)
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("spawned front exited early, see %s" % log.name)
-        if reachable(url):
-            return proc, url
+        if reachable(url, tls):
+            return proc, url, tls
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError("spawned front did not become ready")
@@ -417,17 +455,32 @@ def main() -> int:
             url = args.url
             if not reachable(url):
                 print("note: nothing answers at %s, spawning a private front" % url)
-                proc, url = spawn("auto", tmp)
+                proc, url, _ = spawn("auto", tmp)
                 procs.append(proc)
             suite = Suite(Client(url), "main")
             suite.run(ALL)
             passed, failed = passed + suite.passed, failed + suite.failed
             if not args.no_spawn:
-                proc, furl = spawn("file", tmp)
+                proc, furl, _ = spawn("file", tmp)
                 procs.append(proc)
                 suite = Suite(Client(furl), "file-insert-mode")
                 suite.run(INSERT_ONLY)
                 passed, failed = passed + suite.passed, failed + suite.failed
+                # https with a CA made now; a client trusting another CA is refused
+                certs = os.path.join(tmp, "certs")
+                subprocess.run(["bash", os.path.join(HERE, "tls-certs.sh"), certs], check=True)
+                proc, turl, tls = spawn("stream", tmp, certs)
+                procs.append(proc)
+                suite = Suite(Client(turl, tls), "https")
+                suite.run(TLS_ONLY)
+                passed, failed = passed + suite.passed, failed + suite.failed
+                other = ssl.create_default_context(cafile=os.path.join(certs, "other-ca.pem"))
+                if reachable(turl, other):
+                    failed += 1
+                    print("FAIL [https] a client trusting an unrelated CA was served")
+                else:
+                    passed += 1
+                    print("PASS [https] unrelated_ca_refused")
         finally:
             for p in procs:
                 p.terminate()
