@@ -331,7 +331,7 @@ fn parse(name: &str, text: &str) -> Result<RulesFile, RulesError> {
     if text.trim().is_empty() {
         return Ok(RulesFile::default());
     }
-    let file: RulesFile = serde_yaml::from_str(text).map_err(|error| {
+    let file: RulesFile = yaml_serde::from_str(text).map_err(|error| {
         let (line, column) = error.location().map_or((0, 0), |l| (l.line(), l.column()));
         RulesError {
             file: name.to_string(),
@@ -354,7 +354,7 @@ fn parse(name: &str, text: &str) -> Result<RulesFile, RulesError> {
     Ok(file)
 }
 
-/// serde_yaml appends " at line L column C"; the location is printed in
+/// yaml_serde appends " at line L column C"; the location is printed in
 /// front instead.
 fn strip_location(message: &str) -> String {
     match message.rfind(" at line ") {

@@ -1,5 +1,6 @@
 //! Numbered, table-driven tests of the partition window and the window
-//! rules (Rules 2–7), plus seeded randomised property tests.
+//! rules (Rules 2–7), plus `proptest` property tests (a failing case is
+//! shrunk to a small one and its seed kept under `proptest-regressions/`).
 //!
 //! Window points are written in a small notation, one string per case:
 //! `ts:committed/end` with `-` for "no committed offset"; an optional
@@ -14,6 +15,7 @@ use crate::status::{
 };
 use crate::window::{Point, Push, Window, DEFAULT_CAPACITY, MAX_CAPACITY, MIN_CAPACITY};
 use lagwatch_model::PartitionSample;
+use proptest::prelude::*;
 use Status::{Ok, Rewind, Stall, Stop, Unknown, Warn};
 
 /// Window capacity and rule parameters of a case.
@@ -289,131 +291,159 @@ fn rules_defaults_and_min_points_clamp() {
     );
 }
 
-// ---- seeded randomised properties ------------------------------------------
+// ---- property tests ----------------------------------------------------------
 
-/// xorshift64*: a tiny deterministic generator, so the properties need no
-/// dependency and every failure reproduces from its seed.
-struct Rng(u64);
+/// As many cases per property as the hand-seeded loop it replaced ran.
+const PROPERTY_CASES: u32 = 2_000;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        let width = (hi - lo + 1) as u64;
-        lo + (self.next() % width) as i64
-    }
+/// How a random walk's consumer moves at one step.
+#[derive(Debug, Clone, Copy)]
+enum Consumer {
+    /// Resets this many offsets into the past.
+    Rewinds(i64),
+    /// Commits nothing new.
+    Pauses,
+    /// Keeps up to within this many offsets of the end.
+    KeepsUp(i64),
 }
 
-const SEEDS: u64 = 2_000;
+/// One step of a random walk: time, end offset, consumer, and whether the
+/// sample carries a committed offset at all.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    time: i64,
+    end: i64,
+    consumer: Consumer,
+    has_committed: bool,
+}
 
-/// A random walk of points: time mostly forward (sometimes stale or
-/// repeated), end mostly growing (sometimes rewound), a consumer that
+fn step(max_lag: i64) -> impl Strategy<Value = Step> {
+    let end = prop_oneof![1 => (1i64..=500).prop_map(|back| -back), 40 => 0i64..=20];
+    let consumer = prop_oneof![
+        1 => (1i64..=50).prop_map(Consumer::Rewinds),
+        12 => Just(Consumer::Pauses),
+        27 => (0..=max_lag).prop_map(Consumer::KeepsUp),
+    ];
+    (
+        -15i64..=30,
+        end,
+        consumer,
+        prop::bool::weighted(15.0 / 16.0),
+    )
+        .prop_map(|(time, end, consumer, has_committed)| Step {
+            time,
+            end,
+            consumer,
+            has_committed,
+        })
+}
+
+/// A random walk of up to `n` points: time mostly forward (sometimes stale
+/// or repeated), end mostly growing (sometimes rewound), a consumer that
 /// mostly keeps up, sometimes pauses and rarely resets to the past, and
 /// sometimes has no committed offset. Every lag stays within `max_lag`.
-fn random_points(rng: &mut Rng, n: usize, max_lag: i64) -> Vec<Point> {
-    let (mut ts, mut end, mut committed) = (1_000, 1_000, 1_000);
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        ts += rng.range(-15, 30);
-        end += match rng.range(0, 40) {
-            0 => -rng.range(1, 500),
-            _ => rng.range(0, 20),
-        };
-        committed = match rng.range(0, 39) {
-            0 => committed - rng.range(1, 50),
-            1..=12 => committed,
-            _ => committed.max(end - rng.range(0, max_lag)),
-        };
-        committed = committed.max(end - max_lag);
-        let c = (rng.range(0, 15) > 0).then_some(committed);
-        out.push(Point::new(ts, c, end));
-    }
-    out
+fn walk(n: usize, max_lag: i64) -> impl Strategy<Value = Vec<Point>> {
+    prop::collection::vec(step(max_lag), 0..=n).prop_map(move |steps| {
+        let (mut ts, mut end, mut committed) = (1_000, 1_000, 1_000);
+        steps
+            .into_iter()
+            .map(|step| {
+                ts += step.time;
+                end += step.end;
+                committed = match step.consumer {
+                    Consumer::Rewinds(back) => committed - back,
+                    Consumer::Pauses => committed,
+                    Consumer::KeepsUp(behind) => committed.max(end - behind),
+                };
+                committed = committed.max(end - max_lag);
+                Point::new(ts, step.has_committed.then_some(committed), end)
+            })
+            .collect()
+    })
 }
 
-fn random_rules(rng: &mut Rng) -> (usize, WindowRules) {
-    let cap = rng.range(2, 30) as usize;
-    let rules = WindowRules {
-        allowed_lag: rng.range(0, 5),
-        min_points: rng.range(0, 12) as usize,
-        stop_after_ms: (rng.range(0, 1) == 1).then(|| rng.range(0, 300)),
-    };
-    (cap, rules)
+/// A window capacity and rule parameters.
+fn rules() -> impl Strategy<Value = (usize, WindowRules)> {
+    (
+        2usize..=30,
+        0i64..=5,
+        0usize..=12,
+        prop::option::of(0i64..=300),
+    )
+        .prop_map(|(cap, allowed_lag, min_points, stop_after_ms)| {
+            (
+                cap,
+                WindowRules {
+                    allowed_lag,
+                    min_points,
+                    stop_after_ms,
+                },
+            )
+        })
 }
 
-#[test]
-fn property_window_is_bounded_and_ordered() {
-    for seed in 1..=SEEDS {
-        let mut rng = Rng(seed);
-        let (cap, _) = random_rules(&mut rng);
+/// A consumer that commits at every sample: (time step, commit step, end step).
+fn progressing() -> impl Strategy<Value = Vec<(i64, i64, i64)>> {
+    prop::collection::vec((1i64..=30, 1i64..=50, 0i64..=80), 0..=60)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(PROPERTY_CASES))]
+
+    #[test]
+    fn property_window_is_bounded_and_ordered((cap, _) in rules(), points in walk(200, 1_000)) {
         let mut w = Window::new(cap);
-        for point in random_points(&mut rng, 200, 1_000) {
+        for point in points {
             w.push(point);
-            assert!(w.len() <= cap, "seed {seed}");
+            prop_assert!(w.len() <= cap);
             let pts: Vec<&Point> = w.points().collect();
             for pair in pts.windows(2) {
-                assert!(pair[0].ts_ms < pair[1].ts_ms, "seed {seed}");
-                assert!(pair[0].end <= pair[1].end, "seed {seed}");
+                prop_assert!(pair[0].ts_ms < pair[1].ts_ms);
+                prop_assert!(pair[0].end <= pair[1].end);
             }
             let mut committed = w.observed().map(|p| (p.ts_ms, p.committed));
             if let Some((first_ts, first)) = committed.next() {
                 if committed.all(|(_, c)| c == first) {
-                    let since = w.committed_since_ms().expect("a committed offset was seen");
-                    assert!(since <= first_ts, "seed {seed}");
+                    let since = w.committed_since_ms();
+                    prop_assert!(since.is_some_and(|since| since <= first_ts), "{since:?}");
                 }
             }
         }
     }
-}
 
-#[test]
-fn property_no_lag_alert_when_every_lag_is_allowed() {
-    for seed in 1..=SEEDS {
-        let mut rng = Rng(seed);
-        let (cap, rules) = random_rules(&mut rng);
+    #[test]
+    fn property_no_lag_alert_when_every_lag_is_allowed(
+        (cap, rules, points) in rules()
+            .prop_flat_map(|(cap, rules)| (Just(cap), Just(rules), walk(60, rules.allowed_lag)))
+    ) {
         let mut w = Window::new(cap);
-        for point in random_points(&mut rng, 60, rules.allowed_lag) {
+        for point in points {
             w.push(point);
             let status = evaluate(&w, &rules);
-            assert!(
+            prop_assert!(
                 matches!(status, Unknown | Ok | Rewind),
-                "seed {seed}: {status} with every lag <= {}",
+                "{status} with every lag <= {}",
                 rules.allowed_lag
             );
         }
     }
-}
 
-#[test]
-fn property_a_progressing_consumer_is_never_an_error() {
-    for seed in 1..=SEEDS {
-        let mut rng = Rng(seed);
-        let (cap, rules) = random_rules(&mut rng);
+    #[test]
+    fn property_a_progressing_consumer_is_never_an_error((cap, rules) in rules(), steps in progressing()) {
         let mut w = Window::new(cap);
         let (mut ts, mut committed, mut end) = (0, 0, 0);
-        for _ in 0..60 {
-            ts += rng.range(1, 30);
-            committed += rng.range(1, 50);
-            end = (end + rng.range(0, 80)).max(committed);
+        for (time, commit, produce) in steps {
+            ts += time;
+            committed += commit;
+            end = (end + produce).max(committed);
             w.push(Point::new(ts, Some(committed), end));
             let status = evaluate(&w, &rules);
-            assert!(!status.is_error(), "seed {seed}: {status} while committing");
+            prop_assert!(!status.is_error(), "{status} while committing");
         }
     }
-}
 
-#[test]
-fn property_stale_and_duplicate_points_change_nothing() {
-    for seed in 1..=SEEDS {
-        let mut rng = Rng(seed);
-        let (cap, rules) = random_rules(&mut rng);
-        let points = random_points(&mut rng, 40, 1_000);
+    #[test]
+    fn property_stale_and_duplicate_points_change_nothing((cap, rules) in rules(), points in walk(40, 1_000)) {
         let mut clean = Window::new(cap);
         let mut noisy = Window::new(cap);
         for point in &points {
@@ -421,53 +451,37 @@ fn property_stale_and_duplicate_points_change_nothing() {
             noisy.push(*point);
             // Replays: the same time again, and an older time.
             let replay = Point::new(point.ts_ms, Some(0), point.end + 1_000);
-            assert_eq!(noisy.push(replay), Push::Ignored, "seed {seed}");
+            prop_assert_eq!(noisy.push(replay), Push::Ignored);
             let stale = Point::new(point.ts_ms - 1, Some(0), 0);
-            assert_eq!(noisy.push(stale), Push::Ignored, "seed {seed}");
-            assert_eq!(
-                evaluate(&clean, &rules),
-                evaluate(&noisy, &rules),
-                "seed {seed}"
-            );
+            prop_assert_eq!(noisy.push(stale), Push::Ignored);
+            prop_assert_eq!(evaluate(&clean, &rules), evaluate(&noisy, &rules));
         }
     }
-}
 
-#[test]
-fn property_unknown_exactly_below_min_points() {
-    for seed in 1..=SEEDS {
-        let mut rng = Rng(seed);
-        let (cap, rules) = random_rules(&mut rng);
+    #[test]
+    fn property_unknown_exactly_below_min_points((cap, rules) in rules(), points in walk(40, 1_000)) {
         let mut w = Window::new(cap);
-        for point in random_points(&mut rng, 40, 1_000) {
+        for point in points {
             w.push(point);
             let known = w.observed().count();
             let unknown = evaluate(&w, &rules) == Unknown;
-            assert_eq!(
-                unknown,
-                known < rules.effective_min_points(cap),
-                "seed {seed}"
-            );
+            prop_assert_eq!(unknown, known < rules.effective_min_points(cap));
         }
     }
-}
 
-#[test]
-fn property_group_is_the_maximum() {
-    for seed in 1..=SEEDS {
-        let mut rng = Rng(seed);
-        let n = rng.range(0, 20) as usize;
-        let statuses: Vec<(usize, Status)> = (0..n)
-            .map(|i| (i, Status::ALL[rng.range(0, 5) as usize]))
-            .collect();
+    #[test]
+    fn property_group_is_the_maximum(
+        statuses in prop::collection::vec(prop::sample::select(Status::ALL.to_vec()), 0..=20)
+    ) {
+        let statuses: Vec<(usize, Status)> = statuses.into_iter().enumerate().collect();
         let group = group_status(statuses.iter().copied());
         let worst = statuses.iter().map(|(_, s)| *s).max().unwrap_or(Unknown);
-        assert_eq!(group.status, worst, "seed {seed}");
+        prop_assert_eq!(group.status, worst);
         let at_worst: Vec<usize> = statuses
             .iter()
             .filter(|(_, s)| *s == worst)
             .map(|(i, _)| *i)
             .collect();
-        assert_eq!(group.partitions, at_worst, "seed {seed}");
+        prop_assert_eq!(group.partitions, at_worst);
     }
 }
