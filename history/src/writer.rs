@@ -2,7 +2,7 @@
 //!
 //! Rows are buffered per table and flushed when a batch reaches
 //! `batch_rows` or every `flush_interval`. A failed insert is retried with
-//! backoff using the same `insert_deduplication_token` (derived from the
+//! exponential backoff and jitter (`backon`) using the same `insert_deduplication_token` (derived from the
 //! batch content), so a retry after a lost response cannot duplicate rows.
 //! While ClickHouse is down the writer stops reading its bounded input
 //! channel, which pushes back on the metrics-topic consumer instead of
@@ -25,6 +25,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use clickhouse::{Client, RowOwned, RowWrite};
 use lagwatch_model::{AlertEvent, BrokerSample, GroupSample};
 use serde::Serialize;
@@ -209,7 +210,7 @@ impl HistoryWriter {
             return true;
         }
         let token = dedup_token(table, rows);
-        let mut delay = Duration::from_millis(200);
+        let mut delays = retry_delays();
         let mut attempt = 1u32;
         let mut refusals = 0u32;
         loop {
@@ -261,11 +262,11 @@ impl HistoryWriter {
                     if shutdown.is_cancelled() && attempt >= 3 {
                         return false;
                     }
+                    let delay = delays.next().unwrap_or(RETRY_MAX_DELAY);
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.cancelled(), if attempt < 3 => {}
                     }
-                    delay = (delay * 2).min(Duration::from_secs(30));
                     attempt += 1;
                 }
             }
@@ -296,6 +297,25 @@ impl HistoryWriter {
 
 /// A token identifying a batch by its content: the same rows give the same
 /// token, so ClickHouse drops a retried batch it already stored.
+/// Longest base delay between two attempts at one batch; the jitter adds up
+/// to as much again, so no wait exceeds 30 s.
+const RETRY_MAX_DELAY: Duration = Duration::from_secs(15);
+
+/// Waits between attempts at one batch: 200 ms doubling up to
+/// [`RETRY_MAX_DELAY`], each plus a random 0–100 % so several writers (or a
+/// writer and the other stages) that lost ClickHouse at the same moment do
+/// not retry in step. Never runs out: the writer retries until stored,
+/// dead-lettered or shut down.
+fn retry_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(200))
+        .with_factor(2.0)
+        .with_max_delay(RETRY_MAX_DELAY)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
 fn dedup_token<T: Hash>(table: &str, rows: &[T]) -> String {
     let mut hasher = DefaultHasher::new();
     table.hash(&mut hasher);
@@ -314,5 +334,22 @@ mod tests {
         assert_eq!(dedup_token("t", &a), dedup_token("t", &a.clone()));
         assert_ne!(dedup_token("t", &a), dedup_token("t", &b));
         assert_ne!(dedup_token("t", &a), dedup_token("u", &a));
+    }
+
+    #[test]
+    fn retry_delays_grow_jittered_and_never_run_out() {
+        let delays: Vec<Duration> = retry_delays().take(200).collect();
+        assert_eq!(delays.len(), 200, "the writer retries until stored");
+        let first = delays[0];
+        assert!(first >= Duration::from_millis(200) && first < Duration::from_millis(400));
+        for delay in &delays {
+            assert!(*delay < 2 * RETRY_MAX_DELAY, "{delay:?}");
+        }
+        let capped = &delays[100..];
+        assert!(capped.iter().all(|d| *d >= RETRY_MAX_DELAY));
+        assert!(
+            capped.iter().any(|d| *d != capped[0]),
+            "jitter spreads the capped delays"
+        );
     }
 }
