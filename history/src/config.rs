@@ -1,5 +1,6 @@
 //! Where history goes: the ClickHouse endpoint, batching and retention.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lagwatch_model::Secret;
@@ -9,8 +10,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouseConfig {
-    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    /// HTTP(S) endpoint, e.g. `http://127.0.0.1:8123` or
+    /// `https://clickhouse.internal:8443`. Credentials belong in `user` and
+    /// `password`; any written into the URL are hidden in errors and logs.
     pub url: String,
+    /// PEM file with the CA certificate(s) that sign ClickHouse's https
+    /// certificate; when set, only these are trusted (default: the
+    /// platform's roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Compression of inserts and answers: `lz4` (ClickHouse's native LZ4
+    /// blocks for inserts, LZ4 frames for answers) or `none`.
+    #[serde(default)]
+    pub compression: ClickHouseCompression,
     /// Database holding lagwatch's tables (created by `lagwatch migrate`).
     #[serde(default = "default_database")]
     pub database: String,
@@ -61,6 +73,27 @@ pub struct ClickHouseConfig {
     pub dead_letter_topic: String,
 }
 
+/// How request and answer bodies travel to and from ClickHouse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClickHouseCompression {
+    /// LZ4, what production ClickHouse clients use: fewer bytes on the
+    /// wire for little CPU.
+    Lz4,
+    /// Plain bodies, for HTTP fronts that only speak uncompressed.
+    #[default]
+    None,
+}
+
+impl From<ClickHouseCompression> for clickhouse::Compression {
+    fn from(compression: ClickHouseCompression) -> Self {
+        match compression {
+            ClickHouseCompression::Lz4 => clickhouse::Compression::Lz4,
+            ClickHouseCompression::None => clickhouse::Compression::None,
+        }
+    }
+}
+
 fn default_consumer_group() -> String {
     "lagwatch-history".to_string()
 }
@@ -73,6 +106,8 @@ impl ClickHouseConfig {
     pub fn with_url(url: impl Into<String>) -> Self {
         ClickHouseConfig {
             url: url.into(),
+            ca_file: None,
+            compression: ClickHouseCompression::default(),
             database: default_database(),
             user: default_user(),
             password: Secret::default(),

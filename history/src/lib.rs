@@ -6,7 +6,10 @@
 //! without depending on the evaluator.
 //!
 //! # Layout
-//! - [`config`]: endpoint, batching and retention settings.
+//! - [`config`]: endpoint, TLS, compression, batching and retention
+//!   settings.
+//! - [`transport`]: the HTTP(S) client (rustls, custom CA) under every
+//!   ClickHouse client.
 //! - [`schema`]: versioned, idempotent DDL applied by `lagwatch migrate`.
 //! - [`rows`]: the row types, one per table.
 //! - [`writer`]: the batched, retrying writer.
@@ -28,9 +31,10 @@ pub mod schema;
 #[cfg(feature = "stage")]
 pub mod stage;
 pub mod status_reader;
+pub mod transport;
 pub mod writer;
 
-pub use config::ClickHouseConfig;
+pub use config::{ClickHouseCompression, ClickHouseConfig};
 pub use metrics::HistoryMetrics;
 pub use schema::migrate;
 pub use writer::{Checkpoint, DeadLetters, HistoryRecord, HistoryWriter};
@@ -38,13 +42,13 @@ pub use writer::{Checkpoint, DeadLetters, HistoryRecord, HistoryWriter};
 /// Errors talking to ClickHouse.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("ClickHouse at {url} failed: {source}")]
+    #[error("ClickHouse at {} failed: {source}", lagwatch_model::redact_url(.url))]
     ClickHouse {
         url: String,
         #[source]
         source: clickhouse::error::Error,
     },
-    #[error("ClickHouse at {url} did not answer within {after:?}")]
+    #[error("ClickHouse at {} did not answer within {after:?}", lagwatch_model::redact_url(.url))]
     Timeout {
         url: String,
         after: std::time::Duration,
@@ -87,13 +91,13 @@ impl HistoryError {
     }
 }
 
-/// A ClickHouse client for `config` (no compression, so any
-/// ClickHouse-HTTP-compatible endpoint works).
+/// A ClickHouse client for `config`: http or https (see [`transport`]),
+/// compressed as `clickhouse.compression` says.
 pub fn client(config: &ClickHouseConfig) -> clickhouse::Client {
-    clickhouse::Client::default()
+    transport::clickhouse_client(config)
         .with_url(&config.url)
         .with_user(&config.user)
         .with_password(config.password.expose())
-        .with_compression(clickhouse::Compression::None)
+        .with_compression(config.compression.into())
         .with_validation(false)
 }

@@ -11,6 +11,7 @@
 //! - [`broker`]: broker health metrics read over JMX.
 //! - [`silence`]: a team's request to mute matching alerts for a while.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
+//! - [`redact`]: URLs with their passwords hidden, for errors and logs.
 //! - [`time`]: wall-clock milliseconds.
 //! - [`errors`]: error text with its causes.
 
@@ -21,6 +22,7 @@ pub mod errors;
 pub mod matching;
 pub mod monitor;
 pub mod parts;
+pub mod redact;
 pub mod rule;
 pub mod sample;
 pub mod secret;
@@ -33,6 +35,7 @@ pub use errors::error_chain;
 pub use matching::{compile_pattern, Matcher};
 pub use monitor::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
 pub use parts::{split_sample, GroupPart, PartAssembler, MAX_MESSAGE_BYTES};
+pub use redact::redact_url;
 pub use rule::Rule;
 pub use sample::{
     decode_message, DecodeError, GroupSample, MetricsMessage, PartitionSample, TimeLag,

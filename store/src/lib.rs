@@ -147,19 +147,9 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     }
 }
 
-/// Hides the password part of a `scheme://user:password@host` url.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_string(),
-    }
-}
+/// Hides the password part of a `scheme://user:password@host` url (also
+/// when the password contains `@`), and secret query parameters.
+pub use lagwatch_model::redact_url;
 
 /// Pool access for the sibling modules.
 impl MonitorStore {

@@ -97,9 +97,12 @@ NATIVE_CHECKSUM = 16
 
 def native_checksum(header_and_data: bytes) -> bytes:
     """CityHash128 (v1.0.2, ClickHouse's) of header+data, as ClickHouse
-    writes it: the low 64 bits then the high 64 bits, each little-endian."""
+    writes it: the hash's two 64-bit halves, ``first`` then ``second``, each
+    little-endian (the Python binding's integer holds ``first`` in its high
+    bits, hence the swap; checked against clickhouse-rs)."""
     from clickhouse_cityhash.cityhash import CityHash128
-    return CityHash128(header_and_data).to_bytes(16, "little")
+    value = CityHash128(header_and_data)
+    return (value >> 64).to_bytes(8, "little") + (value & ((1 << 64) - 1)).to_bytes(8, "little")
 
 
 def native_decompress(body: bytes) -> bytes:
@@ -629,10 +632,12 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         status, summary_sql = 200, qparam or body[:200].decode("utf-8", "replace")
+        codecs = []  # logged, so tests can see what travelled compressed
         try:
             self._check_compression(params)
             if enabled(params.get("decompress")):
                 body = native_decompress(body)
+                codecs.append("lz4-in")
                 if not qparam:
                     summary_sql = body[:200].decode("utf-8", "replace")
             database = params.get("database") or self.headers.get("X-ClickHouse-Database") or None
@@ -642,9 +647,11 @@ class Handler(BaseHTTPRequestHandler):
             encoding = {}
             if enabled(params.get("compress")):
                 out = native_compress(out)
+                codecs.append("lz4-blocks-out")
             elif self._wants_lz4_frame(params):
                 out = lz4_frame(out)
                 encoding = {"Content-Encoding": "lz4"}
+                codecs.append("lz4-frame-out")
             self._send(200, out, {
                 **encoding,
                 "Content-Type": CONTENT_TYPES.get(fmt.lower(), "application/octet-stream"),
@@ -662,8 +669,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_error(CHError(1001, "lagwatch ClickHouse front internal error: %r" % (exc,),
                                      "STD_EXCEPTION"), query_id)
         finally:
-            log("%s %d %.1fms %s" % (self.command, status, (time.monotonic() - started) * 1000,
-                                    " ".join(summary_sql.split())[:160]))
+            log("%s %d %.1fms %s%s" % (self.command, status, (time.monotonic() - started) * 1000,
+                                      "".join("[%s] " % c for c in codecs), " ".join(summary_sql.split())[:160]))
 
     def _check_compression(self, params: dict[str, str]) -> None:
         enc = (self.headers.get("Content-Encoding") or "").strip().lower()
