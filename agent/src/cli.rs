@@ -114,8 +114,12 @@ pub enum TokensCommand {
         /// The team the token acts for.
         #[arg(long)]
         team: String,
+        /// The token stops working this long from now (e.g. `90d`); never
+        /// without.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Option<std::time::Duration>,
     },
-    /// List tokens (id, team, creation time, last 4 characters).
+    /// List tokens (id, team, creation, expiry and last use, last 4 characters).
     List {
         /// Only this team's tokens.
         #[arg(long)]

@@ -72,6 +72,14 @@ pub struct AppConfig {
     /// The team REST API and web page (`lagwatch api`, `lagwatch all`).
     #[serde(default)]
     pub api: ApiConfig,
+    /// What each team owns (`[teams.<name>]`: clusters, groups, topics,
+    /// routes to the shared sinks, quota overrides). Absent: no
+    /// restriction; present: a team without its own section owns nothing.
+    #[serde(default)]
+    pub teams: Option<BTreeMap<String, lagwatch_model::TeamScope>>,
+    /// Per-team quota defaults (`[quotas]`).
+    #[serde(default)]
+    pub quotas: lagwatch_model::Quotas,
 }
 
 const fn default_version() -> u32 {
@@ -105,6 +113,10 @@ impl Default for StoreConfig {
 pub struct HttpConfig {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// When set, `/metrics` is served only here (keep it internal: it
+    /// shows every monitored group), not on `listen`.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// `/readyz` fails a sink destination whose oldest undelivered
     /// notification waits longer than this.
     #[serde(with = "humantime_serde", default = "default_ready_undelivered")]
@@ -129,6 +141,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            metrics_listen: None,
             ready_undelivered: default_ready_undelivered(),
             ready_history_behind: default_ready_history_behind(),
         }
@@ -152,10 +165,31 @@ pub struct ApiConfig {
     /// Grafana base URL the web page links to.
     #[serde(default)]
     pub grafana_url: Option<String>,
+    /// API requests per token and minute (bursts up to that many); 0: no
+    /// limit.
+    #[serde(default = "default_rate_limit_per_token")]
+    pub rate_limit_per_token: u32,
+    /// API requests per client address and minute; 0: no limit (behind a
+    /// reverse proxy every client shares its address).
+    #[serde(default = "default_rate_limit_per_address")]
+    pub rate_limit_per_address: u32,
+    /// Failed authentications per client address and minute before that
+    /// address gets 429 without its tokens being checked; 0: no limit.
+    #[serde(default = "default_auth_failures_per_minute")]
+    pub auth_failures_per_minute: u32,
 }
 
 const fn default_api_enabled() -> bool {
     true
+}
+fn default_rate_limit_per_token() -> u32 {
+    lagwatch_api::limits::RateLimits::default().per_token
+}
+fn default_rate_limit_per_address() -> u32 {
+    lagwatch_api::limits::RateLimits::default().per_address
+}
+fn default_auth_failures_per_minute() -> u32 {
+    lagwatch_api::limits::RateLimits::default().auth_failures
 }
 
 impl Default for ApiConfig {
@@ -165,6 +199,9 @@ impl Default for ApiConfig {
             admin_token_file: None,
             admin_token: None,
             grafana_url: None,
+            rate_limit_per_token: default_rate_limit_per_token(),
+            rate_limit_per_address: default_rate_limit_per_address(),
+            auth_failures_per_minute: default_auth_failures_per_minute(),
         }
     }
 }
@@ -173,6 +210,15 @@ impl Default for ApiConfig {
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 impl ApiConfig {
+    /// The request and failed-authentication limits.
+    pub fn rate_limits(&self) -> lagwatch_api::limits::RateLimits {
+        lagwatch_api::limits::RateLimits {
+            per_token: self.rate_limit_per_token,
+            per_address: self.rate_limit_per_address,
+            auth_failures: self.auth_failures_per_minute,
+        }
+    }
+
     /// The admin token from `admin_token` or `admin_token_file`, if any;
     /// the error names the key, never the value.
     pub fn resolve_admin_token(&self) -> Result<Option<lagwatch_model::Secret>, String> {
@@ -299,6 +345,46 @@ impl AppConfig {
         }
         DestinationPolicy::new(&self.sinks).map_err(|e| e.to_string())?;
         self.api.resolve_admin_token()?;
+        self.check_teams()?;
+        Ok(())
+    }
+
+    /// Team ownership and quotas as the stages use them.
+    pub fn tenancy(&self) -> lagwatch_model::Tenancy {
+        lagwatch_model::Tenancy::new(self.teams.clone(), self.quotas)
+    }
+
+    /// `[teams]` names only configured clusters and `[[webhooks]]` names.
+    fn check_teams(&self) -> Result<(), String> {
+        self.tenancy().check()?;
+        for (team, scope) in self.teams.iter().flatten() {
+            if !lagwatch_store::is_valid_team_name(team) {
+                return Err(format!("`teams.{team}` is not a valid team name"));
+            }
+            if let Some(unknown) = scope
+                .clusters
+                .iter()
+                .flatten()
+                .find(|c| !self.clusters.contains_key(*c))
+            {
+                return Err(format!(
+                    "`teams.{team}.clusters` names `{unknown}`, which is not a configured cluster"
+                ));
+            }
+            for route in &scope.routes {
+                if let Some(name) = route.strip_prefix("webhook:") {
+                    if !self
+                        .webhooks
+                        .iter()
+                        .any(|w| w.name.as_deref() == Some(name))
+                    {
+                        return Err(format!(
+                            "`teams.{team}.routes` names webhook `{name}`, but no `[[webhooks]]` entry has that name"
+                        ));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -470,6 +556,56 @@ severity = "critical"
             "{error}"
         );
         assert!(load(&format!("{VALID}\n[api]\ntoken = 1\n")).is_err());
+    }
+
+    #[test]
+    fn teams_quotas_and_limits_load_and_are_checked_by_key() {
+        let text = format!(
+            r#"{VALID}
+[quotas]
+max_monitors = 50
+
+[teams.payments]
+clusters = ["local"]
+groups = ["pay-*"]
+routes = ["slack"]
+max_regex_monitors = 2
+
+[api]
+rate_limit_per_token = 30
+auth_failures_per_minute = 5
+
+[http]
+metrics_listen = "127.0.0.1:9465"
+"#
+        );
+        let config = load(&text).expect("valid");
+        let tenancy = config.tenancy();
+        assert!(tenancy.owns_group("payments", "local", "pay-eu"));
+        assert!(!tenancy.owns_group("search", "local", "pay-eu"));
+        assert_eq!(tenancy.quotas("payments").max_monitors, 50);
+        assert_eq!(tenancy.quotas("payments").max_regex_monitors, 2);
+        assert_eq!(config.api.rate_limits().per_token, 30);
+        assert_eq!(config.api.rate_limits().per_address, 1_200);
+        assert_eq!(config.api.rate_limits().auth_failures, 5);
+        assert_eq!(
+            config.http.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9465)))
+        );
+        assert!(!load(VALID).expect("valid").tenancy().is_enforced());
+
+        let error = load(&text.replace(r#"clusters = ["local"]"#, r#"clusters = ["prod"]"#))
+            .expect_err("unknown cluster")
+            .to_string();
+        assert!(error.contains("teams.payments.clusters"), "{error}");
+        let error = load(&text.replace(r#"routes = ["slack"]"#, r#"routes = ["webhook:ops"]"#))
+            .expect_err("unknown webhook")
+            .to_string();
+        assert!(error.contains("teams.payments.routes"), "{error}");
+        let error = load(&text.replace("groups = ", "group = "))
+            .expect_err("unknown key")
+            .to_string();
+        assert!(error.contains("group"), "{error}");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The agent's HTTP endpoint: `/metrics` (Prometheus text), `/healthz`
 //! (liveness: nothing panicked, not shutting down) and `/readyz` (each
 //! stage's verdict as JSON, `503` when one fails), plus the team API and
-//! web page when this process runs the `api` role.
+//! web page when this process runs the `api` role. With
+//! `http.metrics_listen`, `/metrics` moves to a listener of its own (it
+//! names every monitored group, so operators keep it internal). Requests
+//! carry the client's address for the API's per-address rate limits.
 
 use std::net::SocketAddr;
 
@@ -33,6 +36,29 @@ pub async fn serve(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (set http.listen): {e}"))?;
     tracing::info!(%listen, api = serves_api, "serving /metrics and /healthz");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
+    Ok(())
+}
+
+/// Serves only `/metrics` on `listen` (`http.metrics_listen`) until
+/// `shutdown`.
+pub async fn serve_metrics(
+    listen: SocketAddr,
+    probes: Probes,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(probes);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (set http.metrics_listen): {e}"))?;
+    tracing::info!(%listen, "serving /metrics on its own listener");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
@@ -45,14 +71,20 @@ pub struct Probes {
     pub registry: Registry,
     pub liveness: Liveness,
     pub readiness: Readiness,
+    /// `/metrics` is served on the main listener (no `http.metrics_listen`).
+    pub metrics_on_main: bool,
 }
 
 pub fn router(probes: Probes) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
+    let router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(probes)
+        .route("/readyz", get(readyz));
+    let router = if probes.metrics_on_main {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router.with_state(probes)
 }
 
 async fn healthz(State(probes): State<Probes>) -> impl IntoResponse {

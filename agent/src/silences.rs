@@ -80,7 +80,7 @@ async fn execute(store: &MonitorStore, command: SilencesCommand) -> anyhow::Resu
             }
             print!("{}", table.render(&plain));
         }
-        SilencesCommand::Expire { id } => match store.expire_silence(id).await? {
+        SilencesCommand::Expire { id } => match store.expire_silence(id, "cli").await? {
             Some(_) => println!("expired silence {id}"),
             None => anyhow::bail!("no silence with id {id}"),
         },

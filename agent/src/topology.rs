@@ -85,7 +85,14 @@ pub async fn run_with_api(
         registry: registry.clone(),
         liveness: liveness.clone(),
         readiness: readiness.clone(),
+        metrics_on_main: config.http.metrics_listen.is_none(),
     };
+    if let Some(metrics_listen) = config.http.metrics_listen {
+        let (probes, metrics_shutdown) = (probes.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            crate::http::serve_metrics(metrics_listen, probes, metrics_shutdown).await
+        });
+    }
     tasks.spawn(async move { crate::http::serve(listen, probes, api_router, http_shutdown).await });
 
     if roles.collector || roles.evaluator || roles.history {
@@ -154,6 +161,8 @@ fn api_router(config: &AppConfig, store: MonitorStore) -> anyhow::Result<axum::R
         admin_token,
         grafana_url: config.api.grafana_url.clone(),
         clickhouse: config.clickhouse.clone(),
+        tenancy: std::sync::Arc::new(config.tenancy()),
+        rate_limits: config.api.rate_limits(),
     };
     tracing::info!(listen = %config.http.listen, "team API on /api/v1, web page on /");
     Ok(lagwatch_api::router(store, settings))
@@ -187,6 +196,7 @@ async fn start_collector(
         }
         None => None,
     };
+    let tenancy = Arc::new(config.tenancy());
     for (name, cluster) in &config.clusters {
         let source = KafkaOffsetSource::new(
             &cluster.connection,
@@ -203,6 +213,7 @@ async fn start_collector(
             metrics.clone(),
         );
         poller.ownership = ownership.clone();
+        poller.tenancy = Arc::clone(&tenancy);
         poller.time_lag_probes = config.collector.time_lag_probes;
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -330,11 +341,19 @@ async fn start_evaluator(
         shutdown,
     )
     .await?;
+    let routing = lagwatch_evaluator::routing::SharedSinkRouting::new(
+        Arc::new(config.tenancy()),
+        config.webhooks.iter().map(|w| w.name.clone()).collect(),
+    );
     let topic = config.metrics_topic.topic.clone();
     let evaluator = config.evaluator.clone();
     let shutdown = shutdown.clone();
     tasks.spawn(async move {
-        let outputs = Outputs { outbox, reports };
+        let outputs = Outputs {
+            outbox,
+            reports,
+            routing,
+        };
         run_consumer(
             &cluster, &topic, &evaluator, alerting, outputs, metrics, shutdown,
         )

@@ -1,5 +1,7 @@
 //! `GET /alerts` (currently firing) and `GET /alerts/history`, from the
-//! ClickHouse `alert_events` table; a team sees only its own.
+//! ClickHouse `alert_events` table; a team sees only its own, and only for
+//! groups it owns (`[teams]`), so an alert recorded before ownership was
+//! configured does not show another team's group.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -32,7 +34,8 @@ pub async fn firing(
     let params = input::params(query)?;
     let team = scope(&caller, &params)?;
     let config = state.clickhouse()?;
-    let alerts = history::firing_alerts(config, team.as_deref()).await?;
+    let mut alerts = history::firing_alerts(config, team.as_deref()).await?;
+    alerts.retain(|a| crate::scope::may_see_group(&caller, &state, &a.cluster, &a.consumer_group));
     Ok(Json(json!({ "alerts": alerts })))
 }
 
@@ -47,6 +50,7 @@ pub async fn history(
     let limit = input::limit(&params, 100, 1_000)?;
     let monitor_id = input::optional_i64(&params, "monitor_id")?;
     let config = state.clickhouse()?;
-    let events = history::alert_history(config, team.as_deref(), monitor_id, limit).await?;
+    let mut events = history::alert_history(config, team.as_deref(), monitor_id, limit).await?;
+    events.retain(|e| crate::scope::may_see_group(&caller, &state, &e.cluster, &e.consumer_group));
     Ok(Json(json!({ "events": events })))
 }

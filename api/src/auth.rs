@@ -1,6 +1,9 @@
 //! Bearer tokens: generation (32 bytes from the OS CSPRNG, shown once as
 //! `lw_<base64url>`), SHA-256 at rest, constant-time comparison of the admin
-//! token, and the [`Caller`] extractor every handler starts with.
+//! token, and the [`Caller`] extractor every handler starts with: it also
+//! refuses expired tokens, records a token's last use (at most once a
+//! minute) and applies the per-token and failed-authentication rate limits
+//! ([`crate::limits`]).
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -108,42 +111,104 @@ impl Caller {
     }
 }
 
+/// How often a token's `last_used` is written at most.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized("missing `Authorization: Bearer <token>` header")
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
-        let digest = sha256_hex(token);
-        if let Some(admin) = state.admin_token_sha256() {
-            // `subtle`: the time taken does not depend on where the digests differ.
-            if bool::from(digest.as_bytes().ct_eq(admin.as_bytes())) {
-                return Ok(Caller::Admin);
+        let address = crate::limits::client_address(&parts.extensions);
+        let now = std::time::Instant::now();
+        let failures = &state.limiter().auth_failures;
+        // An address out of failed attempts is not even looked up.
+        if let Some(address) = address {
+            if let Err(wait) = failures.check(&address, now) {
+                tracing::warn!(client = %address, "failed-authentication limit reached");
+                return Err(ApiError::rate_limited(
+                    "too many failed authentications from this address; retry later",
+                    wait,
+                ));
             }
         }
-        if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_LEN {
-            return Err(ApiError::unauthorized("unknown token"));
+        let caller = match authenticate(parts, state).await {
+            Ok(caller) => caller,
+            Err(error) => {
+                let guessed = parts.headers.contains_key(AUTHORIZATION);
+                if let (Some(address), true) = (address, guessed && error.status.as_u16() == 401) {
+                    // A token was tried and refused: counted; the answer
+                    // stays 401 until the bucket is empty.
+                    let _ = failures.take(&address, now);
+                    tracing::info!(client = %address, reason = %error.message, "authentication failed");
+                }
+                return Err(error);
+            }
+        };
+        let key = match &caller {
+            Caller::Admin => "admin".to_string(),
+            Caller::Team { token_id, .. } => format!("token:{token_id}"),
+        };
+        if let Err(wait) = state.limiter().per_token.take(&key, now) {
+            tracing::warn!(caller = %caller.actor(), "request rate limit per token reached");
+            return Err(ApiError::rate_limited(
+                "too many requests with this token; retry later",
+                wait,
+            ));
         }
-        match state.store().find_token(&digest).await? {
-            Some(found) => Ok(Caller::Team {
-                team: found.team,
-                token_id: found.id,
-            }),
-            None => Err(ApiError::unauthorized("unknown token")),
+        Ok(caller)
+    }
+}
+
+/// Who the bearer token in `parts` belongs to; 401 for none, an unknown or
+/// an expired one.
+async fn authenticate(parts: &Parts, state: &ApiState) -> Result<Caller, ApiError> {
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <token>` header"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <token>`"))?;
+    let digest = sha256_hex(token);
+    if let Some(admin) = state.admin_token_sha256() {
+        // `subtle`: the time taken does not depend on where the digests differ.
+        if bool::from(digest.as_bytes().ct_eq(admin.as_bytes())) {
+            return Ok(Caller::Admin);
         }
     }
+    if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_LEN {
+        return Err(ApiError::unauthorized("unknown token"));
+    }
+    let Some(found) = state.store().find_token(&digest).await? else {
+        return Err(ApiError::unauthorized("unknown token"));
+    };
+    let now_ms = lagwatch_model::now_ms();
+    if found.is_expired(now_ms) {
+        return Err(ApiError::unauthorized(
+            "this token has expired; ask the operator for a new one",
+        ));
+    }
+    let stale = found
+        .last_used_at_ms
+        .is_none_or(|at| now_ms.saturating_sub(at) >= LAST_USED_EVERY_MS);
+    if stale {
+        // Coarse on purpose: a write at most once a minute per token.
+        if let Err(error) = state.store().touch_token(found.id, now_ms).await {
+            tracing::warn!(token_id = found.id, error = %lagwatch_model::error_chain(&error), "cannot record the token's last use");
+        }
+    }
+    Ok(Caller::Team {
+        team: found.team,
+        token_id: found.id,
+    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! - [`error`]: [`ApiError`], the one JSON error shape of every 4xx/5xx.
 //! - [`input`]: JSON bodies, query parameters and path ids, with the
 //!   offending field named in every rejection.
+//! - [`limits`]: request and failed-authentication rate limits (429).
+//! - [`scope`]: team ownership and quota checks on monitors and silences.
 //! - [`monitors`], [`status`], [`alerts`], [`silences`], [`audit`],
 //!   [`tokens`]: the endpoint handlers.
 //! - [`openapi`], [`web`]: the OpenAPI document and the team web page.
@@ -22,9 +24,11 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod input;
+pub mod limits;
 pub mod monitors;
 pub mod openapi;
 pub mod router;
+pub mod scope;
 pub mod silences;
 pub mod status;
 pub mod tokens;

@@ -1,6 +1,8 @@
 //! `/whoami`, `/clusters` and monitor CRUD. A team token sees and changes
 //! only its team's monitors (others are 404, as if they did not exist); the
-//! admin sees all. Every change is written with its audit-log row.
+//! admin sees all. Every change is written with its audit-log row. A team
+//! may only register monitors inside its scope and quotas
+//! ([`crate::scope`]).
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -137,6 +139,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
     let input: MonitorInput = input::json_body(body, &["alerting"])?;
     let monitor = input.into_new(&caller, None, &state)?;
+    crate::scope::check_monitor(&caller, &state, &monitor, None).await?;
     let actor = caller.actor();
     let added = state.store().add_audited(&monitor, &actor).await?;
     tracing::info!(monitor_id = added.id, team = %added.team, actor = %actor, "monitor created");
@@ -164,6 +167,7 @@ pub async fn update(
     let current = visible_monitor(&caller, &state, id).await?;
     let input: MonitorInput = input::json_body(body, &["alerting"])?;
     let monitor = input.into_new(&caller, Some(&current.team), &state)?;
+    crate::scope::check_monitor(&caller, &state, &monitor, Some(id)).await?;
     let actor = caller.actor();
     let updated = state
         .store()

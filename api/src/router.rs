@@ -7,11 +7,12 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use lagwatch_history::ClickHouseConfig;
-use lagwatch_model::Secret;
+use lagwatch_model::{Secret, Tenancy};
 use lagwatch_store::MonitorStore;
 
 use crate::error::ApiError;
 use crate::input::MAX_BODY_BYTES;
+use crate::limits::{Limiter, RateLimits};
 use crate::{alerts, audit, monitors, openapi, silences, status, tokens, web};
 
 /// What the API needs from the agent's configuration.
@@ -25,6 +26,10 @@ pub struct ApiSettings {
     pub grafana_url: Option<String>,
     /// Where status and alert history are read; 503 without.
     pub clickhouse: Option<ClickHouseConfig>,
+    /// Which clusters, groups and topics each team owns, and its quotas.
+    pub tenancy: Arc<Tenancy>,
+    /// Request and failed-authentication rate limits.
+    pub rate_limits: RateLimits,
 }
 
 /// Shared, cheaply cloned state of every handler.
@@ -39,6 +44,8 @@ struct Inner {
     admin_token_sha256: Option<String>,
     grafana_url: Option<String>,
     clickhouse: Option<ClickHouseConfig>,
+    tenancy: Arc<Tenancy>,
+    limiter: Limiter,
 }
 
 impl ApiState {
@@ -53,6 +60,8 @@ impl ApiState {
                     .map(|token| crate::auth::sha256_hex(token.expose())),
                 grafana_url: settings.grafana_url,
                 clickhouse: settings.clickhouse,
+                tenancy: settings.tenancy,
+                limiter: Limiter::new(settings.rate_limits),
             }),
         }
     }
@@ -67,6 +76,15 @@ impl ApiState {
 
     pub fn grafana_url(&self) -> Option<&str> {
         self.inner.grafana_url.as_deref()
+    }
+
+    /// Team ownership and quotas.
+    pub fn tenancy(&self) -> &Tenancy {
+        &self.inner.tenancy
+    }
+
+    pub(crate) fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     pub(crate) fn admin_token_sha256(&self) -> Option<&str> {
@@ -111,6 +129,10 @@ pub fn router(store: MonitorStore, settings: ApiSettings) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::limits::per_address,
+        ))
         .with_state(state);
     Router::new()
         .nest("/api/v1", api)

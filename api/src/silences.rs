@@ -1,5 +1,6 @@
 //! Silences: create (starting now), list and expire. A team token sees and
-//! expires only its team's silences.
+//! expires only its team's silences, and holds at most its quota of
+//! unexpired ones. Creating and expiring are audited with the actor.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -84,6 +85,7 @@ pub async fn create(
             format!("must be 1 to {MAX_DURATION_SECS} (90 days)"),
         ));
     }
+    crate::scope::check_silence_quota(&caller, &state, &team).await?;
     if let Some(id) = input.monitor_id {
         let owned = state
             .store()
@@ -132,7 +134,7 @@ pub async fn expire(
     }
     let expired = state
         .store()
-        .expire_silence(id)
+        .expire_silence(id, &caller.actor())
         .await?
         .ok_or_else(not_found)?;
     tracing::info!(silence_id = id, team = %expired.team, actor = %caller.actor(), "silence expired");

@@ -76,7 +76,12 @@ pub async fn monitor_status(
     let monitor = visible_monitor(&caller, &state, id).await?;
     let config = state.clickhouse()?;
     let rows = history::latest_partitions(config, &monitor).await?;
-    Ok(Json(summarise(&monitor, rows)))
+    let mut status = summarise(&monitor, rows);
+    // A team's pattern never shows groups it does not own.
+    status.groups.retain(|group| {
+        crate::scope::may_see_group(&caller, &state, &monitor.cluster, &group.consumer_group)
+    });
+    Ok(Json(status))
 }
 
 /// Groups partition rows by consumer group, keeping the topics the monitor

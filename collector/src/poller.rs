@@ -2,13 +2,17 @@
 //!
 //! Each cycle merges the cluster's monitors into one [`GroupTarget`] per
 //! group ([`targets_with`]); group and topic patterns are compiled once per
-//! monitor set ([`CompiledPatterns`]), not once per cycle.
+//! monitor set ([`CompiledPatterns`]), not once per cycle. A team's group
+//! pattern only ever expands to groups the team owns (`[teams]`,
+//! [`targets_owned`]), so `.*` cannot read other teams' offsets.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lagwatch_model::{compile_pattern, now_ms, GroupMatch, GroupSample, MetricsMessage, Monitor};
+use lagwatch_model::{
+    compile_pattern, now_ms, GroupMatch, GroupSample, MetricsMessage, Monitor, Tenancy,
+};
 use regex::Regex;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +48,8 @@ pub struct ClusterPoller {
     pub ownership: Option<Ownership>,
     /// Compiled patterns of the current monitor set, kept across cycles.
     pub patterns: Arc<Mutex<CompiledPatterns>>,
+    /// Which groups each team owns: pattern monitors expand only to those.
+    pub tenancy: Arc<Tenancy>,
 }
 
 impl ClusterPoller {
@@ -67,6 +73,7 @@ impl ClusterPoller {
             time_lag_probes: DEFAULT_TIME_LAG_PROBES,
             ownership: None,
             patterns: Arc::default(),
+            tenancy: Arc::default(),
         }
     }
 
@@ -116,6 +123,7 @@ impl ClusterPoller {
         let cluster = self.cluster.clone();
         let ownership = self.ownership.clone();
         let patterns = Arc::clone(&self.patterns);
+        let tenancy = Arc::clone(&self.tenancy);
         let time_lag = Arc::clone(&self.time_lag);
         let time_lag_probes = self.time_lag_probes;
         let sampled = tokio::task::spawn_blocking(move || {
@@ -142,10 +150,22 @@ impl ClusterPoller {
             let mut targets = match patterns.lock() {
                 Ok(mut patterns) => {
                     patterns.use_monitors(&monitors);
-                    targets_with(&mut patterns, &cluster, &monitors, existing.as_deref())
+                    targets_owned(
+                        &mut patterns,
+                        &cluster,
+                        &monitors,
+                        existing.as_deref(),
+                        &tenancy,
+                    )
                 }
                 // A panic elsewhere poisoned the cache: compile afresh.
-                Err(_) => targets_for(&cluster, &monitors, existing.as_deref()),
+                Err(_) => targets_owned(
+                    &mut CompiledPatterns::default(),
+                    &cluster,
+                    &monitors,
+                    existing.as_deref(),
+                    &tenancy,
+                ),
             };
             if let Some(ownership) = &ownership {
                 targets.retain(|t| ownership.owns(&cluster, &t.group));
@@ -272,6 +292,18 @@ pub fn targets_with(
     monitors: &[Monitor],
     existing: Option<&[String]>,
 ) -> Vec<GroupTarget> {
+    targets_owned(patterns, cluster, monitors, existing, &Tenancy::default())
+}
+
+/// [`targets_with`] where a monitor's group pattern matches only groups
+/// its team owns in `tenancy`.
+pub fn targets_owned(
+    patterns: &mut CompiledPatterns,
+    cluster: &str,
+    monitors: &[Monitor],
+    existing: Option<&[String]>,
+    tenancy: &Tenancy,
+) -> Vec<GroupTarget> {
     let mut by_group: BTreeMap<String, GroupTarget> = BTreeMap::new();
     for monitor in monitors.iter().filter(|m| m.cluster == cluster) {
         let groups: Vec<String> = match monitor.group_match {
@@ -281,6 +313,7 @@ pub fn targets_with(
                     .unwrap_or_default()
                     .iter()
                     .filter(|g| pattern.is_match(g))
+                    .filter(|g| tenancy.owns_group(&monitor.team, cluster, g))
                     .cloned()
                     .collect(),
                 None => Vec::new(),
@@ -346,6 +379,39 @@ mod tests {
             group_match: Default::default(),
             topic_regex: None,
         }
+    }
+
+    #[test]
+    fn a_team_pattern_expands_only_to_groups_the_team_owns() {
+        let mut everything = monitor(1, "a", ".*", &[]);
+        everything.group_match = GroupMatch::Regex;
+        let existing = vec!["pay-eu".to_string(), "search".to_string()];
+        let mut teams = std::collections::BTreeMap::new();
+        teams.insert(
+            "t".to_string(),
+            lagwatch_model::TeamScope {
+                clusters: None,
+                groups: vec!["pay-*".into()],
+                topics: vec!["*".into()],
+                routes: vec![],
+                max_monitors: None,
+                max_silences: None,
+                max_regex_monitors: None,
+                max_exact_time_lag_monitors: None,
+            },
+        );
+        let tenancy = Tenancy::new(Some(teams), Default::default());
+        let owned = targets_owned(
+            &mut CompiledPatterns::default(),
+            "a",
+            &[everything.clone()],
+            Some(&existing),
+            &tenancy,
+        );
+        let groups: Vec<&str> = owned.iter().map(|t| t.group.as_str()).collect();
+        assert_eq!(groups, vec!["pay-eu"]);
+        let open = targets_for("a", &[everything], Some(&existing));
+        assert_eq!(open.len(), 2, "without [teams] nothing is filtered");
     }
 
     #[test]

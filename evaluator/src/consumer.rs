@@ -56,6 +56,8 @@ pub struct Outputs {
     /// Where notifications go, and the destinations' reports.
     pub outbox: Outbox,
     pub reports: mpsc::UnboundedReceiver<Report>,
+    /// Which shared sinks receive which team's alerts.
+    pub routing: crate::routing::SharedSinkRouting,
 }
 
 /// What decides alerts and their notifications besides the monitors.
@@ -131,7 +133,9 @@ pub async fn run_consumer(
         alerting.rules.clone(),
         metrics.clone(),
     );
-    let mut notifier = notifier.with_redelivery_grace(config.redelivery_grace);
+    let mut notifier = notifier
+        .with_redelivery_grace(config.redelivery_grace)
+        .with_routing(outputs.routing);
     if let Some(events) = alerting.events.clone() {
         notifier = notifier.with_event_log(events);
     }

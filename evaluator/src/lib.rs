@@ -30,6 +30,7 @@ pub mod event_log;
 pub mod metrics;
 pub mod monitor_index;
 pub mod notifier;
+pub mod routing;
 pub mod status_rule;
 
 pub use config::{EvaluatorConfig, RulesLoadError};

@@ -75,6 +75,8 @@ pub struct Notifier {
     /// Whether a monitor still covers a group (compiled patterns cached).
     matcher: Matcher,
     metrics: EvaluatorMetrics,
+    /// Which shared sinks may receive each team's alerts.
+    routing: crate::routing::SharedSinkRouting,
 }
 
 impl Notifier {
@@ -102,7 +104,15 @@ impl Notifier {
             events: None,
             matcher: Matcher::new(),
             metrics,
+            routing: Default::default(),
         }
+    }
+
+    /// Sends a team's alerts to the shared sinks only where `routing`
+    /// allows (every alert everywhere without).
+    pub fn with_routing(mut self, routing: crate::routing::SharedSinkRouting) -> Self {
+        self.routing = routing;
+        self
     }
 
     /// Publishes every notification record (sent, muted, reminder,
@@ -400,7 +410,9 @@ impl Notifier {
         let mut destinations = if muted {
             Vec::new()
         } else {
-            self.outbox.destinations(&event)
+            let mut all = self.outbox.destinations(&event);
+            all.retain(|destination| self.routing.allows(&event, destination));
+            all
         };
         if let Some(only) = &only {
             destinations.retain(|d| only.contains(d));

@@ -12,6 +12,8 @@
 //! - [`silence`]: a team's request to mute matching alerts for a while.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
 //! - [`redact`]: URLs with their passwords hidden, for errors and logs.
+//! - [`tenancy`]: which clusters, groups, topics and shared sinks each team
+//!   owns, and its quotas.
 //! - [`time`]: wall-clock milliseconds.
 //! - [`errors`]: error text with its causes.
 
@@ -27,6 +29,7 @@ pub mod rule;
 pub mod sample;
 pub mod secret;
 pub mod silence;
+pub mod tenancy;
 pub mod time;
 
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
@@ -43,4 +46,5 @@ pub use sample::{
 };
 pub use secret::Secret;
 pub use silence::{NewSilence, Silence};
+pub use tenancy::{Quotas, TeamScope, Tenancy};
 pub use time::now_ms;

@@ -1,6 +1,8 @@
-//! The audit log: who created, changed or deleted which monitor, when, and
-//! what it looked like before and after. Rows are written by the audited
-//! store methods inside the transaction of the change itself.
+//! The audit log: who created, changed or deleted which monitor, created or
+//! expired which silence, issued or revoked which team token, when, and what
+//! it looked like. Rows are written by the audited store methods inside the
+//! transaction of the change itself, so a change without its row (or a row
+//! without its change) cannot happen.
 
 use lagwatch_model::{now_ms, Monitor};
 use serde::{Deserialize, Serialize};
@@ -9,15 +11,49 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::{MonitorStore, StoreError};
 
-const COLUMNS: &str = "id, ts_ms, actor, team, action, monitor_id, before_json, after_json";
+const COLUMNS: &str =
+    "id, ts_ms, actor, team, subject, action, monitor_id, before_json, after_json";
 
-/// What happened to the monitor.
+/// What kind of object an audit row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSubject {
+    #[default]
+    Monitor,
+    Silence,
+    Token,
+}
+
+impl AuditSubject {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditSubject::Monitor => "monitor",
+            AuditSubject::Silence => "silence",
+            AuditSubject::Token => "token",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "monitor" => Some(AuditSubject::Monitor),
+            "silence" => Some(AuditSubject::Silence),
+            "token" => Some(AuditSubject::Token),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to the subject: monitors are created, updated and
+/// deleted; silences created and expired; tokens issued and revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     Create,
     Update,
     Delete,
+    Expire,
+    Issue,
+    Revoke,
 }
 
 impl AuditAction {
@@ -26,6 +62,9 @@ impl AuditAction {
             AuditAction::Create => "create",
             AuditAction::Update => "update",
             AuditAction::Delete => "delete",
+            AuditAction::Expire => "expire",
+            AuditAction::Issue => "issue",
+            AuditAction::Revoke => "revoke",
         }
     }
 
@@ -34,6 +73,9 @@ impl AuditAction {
             "create" => Some(AuditAction::Create),
             "update" => Some(AuditAction::Update),
             "delete" => Some(AuditAction::Delete),
+            "expire" => Some(AuditAction::Expire),
+            "issue" => Some(AuditAction::Issue),
+            "revoke" => Some(AuditAction::Revoke),
             _ => None,
         }
     }
@@ -46,14 +88,26 @@ pub struct AuditEntry {
     pub ts_ms: i64,
     /// `cli`, `admin`, or `team:<team>:token:<id>`.
     pub actor: String,
-    /// The monitor's team (after the change; before it for deletes).
+    /// The subject's team (a monitor's after the change; before it for
+    /// deletes).
     pub team: String,
+    /// What the row is about; `monitor` for rows written before silences
+    /// and tokens were audited.
+    #[serde(default)]
+    pub subject: AuditSubject,
     pub action: AuditAction,
+    /// The subject's id: the monitor's, the silence's or the token's.
     pub monitor_id: i64,
-    /// The monitor before the change; `None` for creates.
+    /// The monitor before the change; `None` for creates and for other
+    /// subjects.
     pub before: Option<Monitor>,
-    /// The monitor after the change; `None` for deletes.
+    /// The monitor after the change; `None` for deletes and for other
+    /// subjects.
     pub after: Option<Monitor>,
+    /// A silence or token as it is after the change (a token without
+    /// anything that would let one use it); `None` for monitors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<serde_json::Value>,
 }
 
 impl MonitorStore {
@@ -123,17 +177,60 @@ pub(super) async fn insert_audit(
     Ok(())
 }
 
+/// Appends one audit row about a silence or a token on `conn` (the caller's
+/// transaction); `record` is the object after the change.
+pub(super) async fn insert_record_audit(
+    conn: &mut AnyConnection,
+    actor: &str,
+    team: &str,
+    subject: AuditSubject,
+    action: AuditAction,
+    subject_id: i64,
+    record: &impl Serialize,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt {
+        id: subject_id,
+        column: "audit_log",
+        reason: e.to_string(),
+    })?;
+    sqlx::query(
+        "INSERT INTO audit_log (ts_ms, actor, team, subject, action, monitor_id, before_json, \
+         after_json) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+    )
+    .bind(now_ms())
+    .bind(actor)
+    .bind(team)
+    .bind(subject.as_str())
+    .bind(action.as_str())
+    .bind(subject_id)
+    .bind(json)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     let id: i64 = row.try_get("id")?;
+    let corrupt = |column: &'static str, reason: String| StoreError::Corrupt { id, column, reason };
+    let subject_text: String = row.try_get("subject")?;
+    let subject = AuditSubject::parse(&subject_text)
+        .ok_or_else(|| corrupt("subject", format!("unknown subject `{subject_text}`")))?;
+    let text = |column: &'static str| row.try_get::<Option<String>, _>(column);
     let decode = |column: &'static str| -> Result<Option<Monitor>, StoreError> {
-        row.try_get::<Option<String>, _>(column)?
+        if subject != AuditSubject::Monitor {
+            return Ok(None);
+        }
+        text(column)?
             .map(|text| serde_json::from_str(&text))
             .transpose()
-            .map_err(|e| StoreError::Corrupt {
-                id,
-                column,
-                reason: e.to_string(),
-            })
+            .map_err(|e| corrupt(column, e.to_string()))
+    };
+    let record = match subject {
+        AuditSubject::Monitor => None,
+        _ => text("after_json")?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| corrupt("after_json", e.to_string()))?,
     };
     let action: String = row.try_get("action")?;
     Ok(AuditEntry {
@@ -141,6 +238,7 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
         ts_ms: row.try_get("ts_ms")?,
         actor: row.try_get("actor")?,
         team: row.try_get("team")?,
+        subject,
         action: AuditAction::parse(&action).ok_or_else(|| StoreError::Corrupt {
             id,
             column: "action",
@@ -149,5 +247,6 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
         monitor_id: row.try_get("monitor_id")?,
         before: decode("before_json")?,
         after: decode("after_json")?,
+        record,
     })
 }

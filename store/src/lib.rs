@@ -32,7 +32,7 @@ pub mod silence_watch;
 mod silences;
 mod tokens;
 
-pub use audit::{AuditAction, AuditEntry};
+pub use audit::{AuditAction, AuditEntry, AuditSubject};
 pub use monitors::{
     is_valid_team_name, is_valid_topic_name, validate_monitor, MAX_FOR_SECS, MAX_LIST_ITEMS,
 };

@@ -1,10 +1,12 @@
 //! Silence rows: create, list, expire, and the active set the evaluator
-//! reads.
+//! reads. Creating and expiring a silence mutes or unmutes a team's pages,
+//! so both are audited with their actor in the same transaction.
 
 use lagwatch_model::{now_ms, NewSilence, Silence};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
+use super::audit::{insert_record_audit, AuditAction, AuditSubject};
 use super::{MonitorStore, StoreError};
 
 const COLUMNS: &str = "id, team, monitor_id, cluster, consumer_group, rule, starts_at_ms, \
@@ -14,10 +16,12 @@ const COLUMNS: &str = "id, team, monitor_id, cluster, consumer_group, rule, star
 pub const MAX_SILENCE_MS: i64 = 90 * 24 * 3_600 * 1_000;
 
 impl MonitorStore {
-    /// Stores a silence after checking it.
+    /// Stores a silence after checking it, audited as created by its
+    /// `created_by`.
     pub async fn add_silence(&self, silence: &NewSilence) -> Result<Silence, StoreError> {
         validate_silence(silence)?;
         let now = now_ms();
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO silences (team, monitor_id, cluster, consumer_group, rule, \
              starts_at_ms, ends_at_ms, created_by, comment, created_at_ms) \
@@ -33,16 +37,16 @@ impl MonitorStore {
         .bind(&silence.created_by)
         .bind(&silence.comment)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
         let id = match result.last_insert_id() {
             Some(id) => id,
             None => sqlx::query("SELECT MAX(id) AS id FROM silences")
-                .fetch_one(self.pool())
+                .fetch_one(&mut *tx)
                 .await?
                 .try_get::<i64, _>("id")?,
         };
-        Ok(Silence {
+        let stored = Silence {
             id,
             team: silence.team.clone(),
             monitor_id: silence.monitor_id,
@@ -54,7 +58,19 @@ impl MonitorStore {
             created_by: silence.created_by.clone(),
             comment: silence.comment.clone(),
             created_at_ms: now,
-        })
+        };
+        insert_record_audit(
+            &mut tx,
+            &silence.created_by,
+            &silence.team,
+            AuditSubject::Silence,
+            AuditAction::Create,
+            id,
+            &stored,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// One silence by id.
@@ -105,17 +121,45 @@ impl MonitorStore {
         self.list_silences(None, false).await
     }
 
-    /// Ends a silence now; returns `None` when it does not exist. Expiring
-    /// an already expired silence leaves it unchanged.
-    pub async fn expire_silence(&self, id: i64) -> Result<Option<Silence>, StoreError> {
+    /// Ends a silence now, audited as expired by `actor`; returns `None`
+    /// when it does not exist. Expiring an already expired silence leaves
+    /// it unchanged and writes no audit row.
+    pub async fn expire_silence(
+        &self,
+        id: i64,
+        actor: &str,
+    ) -> Result<Option<Silence>, StoreError> {
         let now = now_ms();
-        sqlx::query("UPDATE silences SET ends_at_ms = ? WHERE id = ? AND ends_at_ms > ?")
-            .bind(now)
-            .bind(id)
-            .bind(now)
-            .execute(self.pool())
+        let mut tx = self.begin_write().await?;
+        let changed =
+            sqlx::query("UPDATE silences SET ends_at_ms = ? WHERE id = ? AND ends_at_ms > ?")
+                .bind(now)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM silences WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let silence = row.as_ref().map(silence_from_row).transpose()?;
+        if let (Some(expired), true) = (&silence, changed > 0) {
+            insert_record_audit(
+                &mut tx,
+                actor,
+                &expired.team,
+                AuditSubject::Silence,
+                AuditAction::Expire,
+                id,
+                expired,
+            )
             .await?;
-        self.get_silence(id).await
+        }
+        tx.commit().await?;
+        Ok(silence)
     }
 }
 
@@ -212,7 +256,7 @@ mod tests {
         assert_eq!(store.unexpired_silences().await.expect("all").len(), 2);
 
         let expired = store
-            .expire_silence(ours.id)
+            .expire_silence(ours.id, "payments")
             .await
             .expect("expire")
             .expect("exists");
@@ -230,8 +274,48 @@ mod tests {
                 .len(),
             1
         );
-        assert_eq!(store.unexpired_silences().await.expect("all"), vec![theirs]);
-        assert_eq!(store.expire_silence(999).await.expect("expire"), None);
+        assert_eq!(
+            store.unexpired_silences().await.expect("all"),
+            vec![theirs.clone()]
+        );
+        assert_eq!(store.expire_silence(999, "x").await.expect("expire"), None);
+        // Expiring again changes nothing and is not audited again.
+        store
+            .expire_silence(ours.id, "payments")
+            .await
+            .expect("expire twice");
+        let audit = store.list_audit(None, 10).await.expect("audit");
+        let seen: Vec<_> = audit
+            .iter()
+            .map(|e| (e.subject, e.action, e.monitor_id, e.actor.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    AuditSubject::Silence,
+                    AuditAction::Expire,
+                    ours.id,
+                    "payments"
+                ),
+                (
+                    AuditSubject::Silence,
+                    AuditAction::Create,
+                    theirs.id,
+                    "search"
+                ),
+                (
+                    AuditSubject::Silence,
+                    AuditAction::Create,
+                    ours.id,
+                    "payments"
+                ),
+            ]
+        );
+        assert_eq!(
+            audit[2].record.as_ref().map(|r| r["comment"].clone()),
+            Some("deploy".into())
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,608 @@
+//! Attacks on team boundaries and limits through `lagwatch`'s own wiring
+//! (`topology::run_with_api`, the `api` role) on free ports over a real
+//! SQLite store: one team registering monitors for another team's groups,
+//! clusters and topics; a team filling the store past its quotas; a token
+//! used past its expiry; a script hammering the API with one token, from
+//! one address, or guessing tokens; `/metrics` kept off the API listener.
+//! Every silence and token change is then found in the audit log with its
+//! actor. See docs/security.md.
+//!
+//! Client addresses: Linux routes all of 127.0.0.0/8 to loopback, so the
+//! client binds 127.0.0.x to be a different address to the server.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use lagwatch::config::AppConfig;
+use lagwatch::topology::{self, Roles};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: String,
+    json: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    }
+    fn field(&self) -> Option<&str> {
+        self.json["error"]["field"].as_str()
+    }
+    fn code(&self) -> Option<&str> {
+        self.json["error"]["code"].as_str()
+    }
+    fn message(&self) -> &str {
+        self.json["error"]["message"].as_str().unwrap_or_default()
+    }
+}
+
+/// A running `lagwatch api` with the given extra configuration.
+struct Api {
+    addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    admin: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    /// `extra` goes at the top of the file, `api_extra` into `[api]`.
+    async fn start(extra: &str, api_extra: &str) -> anyhow::Result<Api> {
+        let dir = tempfile::tempdir()?;
+        let [port, metrics_port] = common::free_ports::<2>();
+        let admin = format!("admin-token-{}", common::unique("a"));
+        let text = format!(
+            r#"
+{extra}
+
+[store]
+url = "sqlite://{store}"
+
+[clusters.local]
+bootstrap_servers = "127.0.0.1:1"
+
+[clusters.other]
+bootstrap_servers = "127.0.0.1:2"
+
+[metrics_topic]
+cluster = "local"
+
+[api]
+admin_token = "{admin}"
+{api_extra}
+
+[http]
+listen = "127.0.0.1:{port}"
+metrics_listen = "127.0.0.1:{metrics_port}"
+"#,
+            store = dir.path().join("lagwatch.db").display(),
+        );
+        let path = dir.path().join("lagwatch.toml");
+        std::fs::write(&path, text)?;
+        let config = AppConfig::load(&path)?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(topology::run_with_api(
+            config,
+            Roles {
+                collector: false,
+                evaluator: false,
+                history: false,
+            },
+            true,
+            shutdown.clone(),
+        ));
+        let api = Api {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+            admin,
+            shutdown,
+            task,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if api
+                .call(1, "GET", "/healthz", None, None)
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return Ok(api);
+            }
+            if api.task.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        api.stop().await?;
+        bail!("the API did not come up on port {port}")
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
+            Ok(joined) => joined?,
+            Err(_) => bail!("the API did not stop within 10 s"),
+        }
+    }
+
+    /// One request from client address 127.0.0.`client`.
+    async fn call(
+        &self,
+        client: u8,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Reply> {
+        request(self.addr, client, method, path, token, body).await
+    }
+
+    async fn as_team(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Reply> {
+        self.call(1, method, path, Some(token), body).await
+    }
+
+    async fn token(&self, team: &str, query: &str) -> anyhow::Result<(i64, String)> {
+        let reply = self
+            .call(
+                1,
+                "POST",
+                &format!("/api/v1/teams/{team}/tokens{query}"),
+                Some(&self.admin),
+                None,
+            )
+            .await?;
+        ensure!(reply.status == 201, "token for {team}: {reply:?}");
+        Ok((
+            reply.json["id"].as_i64().context("id")?,
+            reply.json["token"].as_str().context("token")?.to_string(),
+        ))
+    }
+}
+
+async fn request(
+    server: SocketAddr,
+    client: u8,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<Reply> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, client)),
+        0,
+    ))?;
+    let mut stream = socket.connect(server).await?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if method == "POST" || method == "PUT" {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+        .await
+        .context("reply timed out")??;
+    let text = String::from_utf8(raw)?;
+    let (headers, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .context("no status")?
+        .parse()?;
+    Ok(Reply {
+        status,
+        headers: headers.to_string(),
+        json: serde_json::from_str(body).unwrap_or(Value::Null),
+    })
+}
+
+fn monitor(group: &str, topics: &[&str]) -> Value {
+    json!({
+        "cluster": "local",
+        "consumer_group": group,
+        "topics": topics,
+        "lag_threshold": 100,
+        "emails": ["oncall@example.com"],
+    })
+}
+
+fn expect(reply: &Reply, status: u16, what: &str) -> anyhow::Result<()> {
+    ensure!(
+        reply.status == status,
+        "{what}: expected {status}, got {} {}",
+        reply.status,
+        reply.json
+    );
+    Ok(())
+}
+
+fn expect_forbidden_field(reply: &Reply, field: &str, what: &str) -> anyhow::Result<()> {
+    expect(reply, 403, what)?;
+    ensure!(
+        reply.field() == Some(field),
+        "{what}: expected the field {field}, got {:?}",
+        reply.json
+    );
+    Ok(())
+}
+
+fn expect_quota(reply: &Reply, quota: &str, what: &str) -> anyhow::Result<()> {
+    expect(reply, 403, what)?;
+    ensure!(
+        reply.code() == Some("quota_exceeded") && reply.message().contains(quota),
+        "{what}: expected quota {quota}, got {:?}",
+        reply.json
+    );
+    Ok(())
+}
+
+const TEAMS: &str = r#"
+[teams.payments]
+clusters = ["local"]
+groups = ["pay-*", "billing"]
+topics = ["pay.*"]
+max_monitors = 3
+max_regex_monitors = 1
+max_exact_time_lag_monitors = 1
+max_silences = 2
+
+[teams.search]
+groups = ["search-*"]
+"#;
+
+#[tokio::test]
+async fn a_team_cannot_register_outside_what_it_owns() -> anyhow::Result<()> {
+    let api = Api::start(TEAMS, "").await?;
+    let (_, payments) = api.token("payments", "").await?;
+    let (_, stranger) = api.token("stranger", "").await?;
+    let post = |token: &str, body: Value| {
+        let token = token.to_string();
+        let api = &api;
+        async move {
+            api.as_team(&token, "POST", "/api/v1/monitors", Some(&body))
+                .await
+        }
+    };
+
+    // Another team's group, an unowned cluster, an unowned topic.
+    let reply = post(&payments, monitor("search-indexer", &["pay.orders"])).await?;
+    expect_forbidden_field(&reply, "consumer_group", "another team's group")?;
+    let mut other_cluster = monitor("pay-eu", &["pay.orders"]);
+    other_cluster["cluster"] = json!("other");
+    let reply = post(&payments, other_cluster).await?;
+    expect_forbidden_field(
+        &reply,
+        "cluster",
+        "a cluster not in teams.payments.clusters",
+    )?;
+    let reply = post(&payments, monitor("pay-eu", &["pay.orders", "search.docs"])).await?;
+    expect_forbidden_field(&reply, "topics[1]", "another team's topic")?;
+    // A team without a [teams] section owns nothing.
+    let reply = post(&stranger, monitor("pay-eu", &["pay.orders"])).await?;
+    expect(&reply, 403, "a team without a section")?;
+
+    // Inside its scope it works; an update cannot move it out.
+    let reply = post(&payments, monitor("pay-eu", &["pay.orders"])).await?;
+    expect(&reply, 201, "an owned group")?;
+    let id = reply.json["id"].as_i64().context("id")?;
+    let reply = api
+        .as_team(
+            &payments,
+            "PUT",
+            &format!("/api/v1/monitors/{id}"),
+            Some(&monitor("search-indexer", &["pay.orders"])),
+        )
+        .await?;
+    expect_forbidden_field(&reply, "consumer_group", "update to another team's group")?;
+    let stored = api
+        .as_team(&payments, "GET", &format!("/api/v1/monitors/{id}"), None)
+        .await?;
+    ensure!(
+        stored.json["consumer_group"] == "pay-eu",
+        "unchanged: {:?}",
+        stored.json
+    );
+
+    // The admin is the operator: not limited by ownership.
+    let mut for_payments = monitor("search-indexer", &["search.docs"]);
+    for_payments["team"] = json!("payments");
+    let reply = api
+        .call(
+            1,
+            "POST",
+            "/api/v1/monitors",
+            Some(&api.admin),
+            Some(&for_payments),
+        )
+        .await?;
+    expect(&reply, 201, "the admin")?;
+    api.stop().await
+}
+
+#[tokio::test]
+async fn a_team_cannot_exceed_its_quotas() -> anyhow::Result<()> {
+    let api = Api::start(TEAMS, "").await?;
+    let (_, payments) = api.token("payments", "").await?;
+    let post = |body: Value| {
+        let api = &api;
+        let token = payments.clone();
+        async move {
+            api.as_team(&token, "POST", "/api/v1/monitors", Some(&body))
+                .await
+        }
+    };
+    let mut regex = monitor("pay-.*", &[]);
+    regex["group_match"] = json!("regex");
+    expect(&post(regex.clone()).await?, 201, "first pattern monitor")?;
+    regex["consumer_group"] = json!("billing|pay-x");
+    expect_quota(
+        &post(regex).await?,
+        "max_regex_monitors",
+        "second pattern monitor",
+    )?;
+
+    let mut exact = monitor("pay-eu", &[]);
+    exact["time_lag"] = json!("exact");
+    expect(
+        &post(exact.clone()).await?,
+        201,
+        "first exact time-lag monitor",
+    )?;
+    exact["consumer_group"] = json!("pay-us");
+    expect_quota(
+        &post(exact).await?,
+        "max_exact_time_lag_monitors",
+        "second exact",
+    )?;
+
+    expect(&post(monitor("billing", &[])).await?, 201, "third monitor")?;
+    expect_quota(
+        &post(monitor("pay-us", &[])).await?,
+        "max_monitors",
+        "fourth monitor",
+    )?;
+    let listed = api
+        .as_team(&payments, "GET", "/api/v1/monitors", None)
+        .await?;
+    let count = listed.json["monitors"].as_array().map_or(0, Vec::len);
+    ensure!(count == 3, "stored monitors: {count}");
+
+    let silence = json!({"duration_secs": 600, "comment": "deploy"});
+    for n in 1..=2 {
+        let reply = api
+            .as_team(&payments, "POST", "/api/v1/silences", Some(&silence))
+            .await?;
+        expect(&reply, 201, &format!("silence {n}"))?;
+    }
+    let reply = api
+        .as_team(&payments, "POST", "/api/v1/silences", Some(&silence))
+        .await?;
+    expect_quota(&reply, "max_silences", "third silence")?;
+    api.stop().await
+}
+
+#[tokio::test]
+async fn tokens_expire_record_their_last_use_and_changes_are_audited() -> anyhow::Result<()> {
+    let api = Api::start(TEAMS, "").await?;
+    let (short_id, short) = api.token("payments", "?expires_in_secs=2").await?;
+    let (long_id, long) = api.token("payments", "").await?;
+    let reply = api.as_team(&short, "GET", "/api/v1/whoami", None).await?;
+    expect(&reply, 200, "a fresh expiring token")?;
+    let tokens = api
+        .call(
+            1,
+            "GET",
+            "/api/v1/teams/payments/tokens",
+            Some(&api.admin),
+            None,
+        )
+        .await?;
+    let short_row = tokens.json["tokens"]
+        .as_array()
+        .and_then(|all| all.iter().find(|t| t["id"] == short_id))
+        .context("the expiring token is listed")?;
+    ensure!(
+        short_row["last_used_at_ms"].as_i64().is_some()
+            && short_row["expires_at_ms"].as_i64().is_some(),
+        "last use and expiry recorded: {short_row}"
+    );
+    // Wait for the expiry to pass, then the token is refused.
+    let started = Instant::now();
+    let expired = loop {
+        let reply = api.as_team(&short, "GET", "/api/v1/whoami", None).await?;
+        if reply.status != 200 || started.elapsed() > Duration::from_secs(10) {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    expect(&expired, 401, "an expired token")?;
+    ensure!(expired.message().contains("expired"), "{:?}", expired.json);
+
+    // Silences and token revocation are audited with their actor.
+    let silence = api
+        .as_team(
+            &long,
+            "POST",
+            "/api/v1/silences",
+            Some(&json!({"duration_secs": 600, "comment": "deploy"})),
+        )
+        .await?;
+    expect(&silence, 201, "silence")?;
+    let silence_id = silence.json["id"].as_i64().context("silence id")?;
+    expect(
+        &api.as_team(
+            &long,
+            "DELETE",
+            &format!("/api/v1/silences/{silence_id}"),
+            None,
+        )
+        .await?,
+        200,
+        "expire",
+    )?;
+    expect(
+        &api.call(
+            1,
+            "DELETE",
+            &format!("/api/v1/tokens/{short_id}"),
+            Some(&api.admin),
+            None,
+        )
+        .await?,
+        204,
+        "revoke",
+    )?;
+    let audit = api.as_team(&long, "GET", "/api/v1/audit", None).await?;
+    expect(&audit, 200, "audit")?;
+    let entries: Vec<(String, String, i64, String)> = audit.json["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .map(|e| {
+            (
+                e["subject"].as_str().unwrap_or_default().to_string(),
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["monitor_id"].as_i64().unwrap_or_default(),
+                e["actor"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let actor = format!("team:payments:token:{long_id}");
+    let wanted = vec![
+        (
+            "token".to_string(),
+            "revoke".to_string(),
+            short_id,
+            "admin".to_string(),
+        ),
+        ("silence".into(), "expire".into(), silence_id, actor.clone()),
+        ("silence".into(), "create".into(), silence_id, actor),
+        ("token".into(), "issue".into(), long_id, "admin".into()),
+        ("token".into(), "issue".into(), short_id, "admin".into()),
+    ];
+    ensure!(entries == wanted, "audit entries {entries:?}");
+    api.stop().await
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_and_spare_others() -> anyhow::Result<()> {
+    let api = Api::start(
+        "",
+        "rate_limit_per_token = 5\nrate_limit_per_address = 8\nauth_failures_per_minute = 3",
+    )
+    .await?;
+    let (_, first) = api.token("payments", "").await?;
+    let (_, second) = api.token("search", "").await?;
+    let (_, third) = api.token("search", "").await?;
+    let whoami = |client: u8, token: Option<String>| {
+        let api = &api;
+        async move {
+            api.call(client, "GET", "/api/v1/whoami", token.as_deref(), None)
+                .await
+        }
+    };
+    let retry_after = |reply: &Reply| -> anyhow::Result<u64> {
+        expect(reply, 429, "rate limited")?;
+        reply
+            .header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|secs| *secs >= 1)
+            .with_context(|| format!("Retry-After in {}", reply.headers))
+    };
+
+    // Per token: the sixth request within the minute is refused; another
+    // team's token is not affected.
+    for n in 1..=5 {
+        expect(
+            &whoami(11, Some(first.clone())).await?,
+            200,
+            &format!("request {n}"),
+        )?;
+    }
+    let wait = retry_after(&whoami(11, Some(first.clone())).await?)?;
+    ensure!(
+        wait <= 12,
+        "one request per 12 s refills: Retry-After {wait}"
+    );
+    expect(
+        &whoami(12, Some(second.clone())).await?,
+        200,
+        "another token",
+    )?;
+
+    // Per address: the ninth request from one address is refused, another
+    // address is not.
+    for n in 1..=8 {
+        expect(&whoami(13, None).await?, 401, &format!("anonymous {n}"))?;
+    }
+    retry_after(&whoami(13, None).await?)?;
+    expect(&whoami(14, None).await?, 401, "another address")?;
+
+    // Failed authentications: after three wrong tokens the address is
+    // refused before any token is checked, even a valid one.
+    let wrong = format!("lw_{}", "x".repeat(43));
+    for n in 1..=3 {
+        expect(
+            &whoami(15, Some(wrong.clone())).await?,
+            401,
+            &format!("guess {n}"),
+        )?;
+    }
+    retry_after(&whoami(15, Some(wrong.clone())).await?)?;
+    retry_after(&whoami(15, Some(third.clone())).await?)?;
+    expect(
+        &whoami(16, Some(third)).await?,
+        200,
+        "the same token elsewhere",
+    )?;
+    api.stop().await
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_on_their_own_listener() -> anyhow::Result<()> {
+    let api = Api::start("", "").await?;
+    let main = api.call(1, "GET", "/metrics", None, None).await?;
+    ensure!(
+        main.status == 404,
+        "/metrics on the API listener: {}",
+        main.status
+    );
+    let own = request(api.metrics_addr, 1, "GET", "/metrics", None, None).await?;
+    expect(&own, 200, "/metrics on http.metrics_listen")?;
+    ensure!(
+        own.header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        own.headers
+    );
+    api.stop().await
+}
