@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lagwatch_collector::jmx::{BrokerEndpoint, EndpointKind, IdleCorrection, JmxConfig, JmxPoller};
 use lagwatch_history::{ClickHouseCompression, ClickHouseConfig};
+use lagwatch_model::{BrokerSample, Secret};
 
 /// Throw-away CA and certificates for 127.0.0.1 / localhost.
 struct Certs {
@@ -207,5 +209,156 @@ async fn clickhouse_over_https_with_lz4_and_a_private_ca() -> anyhow::Result<()>
     );
 
     eprintln!("clickhouse_over_https_with_lz4: {:?}", started.elapsed());
+    Ok(())
+}
+
+/// The canned https JMX endpoint (`tests/infra/tls_http_stub.py`) that
+/// requires basic auth `monitor` / [`JMX_PASSWORD`].
+struct JmxStub {
+    _process: Killed,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+const JMX_USER: &str = "monitor";
+const JMX_PASSWORD: &str = "jmx-p@ss:word";
+
+impl JmxStub {
+    fn start(certs: &Certs) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let port = common::free_port();
+        let log = dir.path().join("stub.log");
+        let process = Command::new(python())
+            .arg(common::repo_root().join("tests/infra/tls_http_stub.py"))
+            .args(["--port", &port.to_string(), "--user", JMX_USER])
+            .arg("--cert")
+            .arg(certs.path("server.pem"))
+            .env("LAGWATCH_STUB_PASSWORD", JMX_PASSWORD)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        Ok(JmxStub {
+            _process: Killed(process),
+            port,
+            log,
+            _dir: dir,
+        })
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn endpoints(&self, password: &str) -> Vec<BrokerEndpoint> {
+        let endpoint = |broker, kind, path: &str| BrokerEndpoint {
+            broker,
+            kind,
+            url: format!("https://127.0.0.1:{}{path}", self.port),
+            username: Some(JMX_USER.to_string()),
+            password: Some(Secret::new(password)),
+            metrics: Some(vec!["UnderReplicatedPartitions".to_string()]),
+        };
+        vec![
+            endpoint(1, EndpointKind::Jolokia, "/jolokia"),
+            endpoint(2, EndpointKind::Prometheus, "/metrics"),
+        ]
+    }
+}
+
+fn jmx_config(endpoints: Vec<BrokerEndpoint>, ca_file: &Path) -> JmxConfig {
+    let mut config = JmxConfig::new(endpoints);
+    config.ca_file = Some(ca_file.to_path_buf());
+    config.idle_correction = IdleCorrection::None;
+    config.timeout = Duration::from_secs(5);
+    config
+}
+
+fn under_replicated(sample: &BrokerSample) -> Option<f64> {
+    sample
+        .metrics
+        .iter()
+        .find(|m| m.name == "UnderReplicatedPartitions")
+        .map(|m| m.value)
+}
+
+#[tokio::test]
+async fn jmx_endpoints_over_https_with_basic_auth() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let certs = Certs::make()?;
+    let stub = JmxStub::start(&certs)?;
+    let ca = certs.path("ca.pem");
+
+    // Both endpoint kinds read over https with the right credentials (the
+    // stub may still be starting: wait for a complete sample).
+    let mut poller = JmxPoller::new("tls", jmx_config(stub.endpoints(JMX_PASSWORD), &ca))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let samples = loop {
+        let samples = poller.sample_cluster(lagwatch_model::now_ms()).await;
+        if samples.iter().all(|s| s.error.is_none()) || Instant::now() > deadline {
+            break samples;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let by_broker = |id: i32| samples.iter().find(|s| s.broker == id);
+    let jolokia = by_broker(1).ok_or_else(|| anyhow::anyhow!("no sample of broker 1"))?;
+    let exporter = by_broker(2).ok_or_else(|| anyhow::anyhow!("no sample of broker 2"))?;
+    assert_eq!(jolokia.error, None, "{}", stub.log_text());
+    assert_eq!(exporter.error, None, "{}", stub.log_text());
+    assert_eq!(under_replicated(jolokia), Some(7.0));
+    assert_eq!(under_replicated(exporter), Some(5.0));
+    assert!(stub.log_text().contains("POST /jolokia auth ok"));
+    assert!(stub.log_text().contains("GET /metrics auth ok"));
+
+    // A wrong password: the sample says 401, and no password shows.
+    let mut refused = JmxPoller::new("tls", jmx_config(stub.endpoints("wrong-secret"), &ca))?;
+    for sample in refused.sample_cluster(lagwatch_model::now_ms()).await {
+        let error = sample.error.unwrap_or_default();
+        assert!(error.contains("401"), "{error}");
+        assert!(
+            !error.contains("wrong-secret") && !error.contains("p@ss"),
+            "{error}"
+        );
+    }
+
+    // Credentials written into the URL, and a server signed by an unrelated
+    // CA: refused on the certificate, URL password hidden in the sample.
+    let mut in_url = stub.endpoints(JMX_PASSWORD);
+    for endpoint in &mut in_url {
+        endpoint.url = endpoint
+            .url
+            .replace("https://", &format!("https://{JMX_USER}:url-p@ssw0rd@"));
+    }
+    let mut wrong_ca = JmxPoller::new("tls", jmx_config(in_url, &certs.path("other-ca.pem")))?;
+    for sample in wrong_ca.sample_cluster(lagwatch_model::now_ms()).await {
+        let error = sample.error.unwrap_or_default();
+        assert!(error.to_lowercase().contains("certificate"), "{error}");
+        assert!(
+            !error.contains("ssw0rd") && !error.contains(JMX_PASSWORD),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!("{JMX_USER}:***@127.0.0.1")),
+            "{error}"
+        );
+    }
+
+    // A CA file that does not exist is refused when the poller is built.
+    let missing = JmxPoller::new(
+        "tls",
+        jmx_config(stub.endpoints(JMX_PASSWORD), &certs.path("missing.pem")),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        missing.contains("ca_file") && missing.contains("missing.pem"),
+        "{missing}"
+    );
+
+    eprintln!(
+        "jmx_endpoints_over_https_with_basic_auth: {:?}",
+        started.elapsed()
+    );
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! interval = "30s"
 //! timeout = "5s"
 //! brokers = [
-//!   { broker = 1, kind = "jolokia", url = "http://kafka-1:8778/jolokia" },
+//!   { broker = 1, kind = "jolokia", url = "https://kafka-1:8778/jolokia", username = "monitor" },
 //!   { broker = 2, kind = "prometheus", url = "http://kafka-2:7071/metrics" },
 //! ]
+//! # optional: the CA that signs the endpoints' https certificates
+//! ca_file = "/etc/lagwatch/jmx-ca.pem"
 //! # optional: where a metric is read from, when the defaults do not fit
 //! [jolokia.UnderReplicatedPartitions]
 //! mbean = "kafka.server:type=ReplicaManager,name=UnderReplicatedPartitions"
@@ -16,6 +18,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lagwatch_model::broker::metric;
@@ -38,6 +41,11 @@ pub struct JmxConfig {
     /// Timeout of one HTTP request to one endpoint (connect included).
     #[serde(with = "humantime_serde", default = "default_timeout")]
     pub timeout: Duration,
+    /// PEM file with the CA certificate(s) that sign the https endpoints'
+    /// certificates; when set, only these are trusted (default: the
+    /// platform's roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Request types reported as `RequestTotalTimeMs` (values of the
     /// `request` key of `kafka.network:type=RequestMetrics`); an empty list
     /// reports all of them (about 90 in Kafka 4).
@@ -65,9 +73,13 @@ pub struct BrokerEndpoint {
     /// What serves `url`.
     pub kind: EndpointKind,
     /// Jolokia agent base URL (`http://host:8778/jolokia`) or the
-    /// exporter's metrics URL (`http://host:7071/metrics`).
+    /// exporter's metrics URL (`http://host:7071/metrics`); `https` with a
+    /// certificate the platform or `ca_file` trusts. Credentials belong in
+    /// `username`/`password`; any written into the URL are hidden in
+    /// samples and logs.
     pub url: String,
-    /// HTTP basic-auth user, for a secured agent.
+    /// HTTP basic-auth user, for a secured agent (use https: basic auth
+    /// over http shows the password to the network).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// HTTP basic-auth password (pass it as an environment override).
@@ -181,6 +193,7 @@ impl JmxConfig {
             brokers,
             interval: default_interval(),
             timeout: default_timeout(),
+            ca_file: None,
             request_types: default_request_types(),
             idle_correction: IdleCorrection::default(),
             jolokia: BTreeMap::new(),
@@ -267,16 +280,15 @@ fn check_scale(scale: Option<f64>) -> Result<(), String> {
 }
 
 fn check_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| format!("{:?} is not a URL: {e}", lagwatch_model::redact_url(url)))?;
+    let shown = lagwatch_model::redact_url(url);
     match parsed.scheme() {
-        "http" => {}
-        // The HTTP client is built without TLS: JMX endpoints are expected
-        // on a private network.
-        "https" => return Err(format!("{url:?}: https is not supported, use http")),
-        other => return Err(format!("{url:?}: unsupported scheme {other:?}")),
+        "http" | "https" => {}
+        other => return Err(format!("{shown:?}: unsupported scheme {other:?}")),
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(format!("{url:?} has no host"));
+        return Err(format!("{shown:?} has no host"));
     }
     Ok(())
 }
@@ -392,8 +404,13 @@ mod tests {
         let twice = JmxConfig::new(vec![endpoint(1, "http://a/j"), endpoint(1, "http://b/j")]);
         assert!(error(twice).contains("brokers[1].broker"));
 
-        let https = JmxConfig::new(vec![endpoint(1, "https://a/j")]);
-        assert!(error(https).contains("https is not supported"));
+        JmxConfig::new(vec![endpoint(1, "https://a/j")])
+            .validate()
+            .expect("https is supported");
+        let ftp = JmxConfig::new(vec![endpoint(1, "ftp://user:s3cret@a/j")]);
+        let message = error(ftp);
+        assert!(message.contains("unsupported scheme"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
 
         let not_url = JmxConfig::new(vec![endpoint(1, "a:8778")]);
         assert!(error(not_url).contains("brokers[0].url"));

@@ -23,6 +23,7 @@
 //! - [`rates`]: per-second rates from counters.
 //! - [`scrape`]: one raw read, before rates.
 //! - [`poller`]: HTTP, concurrency, samples, the interval loop.
+//! - `tls`: trust for https endpoints (a CA file or the platform's roots).
 
 pub mod config;
 pub mod jolokia;
@@ -31,6 +32,7 @@ pub mod prom_text;
 pub mod rates;
 pub mod scrape;
 pub mod spec;
+mod tls;
 
 pub use config::{
     BrokerEndpoint, EndpointKind, IdleCorrection, JmxConfig, JolokiaOverride, PrometheusOverride,

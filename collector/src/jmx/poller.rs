@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use lagwatch_model::broker::metric;
-use lagwatch_model::{error_chain, now_ms, BrokerMetric, BrokerSample};
+use lagwatch_model::{error_chain, now_ms, redact_url, BrokerMetric, BrokerSample};
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -43,7 +43,14 @@ impl JmxPoller {
     /// A poller for `cluster`; fails when `config` is invalid.
     pub fn new(cluster: impl Into<String>, config: JmxConfig) -> Result<Self, JmxError> {
         config.validate()?;
+        let tls = super::tls::client_settings(config.ca_file.as_deref()).map_err(|reason| {
+            JmxError::InvalidConfig {
+                key: "ca_file".into(),
+                reason,
+            }
+        })?;
         let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             // JMX endpoints sit next to the brokers; an HTTP proxy set for
@@ -157,7 +164,7 @@ impl JmxPoller {
                 sample.error = Some(format!(
                     "{} {}: {error}",
                     endpoint.kind.as_str(),
-                    endpoint.url
+                    redact_url(&endpoint.url)
                 ));
             }
             Ok(scrape) => {
@@ -212,11 +219,13 @@ async fn scrape(
         Some(user) => request.basic_auth(user, endpoint.password.as_ref().map(|p| p.expose())),
         None => request,
     };
+    // reqwest puts the URL (with any password in it) into its errors: the
+    // sample names the endpoint by its redacted URL instead.
     let describe = |error: reqwest::Error| {
         if error.is_timeout() {
             format!("no answer within {:?}", config.timeout)
         } else {
-            error_chain(&error)
+            error_chain(&error.without_url())
         }
     };
     let response = request.send().await.map_err(describe)?;
@@ -282,7 +291,7 @@ fn summarise(scrape: &Scrape, endpoint: &BrokerEndpoint) -> String {
     let mut text = format!(
         "{failed} metric read(s) failed on {} {} ({read} read): ",
         endpoint.kind.as_str(),
-        endpoint.url
+        redact_url(&endpoint.url)
     );
     text.push_str(
         &scrape
@@ -312,14 +321,14 @@ fn log_change(
         Some(error) => tracing::warn!(
             cluster = %cluster,
             broker = endpoint.broker,
-            url = %endpoint.url,
+            url = %redact_url(&endpoint.url),
             error = %error,
             "broker metrics incomplete"
         ),
         None => tracing::info!(
             cluster = %cluster,
             broker = endpoint.broker,
-            url = %endpoint.url,
+            url = %redact_url(&endpoint.url),
             "broker metrics complete again"
         ),
     }
