@@ -485,3 +485,4 @@ pub async fn wait_for_state_record(
 
 pub mod fault_proxy;
 pub mod faults;
+pub mod grafana_sql;
