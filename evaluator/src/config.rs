@@ -57,6 +57,15 @@ pub struct EvaluatorConfig {
         default = "default_notification_attempt_timeout"
     )]
     pub notification_attempt_timeout: Duration,
+    /// How long a watched subject must stay gone (topic deleted, group
+    /// offsets gone, group no longer in the cluster) before its firing
+    /// alerts resolve with the reason.
+    #[serde(with = "humantime_serde", default = "default_vanished_after")]
+    pub vanished_after: Duration,
+}
+
+const fn default_vanished_after() -> Duration {
+    Duration::from_secs(120)
 }
 
 const fn default_notification_retry_max() -> Duration {
@@ -118,6 +127,7 @@ impl Default for EvaluatorConfig {
             events_topic: default_events_topic(),
             notification_retry_max: default_notification_retry_max(),
             notification_attempt_timeout: default_notification_attempt_timeout(),
+            vanished_after: default_vanished_after(),
         }
     }
 }

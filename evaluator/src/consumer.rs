@@ -117,7 +117,8 @@ pub async fn run_consumer(
 
     let mut monitors = alerting.monitors.clone();
     let mut index = MonitorIndex::new(monitors.borrow_and_update().clone());
-    let mut engine = Engine::with_rules(alerting.rules.clone());
+    let mut engine =
+        Engine::with_rules(alerting.rules.clone()).with_vanish_grace(config.vanished_after);
     let mut brokers = BrokerEngine::new(alerting.rules.clone(), alerting.broker_routing.clone());
     if let Some(state) = &alerting.state {
         let memory: Arc<dyn AlertMemory> = Arc::new(state.clone());
@@ -205,6 +206,7 @@ pub async fn run_consumer(
                 .lock()
                 .map(|mut p| std::mem::take(&mut *p))
                 .unwrap_or_default();
+            engine.retain_partitions(&partitions);
             let rewound = seek_back(&consumer, topic, &partitions, config.warm_up);
             let held_was_rewound = rewound.contains_key(&message.partition());
             warm_until.extend(rewound);
@@ -249,6 +251,7 @@ pub async fn run_consumer(
                 }
                 let candidates: Vec<&Monitor> =
                     index.candidates(&sample.cluster, &sample.group).collect();
+                engine.set_partition(message.partition());
                 let alerts = engine.observe(&sample, candidates.iter().copied());
                 if let Some(status) =
                     engine.status_of(&sample.group, candidates.iter().map(|m| &m.id))
@@ -262,6 +265,17 @@ pub async fn run_consumer(
                     notifier.adopt(&fingerprint).await;
                 }
                 notify_all(&mut notifier, alerts, &metrics).await;
+                for gone in engine.take_vanished() {
+                    tracing::info!(monitor_id = gone.monitor_id, cluster = %gone.cluster, group = %gone.group, topic = ?gone.topic, reason = %gone.reason, "watched subject vanished; resolving its alerts");
+                    let resolves = notifier.vanished(&gone);
+                    notify_all(&mut notifier, resolves, &metrics).await;
+                }
+                for (cluster, group) in engine.take_gone_groups() {
+                    // Gone from the cluster: no stale status left behind.
+                    let _ = metrics
+                        .group_status
+                        .remove_label_values(&[&cluster, &group]);
+                }
                 metrics
                     .firing
                     .set(i64::try_from(engine.firing()).unwrap_or(i64::MAX));

@@ -17,6 +17,16 @@
 //! recorded for that fingerprint, takes over its firing state, and ignores
 //! samples not newer than the recorded transition, so replayed samples
 //! neither repeat nor undo a notification.
+//!
+//! Alerts whose subject vanished resolve instead of firing forever (see
+//! [`Vanished`]): a group whose watched topics were deleted or whose
+//! offsets are gone (the collector still samples it, with nothing left to
+//! measure), a topic alert whose topic is gone, and a group that stopped
+//! being sampled at all while its cluster still is (a pattern monitor's
+//! group that was deleted). Each waits out the engine's vanish grace in
+//! sample time, so one odd sample does not close an incident; then the
+//! engine forgets the group's state and reports it for the notifier to
+//! resolve with the reason.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,6 +49,24 @@ const SWEEP_EVERY_MS: i64 = 60 * 1000;
 /// Largest number of partitions listed in one notification; the summary
 /// keeps the totals of all.
 pub const MAX_LISTED_PARTITIONS: usize = 50;
+
+/// Default time (sample time) a subject must stay gone before its alerts
+/// resolve as vanished (see [`Engine::with_vanish_grace`]).
+pub const DEFAULT_VANISH_GRACE_MS: i64 = 120 * 1000;
+
+/// The alerts of one monitor on one group (or one topic of it) whose
+/// subject is gone; the notifier resolves the firing ones with `reason`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vanished {
+    pub monitor_id: i64,
+    pub cluster: String,
+    pub group: String,
+    /// `Some`: only the `topic_lag_threshold` alert of this topic.
+    pub topic: Option<String>,
+    pub reason: String,
+    /// Sample time that ended the grace.
+    pub ts_ms: i64,
+}
 
 /// What was last recorded about an alert, as far as the engine cares.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +125,27 @@ pub struct Engine {
     /// Sample time of the last sweep of stale groups.
     last_sweep_ms: i64,
     matcher: Matcher,
+    /// How long (sample time) a subject stays gone before its alerts
+    /// resolve as vanished.
+    vanish_grace_ms: i64,
+    /// (monitor, group, topic) → sample time since which a conclusive
+    /// sample showed nothing to measure while an alert of it was firing.
+    vanishing: HashMap<(i64, String, Option<String>), i64>,
+    /// (monitor, group) → where its newest sample came from.
+    last_sample: HashMap<(i64, String), LastSample>,
+    /// Metrics-topic partition of the samples being observed (see
+    /// [`Engine::set_partition`]).
+    partition: Option<i32>,
+    /// Cluster → newest sample time of a sample that was not blind (the
+    /// cluster answered): a group unsampled while this moves on is gone.
+    cluster_seen_ms: HashMap<String, i64>,
+    /// Firing `topic_lag_threshold` alerts per (monitor, group).
+    firing_topics: HashMap<(i64, String), std::collections::BTreeSet<String>>,
+    /// Vanished subjects since the last [`Engine::take_vanished`].
+    vanished: Vec<Vanished>,
+    /// (cluster, group) no longer sampled, state forgotten, since the last
+    /// [`Engine::take_gone_groups`].
+    gone_groups: Vec<(String, String)>,
 }
 
 impl Default for Engine {
@@ -137,7 +186,35 @@ impl Engine {
             recalled: Vec::new(),
             last_sweep_ms: 0,
             matcher: Matcher::new(),
+            vanish_grace_ms: DEFAULT_VANISH_GRACE_MS,
+            vanishing: HashMap::new(),
+            last_sample: HashMap::new(),
+            partition: None,
+            cluster_seen_ms: HashMap::new(),
+            firing_topics: HashMap::new(),
+            vanished: Vec::new(),
+            gone_groups: Vec::new(),
         }
+    }
+
+    /// How long (sample time) a deleted topic, a group without offsets or
+    /// a group no longer sampled must stay so before its alerts resolve
+    /// (default [`DEFAULT_VANISH_GRACE_MS`]).
+    pub fn with_vanish_grace(mut self, grace: std::time::Duration) -> Self {
+        self.vanish_grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX).max(1);
+        self
+    }
+
+    /// Subjects whose alerts vanished since the last call; hand each to
+    /// the notifier's [`vanished`](crate::notifier::Notifier::vanished).
+    pub fn take_vanished(&mut self) -> Vec<Vanished> {
+        std::mem::take(&mut self.vanished)
+    }
+
+    /// (cluster, group) pairs no longer sampled whose state was forgotten
+    /// since the last call (their status gauge goes too).
+    pub fn take_gone_groups(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.gone_groups)
     }
 
     /// Restores alert state from `memory` for alerts met for the first time.
@@ -171,6 +248,14 @@ impl Engine {
         monitors: impl IntoIterator<Item = &'m Monitor>,
     ) -> Vec<AlertEvent> {
         let mut events = Vec::new();
+        let conclusive = absence_is_conclusive(sample);
+        if !is_blind(sample) {
+            let seen = self
+                .cluster_seen_ms
+                .entry(sample.cluster.clone())
+                .or_insert(sample.ts_ms);
+            *seen = (*seen).max(sample.ts_ms);
+        }
         for monitor in monitors {
             if monitor.cluster != sample.cluster
                 || !self.matcher.covers_group(monitor, &sample.group)
@@ -182,6 +267,14 @@ impl Engine {
                 .iter()
                 .filter(|p| self.matcher.covers_topic(monitor, &p.topic))
                 .collect();
+            self.last_sample.insert(
+                (monitor.id, sample.group.clone()),
+                LastSample {
+                    cluster: sample.cluster.clone(),
+                    ts_ms: sample.ts_ms,
+                    partition: self.partition,
+                },
+            );
             for check in self.checks(sample, monitor, &watched) {
                 events.extend(self.observe_threshold(sample, monitor, &watched, check));
             }
@@ -192,9 +285,135 @@ impl Engine {
             {
                 events.extend(self.observe_status(sample, monitor, &watched));
             }
+            if conclusive {
+                self.note_absence(sample, monitor, &watched);
+            }
         }
         self.sweep(sample.ts_ms);
         events
+    }
+
+    /// Whether any alert of `monitor_id` on `group` is firing.
+    fn group_firing(&self, monitor_id: i64, group: &str) -> bool {
+        let key = (monitor_id, group.to_string());
+        if self
+            .status
+            .get(&key)
+            .is_some_and(|(windows, _)| windows.is_firing())
+        {
+            return true;
+        }
+        if self.firing_topics.get(&key).is_some_and(|t| !t.is_empty()) {
+            return true;
+        }
+        [
+            rule::LAG_THRESHOLD,
+            rule::TOTAL_LAG_THRESHOLD,
+            rule::TIME_LAG_THRESHOLD,
+        ]
+        .into_iter()
+        .any(|rule| {
+            self.threshold
+                .get(&AlertKey {
+                    monitor_id,
+                    group: group.to_string(),
+                    rule,
+                    topic: None,
+                })
+                .is_some_and(|a| a.state.firing)
+        })
+    }
+
+    /// On a conclusive sample (the cluster answered and nothing failed but
+    /// missing topics): starts, continues or ends the vanish grace of the
+    /// monitor's firing alerts on the group, and of each firing topic
+    /// alert whose topic has nothing left to measure.
+    fn note_absence(
+        &mut self,
+        sample: &GroupSample,
+        monitor: &Monitor,
+        watched: &[&PartitionSample],
+    ) {
+        let measured: std::collections::BTreeSet<&str> = watched
+            .iter()
+            .filter(|p| p.committed.is_some())
+            .map(|p| p.topic.as_str())
+            .collect();
+        let group = &sample.group;
+        let whole = (monitor.id, group.clone(), None);
+        if measured.is_empty() && self.group_firing(monitor.id, group) {
+            if self.grace_over(whole, sample.ts_ms) {
+                let reason = match &sample.error {
+                    Some(error) => format!(
+                        "group {group} has nothing left to measure on the watched topics ({error})"
+                    ),
+                    None => format!(
+                        "group {group} has no committed offset left on the watched topics (offsets deleted or expired)"
+                    ),
+                };
+                self.forget_group(monitor.id, group);
+                self.vanished.push(Vanished {
+                    monitor_id: monitor.id,
+                    cluster: sample.cluster.clone(),
+                    group: group.clone(),
+                    topic: None,
+                    reason,
+                    ts_ms: sample.ts_ms,
+                });
+            }
+            return;
+        }
+        self.vanishing.remove(&whole);
+        let gone_topics: Vec<String> = self
+            .firing_topics
+            .get(&(monitor.id, group.clone()))
+            .map(|topics| {
+                topics
+                    .iter()
+                    .filter(|t| !measured.contains(t.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for topic in gone_topics {
+            if !self.grace_over(
+                (monitor.id, group.clone(), Some(topic.clone())),
+                sample.ts_ms,
+            ) {
+                continue;
+            }
+            self.threshold.remove(&AlertKey {
+                monitor_id: monitor.id,
+                group: group.clone(),
+                rule: rule::TOPIC_LAG_THRESHOLD,
+                topic: Some(topic.clone()),
+            });
+            if let Some(topics) = self.firing_topics.get_mut(&(monitor.id, group.clone())) {
+                topics.remove(&topic);
+            }
+            self.vanished.push(Vanished {
+                monitor_id: monitor.id,
+                cluster: sample.cluster.clone(),
+                group: group.clone(),
+                reason: format!(
+                    "topic {topic} has nothing left to measure for group {group} (deleted, or the group's offsets on it are gone)"
+                ),
+                topic: Some(topic),
+                ts_ms: sample.ts_ms,
+            });
+        }
+    }
+
+    /// Notes that `key`'s subject is gone at `ts_ms`; true (and the grace
+    /// forgotten) once it has been gone for the whole grace.
+    fn grace_over(&mut self, key: (i64, String, Option<String>), ts_ms: i64) -> bool {
+        let since = *self.vanishing.entry(key.clone()).or_insert(ts_ms);
+        if ts_ms.saturating_sub(since) >= self.vanish_grace_ms {
+            self.vanishing.remove(&key);
+            true
+        } else {
+            false
+        }
     }
 
     /// The threshold rules that apply to `monitor` on this sample.
@@ -279,10 +498,17 @@ impl Engine {
             fingerprint_of(check.rule, monitor, &sample.group, check.topic.as_deref());
         let memory = self.memory.clone();
         let recalled = &mut self.recalled;
+        let firing_topics = &mut self.firing_topics;
         let alert = self.threshold.entry(key).or_insert_with(|| {
             let mut alert = ThresholdAlert::default();
             if let Some(remembered) = memory.and_then(|m| m.recall(&fingerprint)) {
                 recalled.push(fingerprint.clone());
+                if let (true, Some(topic)) = (remembered.firing, &check.topic) {
+                    firing_topics
+                        .entry((monitor.id, sample.group.clone()))
+                        .or_default()
+                        .insert(topic.clone());
+                }
                 alert.state.firing = remembered.firing;
                 alert.judged_until_ms = remembered.as_of_ms;
             }
@@ -301,6 +527,16 @@ impl Engine {
             Transition::Fire => AlertState::Firing,
             Transition::Resolve => AlertState::Resolved,
         };
+        if let Some(topic) = &check.topic {
+            let topics = self
+                .firing_topics
+                .entry((monitor.id, sample.group.clone()))
+                .or_default();
+            match alert_state {
+                AlertState::Firing => topics.insert(topic.clone()),
+                AlertState::Resolved => topics.remove(topic),
+            };
+        }
         let isolation = monitor.isolation;
         let listed = |p: &&&PartitionSample| match check.rule {
             rule::LAG_THRESHOLD => p.lag_for(isolation).is_some_and(|l| l > check.threshold),
@@ -460,11 +696,18 @@ impl Engine {
     /// groups without a sample for
     /// [`STALE_AFTER_MS`](crate::status_rule::STALE_AFTER_MS); entries of firing
     /// alerts stay (window-less) so that the alert can still resolve.
+    ///
+    /// The same sweep (at least four times per vanish grace) finds the
+    /// groups no longer sampled for the grace while their cluster still
+    /// is: their firing alerts are reported [`Vanished`] and their whole
+    /// state (windows, thresholds, grace) is forgotten.
     fn sweep(&mut self, now_ms: i64) {
-        if now_ms.saturating_sub(self.last_sweep_ms) < SWEEP_EVERY_MS {
+        let every = SWEEP_EVERY_MS.min(self.vanish_grace_ms / 4).max(1_000);
+        if now_ms.saturating_sub(self.last_sweep_ms) < every {
             return;
         }
         self.last_sweep_ms = now_ms;
+        self.sweep_gone_groups();
         self.status.retain(|_, (group, _)| {
             if !group.is_stale(now_ms) {
                 return true;
@@ -472,6 +715,45 @@ impl Engine {
             group.forget_windows();
             group.is_firing()
         });
+    }
+
+    /// Forgets every (monitor, group) not sampled for the vanish grace
+    /// while its cluster was; reports those with a firing alert.
+    fn sweep_gone_groups(&mut self) {
+        let grace = self.vanish_grace_ms;
+        let gone: Vec<(i64, String, String, i64)> = self
+            .last_sample
+            .iter()
+            .filter_map(|((id, group), last)| {
+                let seen = *self.cluster_seen_ms.get(&last.cluster)?;
+                (seen.saturating_sub(last.ts_ms) >= grace)
+                    .then(|| (*id, group.clone(), last.cluster.clone(), seen))
+            })
+            .collect();
+        for (monitor_id, group, cluster, seen) in gone {
+            if self.group_firing(monitor_id, &group) {
+                let secs = seen.saturating_sub(
+                    self.last_sample
+                        .get(&(monitor_id, group.clone()))
+                        .map_or(seen, |last| last.ts_ms),
+                ) / 1_000;
+                self.vanished.push(Vanished {
+                    monitor_id,
+                    reason: format!(
+                        "group {group} is no longer on cluster {cluster} (no sample for {secs} s while the cluster was sampled)"
+                    ),
+                    cluster: cluster.clone(),
+                    group: group.clone(),
+                    topic: None,
+                    ts_ms: seen,
+                });
+            }
+            self.forget_group(monitor_id, &group);
+            self.last_sample.remove(&(monitor_id, group.clone()));
+            if !self.last_sample.keys().any(|(_, g)| *g == group) {
+                self.gone_groups.push((cluster, group));
+            }
+        }
     }
 
     /// The worst `lag_status` status of `group` over `monitor_ids` (the
@@ -496,14 +778,46 @@ impl Engine {
             .retain(|key, _| !(key.monitor_id == monitor_id && key.group == group));
         self.status
             .retain(|(id, g), _| !(*id == monitor_id && g == group));
+        self.firing_topics.remove(&(monitor_id, group.to_string()));
+        self.vanishing
+            .retain(|(id, g, _), _| !(*id == monitor_id && g == group));
     }
 
     /// Forgets state of monitors that no longer exist.
     pub fn retain_monitors(&mut self, monitors: &[Monitor]) {
-        self.threshold
-            .retain(|key, _| monitors.iter().any(|m| m.id == key.monitor_id));
-        self.status
-            .retain(|(id, _), _| monitors.iter().any(|m| m.id == *id));
+        let kept = |id: &i64| monitors.iter().any(|m| m.id == *id);
+        self.threshold.retain(|key, _| kept(&key.monitor_id));
+        self.status.retain(|(id, _), _| kept(id));
+        self.firing_topics.retain(|(id, _), _| kept(id));
+        self.vanishing.retain(|(id, _, _), _| kept(id));
+        self.last_sample.retain(|(id, _), _| kept(id));
+    }
+
+    /// The metrics-topic partition the next samples come from: a group is
+    /// only judged gone while its partition is still this instance's.
+    pub fn set_partition(&mut self, partition: i32) {
+        self.partition = Some(partition);
+    }
+
+    /// After a rebalance: silently forgets the groups whose samples came
+    /// from partitions no longer `owned` (their new owner judges them; not
+    /// being sampled here any more does not make them gone).
+    pub fn retain_partitions(&mut self, owned: &[i32]) {
+        let moved: Vec<(i64, String)> = self
+            .last_sample
+            .iter()
+            .filter(|(_, last)| last.partition.is_some_and(|p| !owned.contains(&p)))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (monitor_id, group) in moved {
+            self.forget_group(monitor_id, &group);
+            self.last_sample.remove(&(monitor_id, group));
+        }
+    }
+
+    /// Number of (monitor, group) pairs the engine holds any state for.
+    pub fn groups(&self) -> usize {
+        self.last_sample.len()
     }
 }
 
@@ -563,6 +877,36 @@ fn event(
         muted_by: None,
         reason: None,
         webhooks: monitor.alerting.webhooks.clone(),
+    }
+}
+
+/// Where and when a (monitor, group) was last sampled.
+#[derive(Debug, Clone)]
+struct LastSample {
+    cluster: String,
+    ts_ms: i64,
+    partition: Option<i32>,
+}
+
+/// Whether `sample` tells nothing about the group because the cluster did
+/// not answer (metadata or group listing failed): no partition, an error,
+/// and no group state. Such samples never count as the group being gone.
+fn is_blind(sample: &GroupSample) -> bool {
+    sample.partitions.is_empty() && sample.error.is_some() && sample.state == "Unknown"
+}
+
+/// Whether a watched partition missing from `sample` really is gone: the
+/// sample is complete, or its only errors are the collector's notes that a
+/// topic does not exist or that offsets point at deleted topics. A sample
+/// with any other error (an unanswered OffsetFetch, a leader that did not
+/// give an end offset) proves nothing about what it lacks.
+fn absence_is_conclusive(sample: &GroupSample) -> bool {
+    match &sample.error {
+        None => true,
+        Some(error) => error.split("; ").all(|note| {
+            (note.starts_with("topic ") && note.ends_with(" does not exist"))
+                || note.starts_with("committed offsets on deleted topics:")
+        }),
     }
 }
 
@@ -680,6 +1024,186 @@ mod tests {
         let mut other = sample(0, &[("orders", 10_000)]);
         other.group = "other".into();
         assert!(engine.observe(&other, &monitors).is_empty());
+    }
+
+    /// A `billing` sample after its only topic was deleted: the collector
+    /// notes it and has no partition left to report.
+    fn topic_deleted(ts_ms: i64) -> GroupSample {
+        let mut s = sample(ts_ms, &[]);
+        s.state = "Empty".into();
+        s.members = 0;
+        s.error = Some("committed offsets on deleted topics: orders".into());
+        s
+    }
+
+    /// A sample taken while the cluster did not answer at all.
+    fn blind(ts_ms: i64) -> GroupSample {
+        let mut s = sample(ts_ms, &[]);
+        s.state = "Unknown".into();
+        s.error = Some("all brokers down".into());
+        s
+    }
+
+    /// Threshold, total and lag_status alerts firing on a stuck `billing`.
+    fn firing_engine(grace_ms: u64) -> (Engine, Vec<Monitor>) {
+        let mut m = monitor(&[]);
+        m.alerting.total_lag_threshold = Some(100);
+        let monitors = vec![m];
+        let mut engine =
+            Engine::new().with_vanish_grace(std::time::Duration::from_millis(grace_ms));
+        for i in 0..12 {
+            engine.observe(&offsets(i * 1_000, 100, 1_000), &monitors);
+        }
+        assert_eq!(engine.firing(), 3, "threshold, total and lag_status fire");
+        (engine, monitors)
+    }
+
+    #[test]
+    fn a_deleted_topic_vanishes_every_alert_of_the_group_after_the_grace() {
+        let (mut engine, monitors) = firing_engine(5_000);
+        // Blind samples (cluster down) never start the grace.
+        for ts in [12_000, 20_000, 30_000] {
+            assert!(engine.observe(&blind(ts), &monitors).is_empty());
+        }
+        assert!(engine.take_vanished().is_empty());
+        assert_eq!(engine.firing(), 3, "an outage keeps the alerts firing");
+        for ts in [31_000, 33_000, 35_000] {
+            engine.observe(&topic_deleted(ts), &monitors);
+            assert!(
+                engine.take_vanished().is_empty(),
+                "within the grace at {ts}"
+            );
+        }
+        engine.observe(&topic_deleted(36_000), &monitors);
+        let vanished = engine.take_vanished();
+        assert_eq!(vanished.len(), 1, "{vanished:?}");
+        assert_eq!(vanished[0].topic, None);
+        assert_eq!(vanished[0].ts_ms, 36_000);
+        assert!(
+            vanished[0].reason.contains("deleted topics: orders"),
+            "{}",
+            vanished[0].reason
+        );
+        assert_eq!(engine.firing(), 0, "state forgotten");
+        for ts in [40_000, 50_000, 60_000] {
+            engine.observe(&topic_deleted(ts), &monitors);
+        }
+        assert!(engine.take_vanished().is_empty(), "vanished once");
+    }
+
+    #[test]
+    fn a_group_whose_offsets_are_gone_vanishes_but_one_odd_sample_does_not() {
+        let (mut engine, monitors) = firing_engine(5_000);
+        // No offsets left, and an unanswered OffsetFetch (inconclusive).
+        let mut failed = sample(12_000, &[]);
+        failed.error = Some("no committed offsets returned".into());
+        engine.observe(&failed, &monitors);
+        engine.observe(&sample(13_000, &[]), &monitors);
+        // Back with data: the grace starts over.
+        engine.observe(&offsets(14_000, 100, 1_000), &monitors);
+        engine.observe(&sample(18_000, &[]), &monitors);
+        assert!(engine.take_vanished().is_empty());
+        engine.observe(&sample(23_000, &[]), &monitors);
+        let vanished = engine.take_vanished();
+        assert_eq!(vanished.len(), 1);
+        assert!(vanished[0].reason.contains("no committed offset left"));
+    }
+
+    #[test]
+    fn a_deleted_topic_resolves_only_its_own_topic_alert() {
+        let mut m = monitor(&[]);
+        m.alerting.topic_lag_threshold = Some(100);
+        m.lag_threshold = 10_000;
+        let monitors = vec![m];
+        let mut engine = Engine::new().with_vanish_grace(std::time::Duration::from_secs(2));
+        let both = |ts| sample(ts, &[("orders", 900), ("refunds", 900)]);
+        let fired = engine.observe(&both(0), &monitors);
+        assert_eq!(fired.len(), 2, "{fired:?}");
+        for ts in [1_000, 2_000, 3_000, 4_000] {
+            let mut only_orders = sample(ts, &[("orders", 900)]);
+            only_orders.error = Some("committed offsets on deleted topics: refunds".into());
+            engine.observe(&only_orders, &monitors);
+        }
+        let vanished = engine.take_vanished();
+        assert_eq!(vanished.len(), 1, "{vanished:?}");
+        assert_eq!(vanished[0].topic.as_deref(), Some("refunds"));
+        let still: Vec<&String> = engine
+            .firing_topics
+            .get(&(7, "billing".to_string()))
+            .map(|t| t.iter().collect())
+            .unwrap_or_default();
+        assert_eq!(still, ["orders"], "the orders alert still fires");
+    }
+
+    #[test]
+    fn a_pattern_group_no_longer_sampled_vanishes_and_is_forgotten() {
+        let mut pattern = monitor(&[]);
+        pattern.consumer_group = "bill.*".into();
+        pattern.group_match = lagwatch_model::GroupMatch::Regex;
+        let monitors = vec![pattern];
+        let mut engine = Engine::new().with_vanish_grace(std::time::Duration::from_secs(10));
+        engine.set_partition(0);
+        let mut gone = sample(0, &[("orders", 900)]);
+        gone.group = "billing-old".into();
+        assert_eq!(engine.observe(&gone, &monitors).len(), 1);
+        let mut other = sample(0, &[("orders", 0)]);
+        other.group = "billing-new".into();
+        // The cluster answers but billing-old is no longer among its groups.
+        for ts in (1..=9).map(|s| s * 1_000) {
+            other.ts_ms = ts;
+            engine.observe(&other, &monitors);
+        }
+        assert!(engine.take_vanished().is_empty(), "within the grace");
+        // A blind cluster does not count towards the grace.
+        for ts in (10..=30).map(|s| s * 1_000) {
+            let mut outage = blind(ts);
+            outage.group = "billing-new".into();
+            engine.observe(&outage, &monitors);
+        }
+        assert!(
+            engine.take_vanished().is_empty(),
+            "an outage is no vanishing"
+        );
+        for ts in (31..=35).map(|s| s * 1_000) {
+            other.ts_ms = ts;
+            engine.observe(&other, &monitors);
+        }
+        let vanished = engine.take_vanished();
+        assert_eq!(vanished.len(), 1, "{vanished:?}");
+        assert_eq!(vanished[0].group, "billing-old");
+        assert!(vanished[0].reason.contains("no longer on cluster local"));
+        assert_eq!(
+            engine.take_gone_groups(),
+            vec![("local".to_string(), "billing-old".to_string())]
+        );
+        assert_eq!(engine.groups(), 1, "only billing-new is held");
+        assert_eq!(engine.firing(), 0);
+    }
+
+    #[test]
+    fn groups_of_partitions_moved_away_are_forgotten_not_vanished() {
+        let monitors = vec![monitor(&[])];
+        let mut engine = Engine::new().with_vanish_grace(std::time::Duration::from_secs(1));
+        engine.set_partition(3);
+        assert_eq!(
+            engine
+                .observe(&sample(0, &[("orders", 900)]), &monitors)
+                .len(),
+            1
+        );
+        engine.retain_partitions(&[0, 1]);
+        assert_eq!(engine.groups(), 0);
+        let mut other = sample(0, &[("orders", 0)]);
+        other.group = "shipping".into();
+        let mut shipping = monitor(&[]);
+        shipping.id = 8;
+        shipping.consumer_group = "shipping".into();
+        engine.set_partition(0);
+        for ts in (1..=20).map(|s| s * 1_000) {
+            other.ts_ms = ts;
+            engine.observe(&other, std::slice::from_ref(&shipping));
+        }
+        assert!(engine.take_vanished().is_empty());
     }
 
     /// One sample of `billing` on partition `orders[0]`, `(committed, end)`.

@@ -32,6 +32,7 @@ use lagwatch_store::monitor_watch::MonitorList;
 use tokio::sync::watch;
 
 use crate::alert_state::{AlertStateStore, DeliveryFailure, StoredAlert};
+use crate::engine::Vanished;
 use crate::event_log::EventLog;
 use crate::metrics::EvaluatorMetrics;
 
@@ -52,6 +53,8 @@ struct Owed {
     sequence: u64,
     destinations: Vec<String>,
     failures: Vec<DeliveryFailure>,
+    /// The notification itself (a refusal is published with it).
+    event: AlertEvent,
 }
 
 /// The notification stage between the engine and the sinks.
@@ -173,6 +176,41 @@ impl Notifier {
             }
         }
         resolves
+    }
+
+    /// The resolves of the firing alerts a [`Vanished`] subject leaves
+    /// behind (every lag alert of the monitor on the group, or only the
+    /// topic alert of the vanished topic), each carrying the reason; hand
+    /// them to [`Notifier::notify`] like any transition, which also
+    /// forgets their repeats.
+    pub fn vanished(&self, gone: &Vanished) -> Vec<AlertEvent> {
+        self.tracked
+            .values()
+            .map(|tracked| &tracked.event)
+            .filter(|event| {
+                event.kind().is_monitor_rule()
+                    && event.monitor_id == gone.monitor_id
+                    && event.cluster == gone.cluster
+                    && event.consumer_group == gone.group
+                    && match &gone.topic {
+                        None => true,
+                        Some(topic) => {
+                            event.rule == lagwatch_model::alert::rule::TOPIC_LAG_THRESHOLD
+                                && event.topic.as_ref() == Some(topic)
+                        }
+                    }
+            })
+            .map(|event| {
+                let mut resolve = event.clone();
+                resolve.state = AlertState::Resolved;
+                resolve.ts_ms = gone.ts_ms;
+                resolve.partitions = Vec::new();
+                resolve.repeat = false;
+                resolve.muted_by = None;
+                resolve.reason = Some(gone.reason.clone());
+                resolve
+            })
+            .collect()
     }
 
     /// Handles one transition; returns the event as recorded (with
@@ -319,6 +357,14 @@ impl Notifier {
             Outcome::Delivered => {}
             Outcome::Rejected(reason) => {
                 self.metrics.notifications_rejected.inc();
+                tracing::warn!(fingerprint = %report.fingerprint, destination = %report.destination, reason = %reason, "notification refused for good; recorded on the alert");
+                if let Some(events) = &self.events {
+                    // History (and so the team's API) shows the refusal:
+                    // the notification again, saying who refused it why.
+                    let mut refused = owed.event.clone();
+                    refused.muted_by = Some(format!("refused by {}: {reason}", report.destination));
+                    events.publish(&refused);
+                }
                 owed.failures.push(DeliveryFailure {
                     destination: report.destination.clone(),
                     reason,
@@ -452,6 +498,7 @@ impl Notifier {
                 sequence,
                 destinations: destinations.clone(),
                 failures: Vec::new(),
+                event: event.clone(),
             },
         );
         self.outbox.submit(&event, sequence, &destinations);
@@ -669,6 +716,59 @@ mod tests {
         h.notifier.repeat_due(now + 3 * four_hours).await;
         assert!(h.sent().await.is_none(), "resolved alerts are not repeated");
         assert_eq!(h.notifier.tracked(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_vanished_group_resolves_its_alerts_with_the_reason_and_stops_repeats() {
+        let mut h = harness(vec![]);
+        let mut topic = alert("topic_lag_threshold", "prod", AlertState::Firing);
+        topic.fingerprint = "topic_lag_threshold/1/prod/billing/orders".into();
+        topic.topic = Some("orders".into());
+        for event in [
+            alert("lag_threshold", "prod", AlertState::Firing),
+            alert("lag_status", "prod", AlertState::Firing),
+            topic,
+            alert("lag_threshold", "dev", AlertState::Firing),
+        ] {
+            h.notifier.notify(event).await;
+            h.sent().await.expect("page");
+        }
+        let only_topic = Vanished {
+            monitor_id: 1,
+            cluster: "prod".into(),
+            group: "billing".into(),
+            topic: Some("orders".into()),
+            reason: "topic orders is gone".into(),
+            ts_ms: 5_000,
+        };
+        let resolves = h.notifier.vanished(&only_topic);
+        assert_eq!(resolves.len(), 1);
+        assert_eq!(resolves[0].rule, "topic_lag_threshold");
+        let whole = Vanished {
+            topic: None,
+            reason: "group billing has nothing left to measure".into(),
+            ..only_topic
+        };
+        let mut resolves = h.notifier.vanished(&whole);
+        resolves.sort_by(|a, b| a.rule.cmp(&b.rule));
+        let rules: Vec<&str> = resolves.iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(
+            rules,
+            ["lag_status", "lag_threshold", "topic_lag_threshold"]
+        );
+        for resolve in resolves {
+            assert_eq!(resolve.state, AlertState::Resolved);
+            assert_eq!(resolve.ts_ms, 5_000);
+            h.notifier.notify(resolve).await;
+            let sent = h.sent().await.expect("resolve sent");
+            assert!(
+                sent.summary().contains("nothing left to measure"),
+                "{}",
+                sent.summary()
+            );
+        }
+        assert_eq!(h.notifier.tracked(), 1, "only the other cluster's alert");
+        assert!(h.notifier.vanished(&whole).is_empty(), "resolved once");
     }
 
     #[tokio::test]

@@ -41,6 +41,7 @@ struct AlertEventRow {
     total_lag: i64,
     threshold: i64,
     partitions: String,
+    muted_by: String,
 }
 
 /// An alert event as the API returns it: the JSON shape of
@@ -60,8 +61,16 @@ pub struct AlertView {
     pub threshold: i64,
     pub ts_ms: i64,
     pub partitions: Vec<LaggingPartition>,
-    /// Not kept in history: always empty.
-    pub emails: Vec<String>,
+    /// Why this notification was recorded but not sent: `silence <id>`,
+    /// `inhibited by <fingerprint>`, or `refused by <destination>:
+    /// <reason>` when a destination refused it for good (a bad address, a
+    /// 4xx); absent when it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub muted_by: Option<String>,
+    // No `emails`: history does not keep who was mailed, and an
+    // always-empty list read as "nobody was told". A team reads its
+    // recipients from its own monitors (`GET /monitors`); see
+    // docs/alert-records.md.
 }
 
 impl AlertEventRow {
@@ -82,13 +91,14 @@ impl AlertEventRow {
             total_lag: self.total_lag,
             threshold: self.threshold,
             ts_ms: self.ts_ms,
-            emails: Vec::new(),
+            muted_by: (!self.muted_by.is_empty()).then_some(self.muted_by),
         }
     }
 }
 
 const ALERT_COLUMNS: &str = "toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, fingerprint, rule, \
-     state, monitor_id, team, cluster, consumer_group, max_lag, total_lag, threshold, partitions";
+     state, monitor_id, team, cluster, consumer_group, max_lag, total_lag, threshold, partitions, \
+     muted_by";
 
 fn client(config: &ClickHouseConfig) -> clickhouse::Client {
     crate::client(config).with_database(&config.database)
@@ -156,7 +166,9 @@ pub async fn latest_partitions(
 }
 
 /// Alerts whose latest event is `firing`, newest first: one team's or
-/// (`None`) every team's.
+/// (`None`) every team's. A refusal recorded for a notification carries
+/// the notification's own time; of rows with one time, the one saying why
+/// it was not sent is shown.
 pub async fn firing_alerts(
     config: &ClickHouseConfig,
     team: Option<&str>,
@@ -165,7 +177,7 @@ pub async fn firing_alerts(
     let sql = format!(
         "SELECT * FROM ( \
            SELECT {ALERT_COLUMNS} FROM alert_events WHERE {condition} \
-           ORDER BY fingerprint, ts DESC LIMIT 1 BY fingerprint \
+           ORDER BY fingerprint, ts DESC, muted_by DESC LIMIT 1 BY fingerprint \
          ) WHERE state = 'firing' ORDER BY ts_ms DESC, fingerprint LIMIT {MAX_FIRING}"
     );
     let mut query = client(config).query(&sql);

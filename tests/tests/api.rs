@@ -1421,7 +1421,7 @@ async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
             "fingerprint": "f-firing", "rule": "lag_threshold", "state": "firing",
             "monitor_id": 1, "team": "payments", "cluster": "local", "consumer_group": "billing-eu",
             "max_lag": 900, "total_lag": 1800, "threshold": 500, "ts_ms": now - 20_000,
-            "partitions": [{"topic": "orders", "partition": 0, "lag": 900}], "emails": []
+            "partitions": [{"topic": "orders", "partition": 0, "lag": 900}]
         }]})
     );
     let theirs = api.get("/api/v1/alerts", Some(&search)).await?;
