@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lagwatch_collector::CollectorMetrics;
+use lagwatch_evaluator::tail_progress::{TailProgress, TailSnapshot};
 use lagwatch_evaluator::EvaluatorMetrics;
 use lagwatch_history::HistoryMetrics;
 use lagwatch_model::now_ms;
@@ -30,6 +31,8 @@ pub struct Limits {
     pub history_behind: Duration,
     /// A destination with a notification waiting longer than this.
     pub undelivered: Duration,
+    /// The alert-state tail behind the topic for longer than this.
+    pub alert_state_behind: Duration,
 }
 
 impl Limits {
@@ -40,6 +43,7 @@ impl Limits {
             evaluator_backlog: 10_000,
             history_behind: Duration::from_secs(300),
             undelivered: Duration::from_secs(300),
+            alert_state_behind: Duration::from_secs(30),
         }
     }
 }
@@ -56,7 +60,7 @@ pub struct Check {
 }
 
 /// The whole answer: checks by name (`collector/<cluster>`, `evaluator`,
-/// `history`, `sink/<destination>`).
+/// `evaluator/alert-state`, `history`, `sink/<destination>`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub ready: bool,
@@ -67,8 +71,10 @@ pub struct Report {
 struct Probes {
     collector: Option<(CollectorMetrics, Vec<String>)>,
     evaluator: Option<EvaluatorMetrics>,
-    history: Option<HistoryMetrics>,
+    /// The history stage's metrics and when it started being watched.
+    history: Option<(HistoryMetrics, i64)>,
     outbox: Option<OutboxStatus>,
+    alert_state: Option<TailProgress>,
 }
 
 /// The stages' probes; cheap to clone, filled in as stages start.
@@ -100,7 +106,14 @@ impl Readiness {
 
     pub fn watch_history(&self, metrics: HistoryMetrics) {
         if let Ok(mut probes) = self.probes.write() {
-            probes.history = Some(metrics);
+            probes.history = Some((metrics, now_ms()));
+        }
+    }
+
+    /// The evaluator's alert-state tail (see [`TailProgress`]).
+    pub fn watch_alert_state(&self, progress: TailProgress) {
+        if let Ok(mut probes) = self.probes.write() {
+            probes.alert_state = Some(progress);
         }
     }
 
@@ -146,27 +159,26 @@ impl Readiness {
                 },
             );
         }
-        if let Some(metrics) = &probes.history {
-            let backlog = metrics.backlog_messages.get();
-            let stored_s = metrics.stored_until.get();
-            let age_ms = (stored_s > 0).then(|| now - stored_s * 1_000);
-            let behind = i64::try_from(self.limits.history_behind.as_millis()).unwrap_or(i64::MAX);
-            let ok = backlog == 0 || age_ms.is_none_or(|age| age <= behind);
+        if let Some((metrics, since_ms)) = &probes.history {
             checks.insert(
                 "history".into(),
-                Check {
-                    ok,
-                    problem: (!ok).then(|| {
-                        format!(
-                            "{backlog} messages not stored in ClickHouse; newest stored is {} s old",
-                            age_ms.unwrap_or(0) / 1_000
-                        )
-                    }),
-                    detail: serde_json::json!({
-                        "backlog_messages": backlog,
-                        "stored_until_ms": (stored_s > 0).then_some(stored_s * 1_000),
-                    }),
-                },
+                history_check(
+                    &HistoryFigures {
+                        backlog: metrics.backlog_messages.get(),
+                        buffered: metrics.rows_buffered.get(),
+                        write_errors: metrics.write_errors.get(),
+                        stored_s: metrics.stored_until.get(),
+                        watched_since_ms: *since_ms,
+                    },
+                    now,
+                    self.limits.history_behind,
+                ),
+            );
+        }
+        if let Some(progress) = &probes.alert_state {
+            checks.insert(
+                "evaluator/alert-state".into(),
+                alert_state_check(progress.snapshot(), now, self.limits.alert_state_behind),
             );
         }
         if let Some(outbox) = &probes.outbox {
@@ -203,6 +215,97 @@ impl Readiness {
     }
 }
 
+/// The history stage's figures behind its verdict.
+struct HistoryFigures {
+    backlog: i64,
+    buffered: i64,
+    write_errors: u64,
+    /// Newest stored sample (Unix s); 0 = nothing stored by this process.
+    stored_s: i64,
+    watched_since_ms: i64,
+}
+
+/// History is failing when messages wait while the newest stored one is
+/// older than `limit`, or — nothing stored since the stage started — when
+/// something waits (backlog, buffered rows, failed writes) for longer than
+/// `limit` since then: "never wrote" is not "healthy".
+fn history_check(figures: &HistoryFigures, now_ms: i64, limit: Duration) -> Check {
+    let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+    let stored = figures.stored_s > 0;
+    let waiting = figures.backlog > 0 || figures.buffered > 0 || figures.write_errors > 0;
+    let (ok, problem) = if stored {
+        let age_ms = now_ms - figures.stored_s * 1_000;
+        let ok = figures.backlog == 0 || age_ms <= limit_ms;
+        (
+            ok,
+            format!(
+                "{} messages not stored in ClickHouse; newest stored is {} s old",
+                figures.backlog,
+                age_ms / 1_000
+            ),
+        )
+    } else {
+        let running_ms = now_ms - figures.watched_since_ms;
+        let ok = !waiting || running_ms <= limit_ms;
+        (
+            ok,
+            format!(
+                "nothing stored in ClickHouse in the {} s since start ({} messages waiting, {} rows buffered, {} failed writes)",
+                running_ms / 1_000,
+                figures.backlog,
+                figures.buffered,
+                figures.write_errors
+            ),
+        )
+    };
+    Check {
+        ok,
+        problem: (!ok).then_some(problem),
+        detail: serde_json::json!({
+            "backlog_messages": figures.backlog,
+            "rows_buffered": figures.buffered,
+            "write_errors": figures.write_errors,
+            "stored_until_ms": stored.then_some(figures.stored_s * 1_000),
+        }),
+    }
+}
+
+/// The alert-state tail is failing when its thread has not looped for
+/// [`TAIL_SILENT_MS`] (it died or hangs), or when it has been behind the
+/// topic for longer than `limit` (other instances' records not applied).
+fn alert_state_check(tail: TailSnapshot, now_ms: i64, limit: Duration) -> Check {
+    let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+    let silent_ms = now_ms - tail.heartbeat_ms;
+    let behind_ms = (tail.behind_since_ms > 0).then(|| now_ms - tail.behind_since_ms);
+    let problem = if tail.heartbeat_ms == 0 || silent_ms > TAIL_SILENT_MS {
+        Some(format!(
+            "alert-state tail not running (last seen {} s ago)",
+            silent_ms / 1_000
+        ))
+    } else {
+        behind_ms.filter(|ms| *ms > limit_ms).map(|ms| {
+            format!(
+                "alert-state tail {} records behind for {} s",
+                tail.behind,
+                ms / 1_000
+            )
+        })
+    };
+    Check {
+        ok: problem.is_none(),
+        problem,
+        detail: serde_json::json!({
+            "records_behind": tail.behind,
+            "behind_since_ms": behind_ms.map(|_| tail.behind_since_ms),
+            "last_heartbeat_ms": (tail.heartbeat_ms > 0).then_some(tail.heartbeat_ms),
+        }),
+    }
+}
+
+/// How long the alert-state tail thread may go without a loop (it polls
+/// every 200 ms) before it counts as not running.
+const TAIL_SILENT_MS: i64 = 10_000;
+
 fn collector_check(last_success_s: i64, now_ms: i64, limit: Duration) -> Check {
     let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
     let age_ms = (last_success_s > 0).then(|| now_ms - last_success_s * 1_000);
@@ -232,5 +335,75 @@ mod tests {
         let stale = collector_check(now / 1_000 - 31, now, limit);
         assert!(!stale.ok);
         assert_eq!(stale.problem.as_deref(), Some("not sampled for 31 s"));
+    }
+
+    #[test]
+    fn history_that_never_stored_anything_fails_once_something_waits_too_long() {
+        let limit = Duration::from_secs(300);
+        let start = 1_000_000_000;
+        let idle = HistoryFigures {
+            backlog: 0,
+            buffered: 0,
+            write_errors: 0,
+            stored_s: 0,
+            watched_since_ms: start,
+        };
+        assert!(
+            history_check(&idle, start + 3_600_000, limit).ok,
+            "nothing to store"
+        );
+        let stuck = HistoryFigures {
+            backlog: 40,
+            write_errors: 7,
+            ..idle
+        };
+        assert!(
+            history_check(&stuck, start + 60_000, limit).ok,
+            "within the limit"
+        );
+        let check = history_check(&stuck, start + 301_000, limit);
+        assert!(!check.ok, "never wrote is not healthy");
+        assert!(
+            check.problem.as_deref().unwrap_or_default().starts_with(
+                "nothing stored in ClickHouse in the 301 s since start (40 messages waiting"
+            ),
+            "{:?}",
+            check.problem
+        );
+        let stored = HistoryFigures {
+            stored_s: (start + 290_000) / 1_000,
+            ..stuck
+        };
+        assert!(history_check(&stored, start + 301_000, limit).ok);
+    }
+
+    #[test]
+    fn the_alert_state_tail_must_run_and_keep_up() {
+        let limit = Duration::from_secs(30);
+        let now = 1_000_000_000;
+        let progress = TailProgress::default();
+        assert!(
+            !alert_state_check(progress.snapshot(), now, limit).ok,
+            "never ran"
+        );
+        progress.beat(now - 1_000);
+        progress.observe(10, 15, now - 20_000);
+        assert!(
+            alert_state_check(progress.snapshot(), now, limit).ok,
+            "briefly behind"
+        );
+        let late = alert_state_check(progress.snapshot(), now + 11_000, limit);
+        assert_eq!(
+            late.problem.as_deref(),
+            Some("alert-state tail not running (last seen 12 s ago)")
+        );
+        progress.beat(now + 15_000);
+        let behind = alert_state_check(progress.snapshot(), now + 15_000, limit);
+        assert_eq!(
+            behind.problem.as_deref(),
+            Some("alert-state tail 5 records behind for 35 s")
+        );
+        progress.observe(15, 15, now + 16_000);
+        assert!(alert_state_check(progress.snapshot(), now + 16_000, limit).ok);
     }
 }

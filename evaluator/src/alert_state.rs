@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{AlertMemory, Remembered};
+use crate::tail_progress::TailProgress;
 
 /// Why the alert-state topic cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,8 @@ pub struct AlertStateStore {
     writer: String,
     /// The tailing consumer (its positions tell how far the map is).
     tail: Arc<BaseConsumer>,
+    /// The tail thread's heartbeat and backlog (for `/readyz`).
+    progress: TailProgress,
 }
 
 impl AlertStateStore {
@@ -158,10 +161,21 @@ impl AlertStateStore {
             topic.to_string(),
             consumer.clone(),
         );
+        let progress = TailProgress::default();
+        let tail_progress = progress.clone();
         std::thread::Builder::new()
             .name("alert-state-tail".into())
             .spawn(move || {
+                let mut measured_at = std::time::Instant::now();
                 while !shutdown.is_cancelled() {
+                    let now = lagwatch_model::now_ms();
+                    tail_progress.beat(now);
+                    if measured_at.elapsed() >= Duration::from_secs(5) {
+                        measured_at = std::time::Instant::now();
+                        if let Some((at, high)) = tail_offsets(&consumer, &tail_topic) {
+                            tail_progress.observe(at, high, now);
+                        }
+                    }
                     if let Some(result) = consumer.poll(Duration::from_millis(200)) {
                         match result {
                             Ok(message) => apply(&tail_records, &tail_writer, &message),
@@ -179,7 +193,13 @@ impl AlertStateStore {
             records,
             writer,
             tail,
+            progress,
         })
+    }
+
+    /// The tail's heartbeat and backlog, kept fresh by its thread.
+    pub fn progress(&self) -> TailProgress {
+        self.progress.clone()
     }
 
     /// Waits until the map holds everything written to the topic before
@@ -273,6 +293,27 @@ impl AlertMemory for AlertStateStore {
             status: record.event.status.clone(),
         })
     }
+}
+
+/// The tail's position and the topic's high watermarks, each summed over
+/// the assigned partitions whose position is known. One short watermark
+/// request per partition; `None` as soon as one is not answered (a broker
+/// outage must not hold the tail thread for long).
+fn tail_offsets(consumer: &BaseConsumer, topic: &str) -> Option<(i64, i64)> {
+    let positions = consumer.position().ok()?;
+    let (mut at, mut high) = (0i64, 0i64);
+    for partition in positions.elements_for_topic(topic) {
+        // A position not known yet (negative) says nothing.
+        let Some(position) = partition.offset().to_raw().filter(|p| *p >= 0) else {
+            continue;
+        };
+        let (_, end) = consumer
+            .fetch_watermarks(topic, partition.partition(), Duration::from_secs(1))
+            .ok()?;
+        at = at.saturating_add(position);
+        high = high.saturating_add(end.max(position));
+    }
+    Some((at, high))
 }
 
 /// The partition ids of `topic`.

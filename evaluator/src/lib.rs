@@ -32,6 +32,7 @@ pub mod monitor_index;
 pub mod notifier;
 pub mod routing;
 pub mod status_rule;
+pub mod tail_progress;
 
 pub use config::{EvaluatorConfig, RulesLoadError};
 pub use consumer::{run_consumer, ConsumerError, Outputs};

@@ -92,3 +92,57 @@ impl Sink for EmailSink {
             .map_err(|e| SinkError::Delivery(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lagwatch_model::{AlertEvent, AlertState};
+
+    use super::*;
+    use crate::{Outbox, RetryPolicy, SinkMetrics};
+
+    fn sink() -> EmailSink {
+        EmailSink::build(&EmailConfig {
+            host: "127.0.0.1".into(),
+            // Nothing listens on port 1: a delivery attempt would fail.
+            port: 1,
+            security: SmtpSecurity::None,
+            username: None,
+            password: None,
+            from: "lagwatch <lagwatch@localhost>".into(),
+            timeout: Duration::from_secs(1),
+            dashboard_url: None,
+        })
+        .expect("sink")
+    }
+
+    /// An alert without recipients is nothing to deliver: no destination,
+    /// nothing queued, nothing counted as sent or undelivered.
+    #[tokio::test]
+    async fn an_alert_without_recipients_is_neither_queued_nor_counted() {
+        let metrics = SinkMetrics::register(&prometheus::Registry::new()).expect("metrics");
+        let (mut builder, mut reports) = Outbox::builder(metrics.clone(), RetryPolicy::default());
+        tokio::spawn(builder.add(sink()));
+        let outbox = builder.build();
+        let alert = AlertEvent {
+            fingerprint: "lag_threshold/1/local/billing".into(),
+            rule: "lag_threshold".into(),
+            state: AlertState::Firing,
+            ..Default::default()
+        };
+        assert!(outbox.destinations(&alert).is_empty());
+        outbox.submit(&alert, 1, &["email".to_string()]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(reports.try_recv().is_err(), "nothing delivered or refused");
+        assert_eq!(metrics.sent.with_label_values(&["email"]).get(), 0);
+        assert_eq!(metrics.undelivered.with_label_values(&["email"]).get(), 0);
+        assert!(outbox.status().snapshot().is_empty());
+
+        let mailed = AlertEvent {
+            emails: vec!["oncall@example.com".into()],
+            ..alert
+        };
+        assert_eq!(outbox.destinations(&mailed), vec!["email".to_string()]);
+    }
+}
