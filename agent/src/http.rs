@@ -14,15 +14,26 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::readiness::Readiness;
 use crate::supervision::Liveness;
 
-/// Serves the endpoints, and `api` routes when given, on `listen` until
+/// Binds `listen` for [`serve`] or [`serve_metrics`]; the error names the
+/// `setting` that chose the address. Binding before the server task starts
+/// makes a taken port fail the start at once, and lets callers (tests) bind
+/// port 0 and read the real port without a bind/release race.
+pub async fn bind(listen: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (set {setting}): {e}"))
+}
+
+/// Serves the endpoints, and `api` routes when given, on `listener` until
 /// `shutdown`.
 pub async fn serve(
-    listen: SocketAddr,
+    listener: TcpListener,
     probes: Probes,
     api: Option<Router>,
     shutdown: CancellationToken,
@@ -32,9 +43,7 @@ pub async fn serve(
         Some(api) => router(probes).merge(api),
         None => router(probes),
     };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (set http.listen): {e}"))?;
+    let listen = listener.local_addr()?;
     tracing::info!(%listen, api = serves_api, "serving /metrics and /healthz");
     axum::serve(
         listener,
@@ -45,19 +54,17 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves only `/metrics` on `listen` (`http.metrics_listen`) until
+/// Serves only `/metrics` on `listener` (`http.metrics_listen`) until
 /// `shutdown`.
 pub async fn serve_metrics(
-    listen: SocketAddr,
+    listener: TcpListener,
     probes: Probes,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics))
         .with_state(probes);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (set http.metrics_listen): {e}"))?;
+    let listen = listener.local_addr()?;
     tracing::info!(%listen, "serving /metrics on its own listener");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -124,4 +131,106 @@ async fn metrics(State(probes): State<Probes>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, encoder.format_type().to_string())],
         body,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::readiness::Limits;
+
+    fn probes(shutdown: &CancellationToken, metrics_on_main: bool) -> Probes {
+        let registry = Registry::new();
+        let counter =
+            prometheus::IntCounter::new("lagwatch_test_total", "a test counter").expect("counter");
+        registry.register(Box::new(counter)).expect("register");
+        Probes {
+            registry,
+            liveness: Liveness::install(shutdown.clone()),
+            readiness: Readiness::new(Limits::for_interval(Duration::from_secs(5))),
+            metrics_on_main,
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_on_listeners_bound_to_port_zero() {
+        let shutdown = CancellationToken::new();
+        let main = bind("127.0.0.1:0".parse().expect("addr"), "http.listen")
+            .await
+            .expect("bind");
+        let own = bind("127.0.0.1:0".parse().expect("addr"), "http.metrics_listen")
+            .await
+            .expect("bind");
+        let (main_addr, own_addr) = (
+            main.local_addr().expect("addr"),
+            own.local_addr().expect("addr"),
+        );
+        let server = tokio::spawn(serve(
+            main,
+            probes(&shutdown, false),
+            None,
+            shutdown.clone(),
+        ));
+        let metrics_server = tokio::spawn(serve_metrics(
+            own,
+            probes(&shutdown, false),
+            shutdown.clone(),
+        ));
+        let client = reqwest::Client::new();
+
+        let healthz = client
+            .get(format!("http://{main_addr}/healthz"))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(healthz.status(), reqwest::StatusCode::OK);
+        assert_eq!(healthz.text().await.expect("body"), "ok\n");
+        let readyz = client
+            .get(format!("http://{main_addr}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        let report: serde_json::Value =
+            serde_json::from_str(&readyz.text().await.expect("body")).expect("json");
+        assert_eq!(report["ready"], serde_json::json!(true), "{report}");
+        let moved = client
+            .get(format!("http://{main_addr}/metrics"))
+            .send()
+            .await
+            .expect("metrics");
+        assert_eq!(
+            moved.status(),
+            reqwest::StatusCode::NOT_FOUND,
+            "/metrics has its own listener"
+        );
+        let metrics = client
+            .get(format!("http://{own_addr}/metrics"))
+            .send()
+            .await
+            .expect("metrics");
+        assert!(metrics
+            .text()
+            .await
+            .expect("body")
+            .contains("lagwatch_test_total 0"));
+
+        shutdown.cancel();
+        server.await.expect("join").expect("serve");
+        metrics_server.await.expect("join").expect("serve_metrics");
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_names_the_setting() {
+        let taken = bind("127.0.0.1:0".parse().expect("addr"), "http.listen")
+            .await
+            .expect("bind");
+        let error = bind(taken.local_addr().expect("addr"), "http.metrics_listen")
+            .await
+            .expect_err("port in use");
+        assert!(
+            error.to_string().contains("set http.metrics_listen"),
+            "{error}"
+        );
+    }
 }

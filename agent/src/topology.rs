@@ -88,12 +88,14 @@ pub async fn run_with_api(
         metrics_on_main: config.http.metrics_listen.is_none(),
     };
     if let Some(metrics_listen) = config.http.metrics_listen {
+        let listener = crate::http::bind(metrics_listen, "http.metrics_listen").await?;
         let (probes, metrics_shutdown) = (probes.clone(), shutdown.clone());
         tasks.spawn(async move {
-            crate::http::serve_metrics(metrics_listen, probes, metrics_shutdown).await
+            crate::http::serve_metrics(listener, probes, metrics_shutdown).await
         });
     }
-    tasks.spawn(async move { crate::http::serve(listen, probes, api_router, http_shutdown).await });
+    let listener = crate::http::bind(listen, "http.listen").await?;
+    tasks.spawn(async move { crate::http::serve(listener, probes, api_router, http_shutdown).await });
 
     if roles.collector || roles.evaluator || roles.history {
         let collector_metrics = CollectorMetrics::register(&registry)?;
@@ -345,9 +347,6 @@ async fn start_evaluator(
         Arc::new(config.tenancy()),
         config.webhooks.iter().map(|w| w.name.clone()).collect(),
     );
-    if let Some(state) = &alerting.state {
-        readiness.watch_alert_state(state.progress());
-    }
     let topic = config.metrics_topic.topic.clone();
     let evaluator = config.evaluator.clone();
     let shutdown = shutdown.clone();
