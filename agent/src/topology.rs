@@ -90,12 +90,14 @@ pub async fn run_with_api(
     if let Some(metrics_listen) = config.http.metrics_listen {
         let listener = crate::http::bind(metrics_listen, "http.metrics_listen").await?;
         let (probes, metrics_shutdown) = (probes.clone(), shutdown.clone());
-        tasks.spawn(async move {
-            crate::http::serve_metrics(listener, probes, metrics_shutdown).await
-        });
+        tasks.spawn(
+            async move { crate::http::serve_metrics(listener, probes, metrics_shutdown).await },
+        );
     }
     let listener = crate::http::bind(listen, "http.listen").await?;
-    tasks.spawn(async move { crate::http::serve(listener, probes, api_router, http_shutdown).await });
+    tasks.spawn(
+        async move { crate::http::serve(listener, probes, api_router, http_shutdown).await },
+    );
 
     if roles.collector || roles.evaluator || roles.history {
         let collector_metrics = CollectorMetrics::register(&registry)?;
