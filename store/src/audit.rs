@@ -96,8 +96,13 @@ pub struct AuditEntry {
     #[serde(default)]
     pub subject: AuditSubject,
     pub action: AuditAction,
-    /// The subject's id: the monitor's, the silence's or the token's.
+    /// The monitor's id; 0 for silence and token entries (a silence's
+    /// monitor is in its `record`), so filtering by monitor finds only
+    /// monitor changes.
     pub monitor_id: i64,
+    /// The subject's id: the monitor's, the silence's or the token's.
+    #[serde(default)]
+    pub subject_id: i64,
     /// The monitor before the change; `None` for creates and for other
     /// subjects.
     pub before: Option<Monitor>,
@@ -213,6 +218,8 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     let id: i64 = row.try_get("id")?;
     let corrupt = |column: &'static str, reason: String| StoreError::Corrupt { id, column, reason };
     let subject_text: String = row.try_get("subject")?;
+    // The column holds the subject's id (the monitor's for monitor rows).
+    let subject_id: i64 = row.try_get("monitor_id")?;
     let subject = AuditSubject::parse(&subject_text)
         .ok_or_else(|| corrupt("subject", format!("unknown subject `{subject_text}`")))?;
     let text = |column: &'static str| row.try_get::<Option<String>, _>(column);
@@ -244,7 +251,11 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
             column: "action",
             reason: format!("unknown action `{action}`"),
         })?,
-        monitor_id: row.try_get("monitor_id")?,
+        monitor_id: match subject {
+            AuditSubject::Monitor => subject_id,
+            _ => 0,
+        },
+        subject_id,
         before: decode("before_json")?,
         after: decode("after_json")?,
         record,

@@ -287,7 +287,7 @@ mod tests {
         let audit = store.list_audit(None, 10).await.expect("audit");
         let seen: Vec<_> = audit
             .iter()
-            .map(|e| (e.subject, e.action, e.monitor_id, e.actor.as_str()))
+            .map(|e| (e.subject, e.action, e.subject_id, e.actor.as_str()))
             .collect();
         assert_eq!(
             seen,

@@ -261,7 +261,7 @@ mod tests {
                 (
                     e.subject,
                     e.action,
-                    e.monitor_id,
+                    e.subject_id,
                     e.team.as_str(),
                     e.actor.as_str(),
                 )
@@ -293,6 +293,7 @@ mod tests {
                 ),
             ]
         );
+        assert!(audit.iter().all(|e| e.monitor_id == 0), "no monitor named");
         let record = audit[0].record.as_ref().expect("record");
         assert_eq!(record["last4"], "wxyz");
         assert!(

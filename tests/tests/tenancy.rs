@@ -491,7 +491,7 @@ async fn tokens_expire_record_their_last_use_and_changes_are_audited() -> anyhow
             (
                 e["subject"].as_str().unwrap_or_default().to_string(),
                 e["action"].as_str().unwrap_or_default().to_string(),
-                e["monitor_id"].as_i64().unwrap_or_default(),
+                e["subject_id"].as_i64().unwrap_or_default(),
                 e["actor"].as_str().unwrap_or_default().to_string(),
             )
         })
@@ -510,6 +510,13 @@ async fn tokens_expire_record_their_last_use_and_changes_are_audited() -> anyhow
         ("token".into(), "issue".into(), short_id, "admin".into()),
     ];
     ensure!(entries == wanted, "audit entries {entries:?}");
+    ensure!(
+        audit.json["entries"]
+            .as_array()
+            .is_some_and(|all| all.iter().all(|e| e["monitor_id"] == 0)),
+        "silence and token entries name no monitor: {}",
+        audit.json
+    );
     api.stop().await
 }
 
