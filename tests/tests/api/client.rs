@@ -1,0 +1,324 @@
+//! The API under test and its client: `lagwatch`'s own wiring
+//! (`topology::run_with_api`) started in-process on a free port with a
+//! config naming cluster credentials, and a minimal HTTP/1.1 client that
+//! records every answer it receives so the scenario can prove no
+//! credential ever left the API. Also the throwaway MariaDB database.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context};
+use lagwatch::config::AppConfig;
+use lagwatch::topology::{self, Roles};
+use lagwatch_history::ClickHouseConfig;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::common;
+use crate::{FILE_SECRET, SASL_PASSWORD};
+
+/// One HTTP answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: String,
+    pub(crate) body: String,
+    pub(crate) json: Value,
+}
+
+impl Reply {
+    pub(crate) fn error_field(&self) -> Option<&str> {
+        self.json["error"]["field"].as_str()
+    }
+    pub(crate) fn error_code(&self) -> Option<&str> {
+        self.json["error"]["code"].as_str()
+    }
+}
+
+/// A running API plus a minimal HTTP/1.1 client that records every body it
+/// receives (for the credential scan).
+pub(crate) struct Api {
+    pub(crate) addr: SocketAddr,
+    pub(crate) admin: String,
+    pub(crate) seen: Arc<Mutex<Vec<String>>>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub(crate) config_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    pub(crate) async fn start(
+        store_url: &str,
+        clickhouse: Option<&ClickHouseConfig>,
+    ) -> anyhow::Result<Api> {
+        let dir = tempfile::tempdir()?;
+        let port = common::free_port();
+        let admin = format!("admin-token-{}", common::unique("a"));
+        std::fs::write(dir.path().join("admin.token"), format!("{admin}\n"))?;
+        std::fs::write(dir.path().join("kafka.secret"), format!("{FILE_SECRET}\n"))?;
+        let clickhouse = clickhouse
+            .map(|c| {
+                format!(
+                    "[clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\n",
+                    c.url, c.database
+                )
+            })
+            .unwrap_or_default();
+        let text = format!(
+            r#"
+[store]
+url = "{store_url}"
+
+[clusters.local]
+bootstrap_servers = "127.0.0.1:1"
+
+[clusters.secure]
+bootstrap_servers = "127.0.0.1:2"
+properties = {{ "security.protocol" = "SASL_PLAINTEXT", "sasl.mechanism" = "PLAIN", "sasl.username" = "svc", "sasl.password" = "{SASL_PASSWORD}" }}
+
+[clusters.vault]
+bootstrap_servers = "127.0.0.1:3"
+properties = {{ "security.protocol" = "SASL_PLAINTEXT", "sasl.mechanism" = "PLAIN", "sasl.username" = "svc" }}
+secret_properties = {{ "sasl.password" = {{ file = "{secret}" }} }}
+
+[metrics_topic]
+cluster = "local"
+
+{clickhouse}
+[api]
+admin_token_file = "{admin_file}"
+grafana_url = "http://grafana.test:3000"
+# Dozens of deliberately wrong tokens follow: the failed-authentication
+# limit would answer 429 (it is tested in tenancy.rs).
+auth_failures_per_minute = 0
+
+[http]
+listen = "127.0.0.1:{port}"
+"#,
+            secret = dir.path().join("kafka.secret").display(),
+            admin_file = dir.path().join("admin.token").display(),
+        );
+        let path = dir.path().join("lagwatch.toml");
+        std::fs::write(&path, text)?;
+        let config = AppConfig::load(&path)?;
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(topology::run_with_api(
+            config,
+            Roles {
+                collector: false,
+                evaluator: false,
+                history: false,
+            },
+            true,
+            shutdown.clone(),
+        ));
+        let api = Api {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            admin,
+            seen: Arc::default(),
+            shutdown,
+            task,
+            config_path: path,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if api
+                .get("/healthz", None)
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return Ok(api);
+            }
+            if api.task.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        api.stop().await?;
+        bail!("the API did not come up on port {port}")
+    }
+
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
+            Ok(joined) => joined?,
+            Err(_) => bail!("the API did not stop within 10 s"),
+        }
+    }
+
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() || method == "POST" || method == "PUT" {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        // The server may answer (413) and stop reading before the end of a
+        // large body; its answer is what counts.
+        let _ = stream.write_all(body.as_bytes()).await;
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+            .await
+            .context("reply timed out")??;
+        let text = String::from_utf8(raw)?;
+        let (headers, body) = text.split_once("\r\n\r\n").context("no header end")?;
+        let status: u16 = headers
+            .split_whitespace()
+            .nth(1)
+            .context("no status")?
+            .parse()?;
+        let body = if headers
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(body)?
+        } else {
+            body.to_string()
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push(format!("{headers}\n{body}"));
+        }
+        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers: headers.to_string(),
+            body,
+            json,
+        })
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
+        self.request("GET", path, token, None).await
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> anyhow::Result<Reply> {
+        self.request(method, path, Some(token), Some(&body.to_string()))
+            .await
+    }
+
+    /// A new token of `team`, issued through the admin API.
+    pub(crate) async fn team_token(&self, team: &str) -> anyhow::Result<String> {
+        let reply = self
+            .request(
+                "POST",
+                &format!("/api/v1/teams/{team}/tokens"),
+                Some(&self.admin),
+                None,
+            )
+            .await?;
+        ensure!(reply.status == 201, "token for {team}: {reply:?}");
+        Ok(reply.json["token"]
+            .as_str()
+            .context("token in reply")?
+            .to_string())
+    }
+}
+
+/// Polls all `futures` together (every request is in flight at once) and
+/// returns their outputs in order.
+pub(crate) async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pending: Vec<Option<std::pin::Pin<Box<F>>>> =
+        futures.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => {
+                        *result = Some(value);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
+}
+
+fn dechunk(mut body: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").context("chunk size")?;
+        let size = usize::from_str_radix(size.trim(), 16)?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).context("short chunk")?);
+        body = rest.get(size + 2..).context("chunk end")?;
+    }
+}
+
+pub(crate) fn expect(reply: &Reply, status: u16, what: &str) -> anyhow::Result<()> {
+    ensure!(
+        reply.status == status,
+        "{what}: expected {status}, got {} {}",
+        reply.status,
+        reply.body
+    );
+    Ok(())
+}
+
+pub(crate) fn monitor_body(group: &str) -> Value {
+    json!({
+        "cluster": "local",
+        "consumer_group": group,
+        "topics": ["orders", "refunds"],
+        "lag_threshold": 500,
+        "for_secs": 60,
+        "emails": ["oncall@example.com"],
+        "isolation": "read_committed",
+        "time_lag": "estimate",
+        "alerting": {"total_lag_threshold": 5000, "webhooks": ["https://hooks.example.com/x"]}
+    })
+}
+
+/// Store URL of a throwaway MariaDB database, and a closure dropping it.
+pub(crate) async fn mariadb_database() -> anyhow::Result<(String, sqlx::MySqlConnection, String)> {
+    let base = common::mysql_url();
+    let database = common::unique("lw_api");
+    let mut admin = sqlx::MySqlConnection::connect(&base).await.map_err(|e| {
+        anyhow::anyhow!("MariaDB not reachable at {base}: {e}; run tests/infra/up.sh")
+    })?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await?;
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => bail!("unexpected MySQL url {base}"),
+    };
+    Ok((url, admin, database))
+}
