@@ -1,7 +1,7 @@
 //! The API under test and its client: `lagwatch`'s own wiring
 //! (`topology::run_with_api`) started in-process on a free port with a
-//! config naming cluster credentials, and a minimal HTTP/1.1 client that
-//! records every answer it receives so the scenario can prove no
+//! config naming cluster credentials, and a `reqwest` client that records
+//! every answer it receives (headers and body) so the scenario can prove no
 //! credential ever left the API. Also the throwaway MariaDB database.
 
 use std::net::SocketAddr;
@@ -14,7 +14,6 @@ use lagwatch::topology::{self, Roles};
 use lagwatch_history::ClickHouseConfig;
 use serde_json::{json, Value};
 use sqlx::Connection;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::common;
@@ -38,10 +37,11 @@ impl Reply {
     }
 }
 
-/// A running API plus a minimal HTTP/1.1 client that records every body it
+/// A running API plus a reqwest client that records every answer it
 /// receives (for the credential scan).
 pub(crate) struct Api {
     pub(crate) addr: SocketAddr,
+    client: reqwest::Client,
     pub(crate) admin: String,
     pub(crate) seen: Arc<Mutex<Vec<String>>>,
     pub(crate) shutdown: CancellationToken,
@@ -118,6 +118,7 @@ listen = "127.0.0.1:{port}"
         ));
         let api = Api {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            client: reqwest::Client::new(),
             admin,
             seen: Arc::default(),
             shutdown,
@@ -157,49 +158,37 @@ listen = "127.0.0.1:{port}"
         token: Option<&str>,
         body: Option<&str>,
     ) -> anyhow::Result<Reply> {
-        let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-        if let Some(token) = token {
-            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let body = body.unwrap_or("");
-        if !body.is_empty() || method == "POST" || method == "PUT" {
-            head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
+        let sends_json =
+            !body.is_empty() || method == reqwest::Method::POST || method == reqwest::Method::PUT;
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.addr))
+            .timeout(Duration::from_secs(30));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
         }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await?;
-        // The server may answer (413) and stop reading before the end of a
-        // large body; its answer is what counts.
-        let _ = stream.write_all(body.as_bytes()).await;
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
-            .await
-            .context("reply timed out")??;
-        let text = String::from_utf8(raw)?;
-        let (headers, body) = text.split_once("\r\n\r\n").context("no header end")?;
-        let status: u16 = headers
-            .split_whitespace()
-            .nth(1)
-            .context("no status")?
-            .parse()?;
-        let body = if headers
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)?
-        } else {
-            body.to_string()
-        };
+        if sends_json {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.context("request")?;
+        let status = response.status().as_u16();
+        let headers: String = response
+            .headers()
+            .iter()
+            .map(|(name, value)| format!("{name}: {}\r\n", value.to_str().unwrap_or("<not text>")))
+            .collect();
+        let body = response.text().await.context("reply body")?;
         if let Ok(mut seen) = self.seen.lock() {
             seen.push(format!("{headers}\n{body}"));
         }
         let json = serde_json::from_str(&body).unwrap_or(Value::Null);
         Ok(Reply {
             status,
-            headers: headers.to_string(),
+            headers,
             body,
             json,
         })
@@ -267,19 +256,6 @@ pub(crate) async fn join_all<F: std::future::Future>(
     })
     .await;
     results.into_iter().flatten().collect()
-}
-
-fn dechunk(mut body: &str) -> anyhow::Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").context("chunk size")?;
-        let size = usize::from_str_radix(size.trim(), 16)?;
-        if size == 0 {
-            return Ok(out);
-        }
-        out.push_str(rest.get(..size).context("short chunk")?);
-        body = rest.get(size + 2..).context("chunk end")?;
-    }
 }
 
 pub(crate) fn expect(reply: &Reply, status: u16, what: &str) -> anyhow::Result<()> {
