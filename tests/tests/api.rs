@@ -14,9 +14,9 @@
 //!
 //! Needs `tests/infra/up.sh` (MariaDB on 13306, ClickHouse front on 18123).
 
-mod common;
 #[path = "api/client.rs"]
 mod client;
+mod common;
 #[path = "api/silences.rs"]
 mod silences;
 #[path = "api/validation.rs"]
@@ -32,7 +32,7 @@ use lagwatch_history::ClickHouseConfig;
 use lagwatch_store::MonitorStore;
 use serde_json::{json, Value};
 
-use client::{expect, join_all, mariadb_database, monitor_body, Api, Reply};
+use client::{expect, join_all, monitor_body, Api, Reply};
 use silences::silences;
 use validation::validation;
 
@@ -520,7 +520,7 @@ async fn api_on_sqlite() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_on_mariadb() -> anyhow::Result<()> {
-    let (url, mut admin, database) = mariadb_database().await?;
+    let (url, mut admin, database) = common::throwaway_mariadb("lw_api").await?;
     let result = crud_validation_isolation_audit(&url).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{database}`")))
         .execute(&mut admin)

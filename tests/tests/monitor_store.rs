@@ -6,7 +6,6 @@ mod common;
 
 use lagwatch_model::NewMonitor;
 use lagwatch_store::MonitorStore;
-use sqlx::Connection;
 
 fn monitor(group: &str) -> NewMonitor {
     NewMonitor {
@@ -56,18 +55,7 @@ async fn exercise(store: &MonitorStore) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn mariadb_store_round_trips_monitors() -> anyhow::Result<()> {
-    let base = common::mysql_url();
-    let database = common::unique("lw_store");
-    let mut admin = sqlx::MySqlConnection::connect(&base).await.map_err(|e| {
-        anyhow::anyhow!("MariaDB not reachable at {base}: {e}; run tests/infra/up.sh")
-    })?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
-        .execute(&mut admin)
-        .await?;
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{database}"),
-        None => anyhow::bail!("unexpected MySQL url {base}"),
-    };
+    let (url, mut admin, database) = common::throwaway_mariadb("lw_store").await?;
     let store = MonitorStore::connect(&url).await?;
     let result = exercise(&store).await;
     store.close().await;

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use lagwatch::config::AppConfig;
-use lagwatch::topology::{self, Roles};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -95,16 +94,7 @@ metrics_listen = "127.0.0.1:{metrics_port}"
         std::fs::write(&path, text)?;
         let config = AppConfig::load(&path)?;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(topology::run_with_api(
-            config,
-            Roles {
-                collector: false,
-                evaluator: false,
-                history: false,
-            },
-            true,
-            shutdown.clone(),
-        ));
+        let task = common::spawn_api_only(config, &shutdown);
         let api = Api {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], metrics_port)),

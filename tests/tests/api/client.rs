@@ -2,7 +2,7 @@
 //! (`topology::run_with_api`) started in-process on a free port with a
 //! config naming cluster credentials, and a `reqwest` client that records
 //! every answer it receives (headers and body) so the scenario can prove no
-//! credential ever left the API. Also the throwaway MariaDB database.
+//! credential ever left the API.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context};
 use lagwatch::config::AppConfig;
-use lagwatch::topology::{self, Roles};
 use lagwatch_history::ClickHouseConfig;
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 use crate::common;
@@ -106,16 +104,7 @@ listen = "127.0.0.1:{port}"
         std::fs::write(&path, text)?;
         let config = AppConfig::load(&path)?;
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(topology::run_with_api(
-            config,
-            Roles {
-                collector: false,
-                evaluator: false,
-                history: false,
-            },
-            true,
-            shutdown.clone(),
-        ));
+        let task = common::spawn_api_only(config, &shutdown);
         let api = Api {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             client: reqwest::Client::new(),
@@ -280,21 +269,4 @@ pub(crate) fn monitor_body(group: &str) -> Value {
         "time_lag": "estimate",
         "alerting": {"total_lag_threshold": 5000, "webhooks": ["https://hooks.example.com/x"]}
     })
-}
-
-/// Store URL of a throwaway MariaDB database, and a closure dropping it.
-pub(crate) async fn mariadb_database() -> anyhow::Result<(String, sqlx::MySqlConnection, String)> {
-    let base = common::mysql_url();
-    let database = common::unique("lw_api");
-    let mut admin = sqlx::MySqlConnection::connect(&base).await.map_err(|e| {
-        anyhow::anyhow!("MariaDB not reachable at {base}: {e}; run tests/infra/up.sh")
-    })?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
-        .execute(&mut admin)
-        .await?;
-    let url = match base.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{database}"),
-        None => bail!("unexpected MySQL url {base}"),
-    };
-    Ok((url, admin, database))
 }

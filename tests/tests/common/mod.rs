@@ -483,6 +483,45 @@ pub async fn wait_for_state_record(
     }
 }
 
+/// A throwaway MariaDB database `<prefix>_<unique>`: its store URL, an
+/// admin connection and its name (for `DROP DATABASE` when done).
+pub async fn throwaway_mariadb(
+    prefix: &str,
+) -> anyhow::Result<(String, sqlx::MySqlConnection, String)> {
+    use sqlx::Connection;
+    let base = mysql_url();
+    let database = unique(prefix);
+    let mut admin = sqlx::MySqlConnection::connect(&base).await.map_err(|e| {
+        anyhow::anyhow!("MariaDB not reachable at {base}: {e}; run tests/infra/up.sh")
+    })?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await?;
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => bail!("unexpected MySQL url {base}"),
+    };
+    Ok((url, admin, database))
+}
+
+/// Runs only the team API role of `config` (no collector, evaluator or
+/// history) in this process until `shutdown`.
+pub fn spawn_api_only(
+    config: lagwatch::config::AppConfig,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(lagwatch::topology::run_with_api(
+        config,
+        lagwatch::topology::Roles {
+            collector: false,
+            evaluator: false,
+            history: false,
+        },
+        true,
+        shutdown.clone(),
+    ))
+}
+
 pub mod fault_proxy;
 pub mod faults;
 pub mod grafana_sql;
