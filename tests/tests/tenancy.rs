@@ -3,7 +3,9 @@
 //! SQLite store: one team registering monitors for another team's groups,
 //! clusters and topics; a team filling the store past its quotas; a token
 //! used past its expiry; a script hammering the API with one token, from
-//! one address, or guessing tokens; `/metrics` kept off the API listener.
+//! one address, or guessing tokens; `/metrics` kept off the API listener;
+//! alert rows of another team's group (recorded before ownership) shown to
+//! a team (ClickHouse front on 18123).
 //! Every silence and token change is then found in the audit log with its
 //! actor. See docs/security.md.
 //!
@@ -602,4 +604,125 @@ async fn metrics_are_served_only_on_their_own_listener() -> anyhow::Result<()> {
         own.headers
     );
     api.stop().await
+}
+
+/// Alert rows recorded for a team's pattern monitor before ownership was
+/// configured: one for a group it owns, one for another team's group.
+async fn seed_alerts(clickhouse: &str, database: &str, now: i64) -> anyhow::Result<()> {
+    let rows = [
+        ("f-owned", "pay-eu", now - 20_000),
+        ("f-foreign", "search-indexer", now - 10_000),
+    ];
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(fingerprint, group, ts)| {
+            format!(
+                "(fromUnixTimestamp64Milli(toInt64({ts})), '{fingerprint}', 'lag_threshold', \
+                 'firing', 1, 'payments', 'local', '{group}', 900, 900, 500, '[]')"
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {database}.alert_events (ts, fingerprint, rule, state, monitor_id, team, \
+         cluster, consumer_group, max_lag, total_lag, threshold, partitions) VALUES {}",
+        values.join(", ")
+    );
+    let reply = clickhouse_post(clickhouse, &sql).await?;
+    ensure!(reply.is_empty(), "insert answered {reply}");
+    Ok(())
+}
+
+/// POSTs `sql` to the ClickHouse HTTP endpoint with a plain HTTP/1.1
+/// request; returns the body.
+async fn clickhouse_post(url: &str, sql: &str) -> anyhow::Result<String> {
+    let authority = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&authority).await?;
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        sql.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(sql.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (headers, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    ensure!(
+        headers.starts_with("HTTP/1.1 200") || headers.starts_with("HTTP/1.0 200"),
+        "ClickHouse at {url}: {headers} {body}"
+    );
+    Ok(body.trim().to_string())
+}
+
+#[tokio::test]
+async fn alert_lists_show_only_the_groups_a_team_owns() -> anyhow::Result<()> {
+    let clickhouse = common::clickhouse_url();
+    let database = common::unique("lw_tenancy");
+    let config: lagwatch_history::ClickHouseConfig = serde_json::from_value(json!({
+        "url": clickhouse,
+        "database": database,
+    }))?;
+    lagwatch_history::migrate(&config)
+        .await
+        .with_context(|| format!("ClickHouse at {clickhouse} (run tests/infra/up.sh)"))?;
+    let now = lagwatch_model::now_ms();
+    seed_alerts(&clickhouse, &database, now).await?;
+    let api = Api::start(
+        &format!("{TEAMS}\n[clickhouse]\nurl = \"{clickhouse}\"\ndatabase = \"{database}\"\n"),
+        "",
+    )
+    .await?;
+    let result = async {
+        let (_, payments) = api.token("payments", "").await?;
+        let groups = |reply: &Reply, key: &str| -> Vec<String> {
+            reply.json[key]
+                .as_array()
+                .map(|rows| {
+                    rows.iter()
+                        .filter_map(|r| r["consumer_group"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let firing = api
+            .as_team(&payments, "GET", "/api/v1/alerts", None)
+            .await?;
+        expect(&firing, 200, "firing alerts")?;
+        ensure!(
+            groups(&firing, "alerts") == ["pay-eu"],
+            "firing: {}",
+            firing.json
+        );
+        let history = api
+            .as_team(&payments, "GET", "/api/v1/alerts/history", None)
+            .await?;
+        expect(&history, 200, "alert history")?;
+        ensure!(
+            groups(&history, "events") == ["pay-eu"],
+            "history: {}",
+            history.json
+        );
+        // The admin sees both rows: they are stored, only hidden.
+        let all = api
+            .call(
+                1,
+                "GET",
+                "/api/v1/alerts?team=payments",
+                Some(&api.admin),
+                None,
+            )
+            .await?;
+        let mut seen = groups(&all, "alerts");
+        seen.sort();
+        ensure!(seen == ["pay-eu", "search-indexer"], "admin: {}", all.json);
+        anyhow::Ok(())
+    }
+    .await;
+    let stopped = api.stop().await;
+    clickhouse_post(&clickhouse, &format!("DROP DATABASE IF EXISTS {database}")).await?;
+    result?;
+    stopped
 }
