@@ -21,6 +21,8 @@ pub mod address;
 pub mod alert;
 pub mod broker;
 pub mod errors;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod matching;
 pub mod monitor;
 pub mod parts;

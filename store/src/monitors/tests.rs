@@ -2,31 +2,26 @@
 //! remove, the validation every write goes through, and the audit rows the
 //! audited variants write.
 
+use lagwatch_model::fixtures::MonitorBuilder;
 use lagwatch_model::{AlertSettings, NewMonitor};
 
 use super::*;
 
 fn new_monitor() -> NewMonitor {
-    NewMonitor {
-        team: "payments".into(),
-        cluster: "local".into(),
-        consumer_group: "billing".into(),
-        topics: vec!["orders".into()],
-        lag_threshold: 500,
-        for_secs: 30,
-        emails: vec!["oncall@example.com".into()],
-        isolation: lagwatch_model::Isolation::ReadCommitted,
-        time_lag: lagwatch_model::TimeLagMode::Exact,
-        group_match: lagwatch_model::GroupMatch::Regex,
-        topic_regex: Some("orders\\..*".into()),
-        alerting: AlertSettings {
+    MonitorBuilder::new("billing")
+        .for_secs(30)
+        .isolation(lagwatch_model::Isolation::ReadCommitted)
+        .time_lag(lagwatch_model::TimeLagMode::Exact)
+        .group_regex()
+        .topic_regex("orders\\..*")
+        .alerting(AlertSettings {
             topic_lag_threshold: Some(2_000),
             total_lag_threshold: None,
             time_lag_threshold_secs: Some(300),
             repeat_interval_secs: Some(3_600),
             webhooks: vec!["https://hooks.example.com/lag".into()],
-        },
-    }
+        })
+        .build_new()
 }
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> MonitorStore {

@@ -138,20 +138,10 @@ async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
 /// `local`, `group` on `topic`, lag threshold 500 with no `for`, mail to
 /// `recipient`, every other setting at its default.
 pub fn lag_monitor(group: &str, topic: &str, recipient: &str) -> lagwatch_model::NewMonitor {
-    lagwatch_model::NewMonitor {
-        team: "payments".into(),
-        cluster: "local".into(),
-        consumer_group: group.into(),
-        topics: vec![topic.into()],
-        lag_threshold: 500,
-        for_secs: 0,
-        emails: vec![recipient.into()],
-        isolation: Default::default(),
-        time_lag: Default::default(),
-        alerting: Default::default(),
-        group_match: Default::default(),
-        topic_regex: None,
-    }
+    lagwatch_model::fixtures::MonitorBuilder::new(group)
+        .topics(&[topic])
+        .emails(&[recipient])
+        .build_new()
 }
 
 /// The connection profile of user alice over SASL/PLAIN on a private
