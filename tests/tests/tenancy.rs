@@ -17,7 +17,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use lagwatch::config::AppConfig;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -105,30 +105,17 @@ metrics_listen = "127.0.0.1:{metrics_port}"
             task,
             _dir: dir,
         };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            if api
-                .call(1, "GET", "/healthz", None, None)
-                .await
-                .is_ok_and(|r| r.status == 200)
-            {
-                return Ok(api);
+        match common::wait_until_healthy(api.addr, &api.task).await {
+            Ok(()) => Ok(api),
+            Err(error) => {
+                api.stop().await?;
+                Err(error)
             }
-            if api.task.is_finished() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        api.stop().await?;
-        bail!("the API did not come up on port {port}")
     }
 
     async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
-            Ok(joined) => joined?,
-            Err(_) => bail!("the API did not stop within 10 s"),
-        }
+        common::stop_in_process(&self.shutdown, self.task).await
     }
 
     /// One request from client address 127.0.0.`client`.

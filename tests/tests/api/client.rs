@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context};
+use anyhow::{ensure, Context};
 use lagwatch::config::AppConfig;
 use lagwatch_history::ClickHouseConfig;
 use serde_json::{json, Value};
@@ -115,29 +115,17 @@ listen = "127.0.0.1:{port}"
             config_path: path,
             _dir: dir,
         };
-        for _ in 0..200 {
-            if api
-                .get("/healthz", None)
-                .await
-                .is_ok_and(|r| r.status == 200)
-            {
-                return Ok(api);
+        match common::wait_until_healthy(api.addr, &api.task).await {
+            Ok(()) => Ok(api),
+            Err(error) => {
+                api.stop().await?;
+                Err(error)
             }
-            if api.task.is_finished() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        api.stop().await?;
-        bail!("the API did not come up on port {port}")
     }
 
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        match tokio::time::timeout(Duration::from_secs(10), self.task).await {
-            Ok(joined) => joined?,
-            Err(_) => bail!("the API did not stop within 10 s"),
-        }
+        common::stop_in_process(&self.shutdown, self.task).await
     }
 
     pub(crate) async fn request(

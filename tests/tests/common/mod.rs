@@ -512,6 +512,44 @@ pub fn spawn_api_only(
     ))
 }
 
+/// Waits until the API on `addr` answers `/healthz` with 200 (20 s at
+/// most), failing at once if its in-process `task` ended.
+pub async fn wait_until_healthy(
+    addr: std::net::SocketAddr,
+    task: &tokio::task::JoinHandle<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        let answer = client
+            .get(format!("http://{addr}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status() == reqwest::StatusCode::OK) {
+            return Ok(());
+        }
+        if task.is_finished() {
+            bail!("the API on {addr} stopped before it answered /healthz");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the API did not come up on {addr}")
+}
+
+/// Stops an agent running in this process: cancels `shutdown` and waits
+/// for `task` (10 s at most), returning its result.
+pub async fn stop_in_process(
+    shutdown: &tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(10), task).await {
+        Ok(joined) => joined?,
+        Err(_) => bail!("the API did not stop within 10 s"),
+    }
+}
+
 pub mod fault_proxy;
 pub mod faults;
 pub mod grafana_sql;
