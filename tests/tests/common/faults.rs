@@ -364,31 +364,20 @@ pub async fn local_webhook_host() -> anyhow::Result<(String, IpAddr)> {
     Ok((name, ip))
 }
 
-/// `GET path` on the loopback `port`: status and body.
+/// `GET path` on the loopback `port`: status and body (10 s at most).
 pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
-            .await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        anyhow::Ok(String::from_utf8_lossy(&response).to_string())
-    };
-    let response = tokio::time::timeout(Duration::from_secs(10), exchange)
+    let answer = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(Duration::from_secs(10))
+        .send()
         .await
-        .with_context(|| format!("GET {path}: no answer within 10 s"))??;
-    parse_response(&response)
-}
-
-fn parse_response(response: &str) -> anyhow::Result<(u16, String)> {
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no HTTP status in {head:?}"))?;
-    Ok((status, body.to_string()))
+        .with_context(|| format!("GET {path} on port {port}"))?;
+    let status = answer.status().as_u16();
+    let body = answer
+        .text()
+        .await
+        .with_context(|| format!("GET {path}: body"))?;
+    Ok((status, body))
 }
 
 /// `/readyz`: the status and the JSON report.
@@ -625,28 +614,25 @@ pub async fn stored_rows(
 }
 
 /// Runs `sql` on the ClickHouse HTTP interface at `url`
-/// (`http://host:port`) in `database`; the body of the answer.
+/// (`http://host:port`) in `database`; the body of the answer (30 s at
+/// most).
 pub async fn clickhouse_query(url: &str, database: &str, sql: &str) -> anyhow::Result<String> {
-    let authority = url
-        .strip_prefix("http://")
-        .with_context(|| format!("ClickHouse URL {url} is not http://"))?
-        .trim_end_matches('/');
-    let exchange = async {
-        let mut stream = TcpStream::connect(authority).await?;
-        let request = format!(
-            "POST /?database={database} HTTP/1.0\r\nHost: {authority}\r\nContent-Length: {}\r\n\r\n{sql}",
-            sql.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        anyhow::Ok(String::from_utf8_lossy(&response).to_string())
-    };
-    let response = tokio::time::timeout(Duration::from_secs(30), exchange)
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/?database={database}",
+            url.trim_end_matches('/')
+        ))
+        .body(sql.to_string())
+        .timeout(Duration::from_secs(30))
+        .send()
         .await
-        .with_context(|| format!("ClickHouse at {url}: no answer within 30 s"))??;
-    let (status, body) = parse_response(&response)?;
-    anyhow::ensure!(status == 200, "ClickHouse answered {status}: {body}");
+        .with_context(|| format!("ClickHouse at {url}"))?;
+    let status = answer.status();
+    let body = answer
+        .text()
+        .await
+        .with_context(|| format!("ClickHouse at {url}: body"))?;
+    anyhow::ensure!(status.is_success(), "ClickHouse answered {status}: {body}");
     Ok(body)
 }
 
