@@ -183,6 +183,7 @@ fn firing(operators: &Operators, check: &str, problem: String, now: i64) -> Aler
             muted_by: None,
             webhooks: Vec::new(),
             reason: Some(problem),
+            group_status: None,
         }
     }
 }

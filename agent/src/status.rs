@@ -2,23 +2,23 @@
 //! terminal.
 //!
 //! The evaluator keeps its `lag_status` windows in memory and stores no
-//! status word, so this command derives one: it reads the newest samples of
-//! every watched partition from the ClickHouse history (the same samples the
-//! evaluator judged) and replays them through the evaluator's window rules
-//! ([`lagwatch_rules::evaluate`], with the rules files' settings for the
-//! group). With fewer samples than the rules need, or none in the last five
+//! status word per sample, so this command derives one: it reads the newest
+//! samples of every watched partition from the ClickHouse history (the same
+//! samples the evaluator judged) and replays them through the evaluator's
+//! window rules with [`lagwatch_history::status_replay`], the replay the API
+//! and the web page use too. Lag is the monitor's own (against the last
+//! stable offset for read_committed monitors). With fewer samples than the rules need, or none in the last five
 //! minutes, the status is UNKNOWN. Firing alerts come from the alert
 //! history.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use lagwatch_history::reader::{firing_alerts, AlertView, STATUS_WINDOW_SECS};
 use lagwatch_history::status_reader::{recent_points, PartitionPoint};
-use lagwatch_model::{now_ms, GroupMatch, Monitor};
-use lagwatch_rules::window::DEFAULT_CAPACITY;
-use lagwatch_rules::{evaluate, group_status, Point, RuleSet, Status, Window};
+use lagwatch_history::status_replay::{replay, status_word, REPLAY_POINTS};
+use lagwatch_model::{now_ms, Monitor};
+use lagwatch_rules::{RuleSet, Status};
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, StatusArgs};
@@ -36,6 +36,8 @@ pub struct PartitionStatus {
     pub time_lag_ms: Option<i64>,
     pub committed_offset: Option<i64>,
     pub end_offset: i64,
+    /// Last stable offset, when sampled (groups of read_committed monitors).
+    pub lso_offset: Option<i64>,
     /// How many samples the status was judged from.
     pub samples: usize,
 }
@@ -79,7 +81,7 @@ pub async fn run(config: &AppConfig, config_path: &Path, args: StatusArgs) -> an
     let firing = firing_alerts(clickhouse, args.team.as_deref()).await?;
     let mut groups = Vec::new();
     for monitor in &monitors {
-        let points = recent_points(clickhouse, monitor, DEFAULT_CAPACITY as u32).await?;
+        let points = recent_points(clickhouse, monitor, REPLAY_POINTS).await?;
         groups.extend(judge(monitor, &points, &rules, &firing));
     }
     if let Some(group) = &args.group {
@@ -95,110 +97,67 @@ pub async fn run(config: &AppConfig, config_path: &Path, args: StatusArgs) -> an
     Ok(())
 }
 
-/// The groups of one monitor, judged from their samples (oldest first).
-/// An exact-name monitor without samples still gets a row, UNKNOWN.
+/// The groups of one monitor, judged from their samples (oldest first)
+/// by the shared replay ([`lagwatch_history::status_replay`], the one the
+/// API and the page use). An exact-name monitor without samples still gets
+/// a row, UNKNOWN.
 pub fn judge(
     monitor: &Monitor,
     points: &[PartitionPoint],
     rules: &RuleSet,
     firing: &[AlertView],
 ) -> Vec<GroupStatusView> {
-    let mut by_group: BTreeMap<&str, Vec<&PartitionPoint>> = BTreeMap::new();
-    for point in points {
-        by_group
-            .entry(point.consumer_group.as_str())
-            .or_default()
-            .push(point);
-    }
-    if by_group.is_empty() && monitor.group_match == GroupMatch::Exact {
-        by_group.insert(monitor.consumer_group.as_str(), Vec::new());
-    }
-    by_group
+    replay(monitor, points, rules)
         .into_iter()
-        .map(|(group, points)| judge_group(monitor, group, &points, rules, firing))
+        .map(|group| {
+            let lags: Vec<i64> = group.partitions.iter().filter_map(|p| p.lag).collect();
+            let mut rules_firing: Vec<String> = firing
+                .iter()
+                .filter(|a| a.monitor_id == monitor.id && a.consumer_group == group.consumer_group)
+                .map(|a| a.rule.clone())
+                .collect();
+            rules_firing.sort();
+            rules_firing.dedup();
+            GroupStatusView {
+                monitor_id: monitor.id,
+                team: monitor.team.clone(),
+                cluster: monitor.cluster.clone(),
+                status: word(group.status).to_string(),
+                max_lag: lags.iter().copied().max(),
+                total_lag: (!lags.is_empty()).then(|| lags.iter().sum()),
+                max_time_lag_ms: group
+                    .partitions
+                    .iter()
+                    .filter_map(|p| p.newest.time_lag_ms)
+                    .max(),
+                members: group.members,
+                group_state: group.group_state,
+                sampled_at_ms: group.newest_ts_ms,
+                firing: rules_firing,
+                consumer_group: group.consumer_group,
+                partitions: group
+                    .partitions
+                    .into_iter()
+                    .map(|p| PartitionStatus {
+                        status: word(p.status).to_string(),
+                        lag: p.lag,
+                        time_lag_ms: p.newest.time_lag_ms,
+                        committed_offset: p.newest.committed_offset,
+                        end_offset: p.newest.end_offset,
+                        lso_offset: p.newest.lso_offset,
+                        samples: p.samples,
+                        topic: p.newest.topic,
+                        partition: p.newest.partition,
+                    })
+                    .collect(),
+            }
+        })
         .collect()
-}
-
-fn judge_group(
-    monitor: &Monitor,
-    group: &str,
-    points: &[&PartitionPoint],
-    rules: &RuleSet,
-    firing: &[AlertView],
-) -> GroupStatusView {
-    let window_rules = rules.status_for(&monitor.cluster, group).window_rules();
-    let mut partitions: Vec<(Status, PartitionStatus)> = Vec::new();
-    let mut start = 0;
-    while start < points.len() {
-        let key = (&points[start].topic, points[start].partition);
-        let end = points[start..]
-            .iter()
-            .position(|p| (&p.topic, p.partition) != key)
-            .map_or(points.len(), |offset| start + offset);
-        let series = &points[start..end];
-        let mut window = Window::new(DEFAULT_CAPACITY);
-        for p in series {
-            window.push(Point {
-                ts_ms: p.ts_ms,
-                committed: p.committed_offset,
-                end: p.end_offset,
-                lag: p.lag,
-            });
-        }
-        let status = evaluate(&window, &window_rules);
-        let newest = series[series.len() - 1];
-        partitions.push((
-            status,
-            PartitionStatus {
-                topic: newest.topic.clone(),
-                partition: newest.partition,
-                status: word(status).to_string(),
-                lag: newest.lag,
-                time_lag_ms: newest.time_lag_ms,
-                committed_offset: newest.committed_offset,
-                end_offset: newest.end_offset,
-                samples: series.len(),
-            },
-        ));
-        start = end;
-    }
-    let overall = group_status(partitions.iter().map(|(s, _)| (0, *s))).status;
-    let newest = points.iter().max_by_key(|p| p.ts_ms);
-    let lags: Vec<i64> = partitions.iter().filter_map(|(_, p)| p.lag).collect();
-    let mut rules_firing: Vec<String> = firing
-        .iter()
-        .filter(|a| a.monitor_id == monitor.id && a.consumer_group == group)
-        .map(|a| a.rule.clone())
-        .collect();
-    rules_firing.sort();
-    rules_firing.dedup();
-    GroupStatusView {
-        monitor_id: monitor.id,
-        team: monitor.team.clone(),
-        cluster: monitor.cluster.clone(),
-        consumer_group: group.to_string(),
-        status: word(overall).to_string(),
-        max_lag: lags.iter().copied().max(),
-        total_lag: (!lags.is_empty()).then(|| lags.iter().sum()),
-        max_time_lag_ms: partitions.iter().filter_map(|(_, p)| p.time_lag_ms).max(),
-        members: newest.map(|p| p.members),
-        group_state: newest.map(|p| p.group_state.clone()),
-        sampled_at_ms: newest.map(|p| p.ts_ms),
-        firing: rules_firing,
-        partitions: partitions.into_iter().map(|(_, p)| p).collect(),
-    }
 }
 
 /// The upper-case word for a status.
 pub fn word(status: Status) -> &'static str {
-    match status {
-        Status::Unknown => "UNKNOWN",
-        Status::Ok => "OK",
-        Status::Warn => "WARN",
-        Status::Stall => "STALL",
-        Status::Stop => "STOP",
-        Status::Rewind => "REWIND",
-    }
+    status_word(status)
 }
 
 /// ANSI colour of a status word.
@@ -332,6 +291,8 @@ pub fn format_time_ms(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use lagwatch_model::GroupMatch;
+
     use super::*;
 
     fn monitor() -> Monitor {
@@ -360,7 +321,7 @@ mod tests {
             ts_ms,
             committed_offset: Some(committed),
             end_offset: end,
-            lag: Some(end - committed),
+            lso_offset: None,
             time_lag_ms: Some(65_000),
             group_state: "Empty".into(),
             members: 0,

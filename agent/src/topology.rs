@@ -167,6 +167,12 @@ fn api_router(config: &AppConfig, store: MonitorStore) -> anyhow::Result<axum::R
         clickhouse: config.clickhouse.clone(),
         tenancy: std::sync::Arc::new(config.tenancy()),
         rate_limits: config.api.rate_limits(),
+        rules: Some(std::sync::Arc::new(
+            config
+                .evaluator
+                .load_rules()
+                .context("loading the rules files")?,
+        )),
     };
     tracing::info!(listen = %config.http.listen, "team API on /api/v1, web page on /");
     Ok(lagwatch_api::router(store, settings))

@@ -8,6 +8,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use lagwatch_history::ClickHouseConfig;
 use lagwatch_model::{Secret, Tenancy};
+use lagwatch_rules::RuleSet;
 use lagwatch_store::MonitorStore;
 
 use crate::error::ApiError;
@@ -26,6 +27,9 @@ pub struct ApiSettings {
     pub grafana_url: Option<String>,
     /// Where status and alert history are read; 503 without.
     pub clickhouse: Option<ClickHouseConfig>,
+    /// The rules files, for the window settings the status replay uses;
+    /// the compiled-in defaults without.
+    pub rules: Option<Arc<RuleSet>>,
     /// Which clusters, groups and topics each team owns, and its quotas.
     pub tenancy: Arc<Tenancy>,
     /// Request and failed-authentication rate limits.
@@ -44,6 +48,7 @@ struct Inner {
     admin_token_sha256: Option<String>,
     grafana_url: Option<String>,
     clickhouse: Option<ClickHouseConfig>,
+    rules: Option<Arc<RuleSet>>,
     tenancy: Arc<Tenancy>,
     limiter: Limiter,
 }
@@ -60,6 +65,7 @@ impl ApiState {
                     .map(|token| crate::auth::sha256_hex(token.expose())),
                 grafana_url: settings.grafana_url,
                 clickhouse: settings.clickhouse,
+                rules: settings.rules,
                 tenancy: settings.tenancy,
                 limiter: Limiter::new(settings.rate_limits),
             }),
@@ -76,6 +82,11 @@ impl ApiState {
 
     pub fn grafana_url(&self) -> Option<&str> {
         self.inner.grafana_url.as_deref()
+    }
+
+    /// The configured rules files, if the agent passed them.
+    pub fn rules(&self) -> Option<Arc<RuleSet>> {
+        self.inner.rules.clone()
     }
 
     /// Team ownership and quotas.

@@ -1,13 +1,26 @@
-//! `GET /monitors/{id}/status`: the latest lag of every watched partition
-//! of a monitor's group(s), from ClickHouse, with a per-partition verdict
-//! against the monitor's threshold.
+//! `GET /monitors/{id}/status`: every watched partition of a monitor's
+//! group(s) as the history last saw it, with two separate verdicts:
+//!
+//! - `status`: the Burrow-style window status (`ok`, `warn`, `stall`,
+//!   `stop`, `rewind`, `unknown`), replayed from the newest stored samples
+//!   by [`lagwatch_history::status_replay`] — the same replay as `lagwatch
+//!   status`, with the rules files' settings for the group;
+//! - `threshold_state`: the newest lag against the monitor's
+//!   `lag_threshold` (`ok`, `no_offset`, `over_threshold`).
+//!
+//! Lag is the monitor's own: against the last stable offset for a
+//! read_committed monitor, else the high watermark (`lag_basis` says which).
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::Json;
-use lagwatch_model::{Matcher, Monitor};
+use lagwatch_history::reader::STATUS_WINDOW_SECS;
+use lagwatch_history::status_reader::recent_points;
+use lagwatch_history::status_replay::{replay, ReplayedGroup, REPLAY_POINTS};
+use lagwatch_model::{Isolation, Monitor};
+use lagwatch_rules::{RuleSet, Status};
 use serde::Serialize;
 
 use crate::auth::Caller;
@@ -15,13 +28,17 @@ use crate::error::ApiError;
 use crate::input;
 use crate::monitors::visible_monitor;
 use crate::router::ApiState;
-use lagwatch_history::reader::{self as history, LatestPartition};
 
 /// The answer of `/monitors/{id}/status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MonitorStatus {
     pub monitor_id: i64,
     pub lag_threshold: i64,
+    /// The monitor's isolation (`read_uncommitted`, `read_committed`).
+    pub isolation: Isolation,
+    /// What lag is measured against: `high_watermark`, or
+    /// `last_stable_offset` for a read_committed monitor.
+    pub lag_basis: &'static str,
     /// How far back samples are looked for.
     pub window_secs: u32,
     /// One entry per group with samples in the window, by name.
@@ -38,8 +55,10 @@ pub struct GroupStatus {
     pub max_lag: i64,
     pub total_lag: i64,
     pub max_time_lag_ms: Option<i64>,
-    /// The worst partition status.
-    pub status: PartitionState,
+    /// The worst partition window status.
+    pub status: Status,
+    /// The worst partition threshold verdict.
+    pub threshold_state: ThresholdState,
     pub partitions: Vec<PartitionStatus>,
 }
 
@@ -50,17 +69,23 @@ pub struct PartitionStatus {
     pub partition: i32,
     pub committed_offset: Option<i64>,
     pub end_offset: i64,
+    /// Last stable offset, when sampled (groups of read_committed
+    /// monitors).
+    pub lso_offset: Option<i64>,
     /// `null` when the group has no committed offset here.
     pub lag: Option<i64>,
     pub time_lag_ms: Option<i64>,
-    pub status: PartitionState,
+    /// Window status, replayed from `samples` samples.
+    pub status: Status,
+    pub samples: usize,
+    pub threshold_state: ThresholdState,
 }
 
 /// A partition's lag against the monitor's `lag_threshold`, in order of
 /// severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PartitionState {
+pub enum ThresholdState {
     Ok,
     NoOffset,
     OverThreshold,
@@ -75,88 +100,101 @@ pub async fn monitor_status(
     let id = input::path_id(path)?;
     let monitor = visible_monitor(&caller, &state, id).await?;
     let config = state.clickhouse()?;
-    let rows = history::latest_partitions(config, &monitor).await?;
-    let mut status = summarise(&monitor, rows);
+    let points = recent_points(config, &monitor, REPLAY_POINTS).await?;
+    let mut groups = replay(&monitor, &points, &rules_of(&state));
     // A team's pattern never shows groups it does not own.
-    status.groups.retain(|group| {
+    groups.retain(|group| {
         crate::scope::may_see_group(&caller, &state, &monitor.cluster, &group.consumer_group)
     });
-    Ok(Json(status))
+    Ok(Json(summarise(&monitor, groups)))
 }
 
-/// Groups partition rows by consumer group, keeping the topics the monitor
-/// watches.
-pub fn summarise(monitor: &Monitor, rows: Vec<LatestPartition>) -> MonitorStatus {
-    let mut matcher = Matcher::new();
-    let mut groups: BTreeMap<String, GroupStatus> = BTreeMap::new();
-    for row in rows {
-        if !matcher.covers_topic(monitor, &row.topic) {
-            continue;
-        }
-        let status = match row.lag {
-            None => PartitionState::NoOffset,
-            Some(lag) if lag > monitor.lag_threshold => PartitionState::OverThreshold,
-            Some(_) => PartitionState::Ok,
-        };
-        let group = groups
-            .entry(row.consumer_group.clone())
-            .or_insert_with(|| GroupStatus {
+fn rules_of(state: &ApiState) -> Arc<RuleSet> {
+    state
+        .rules()
+        .unwrap_or_else(|| Arc::new(RuleSet::defaults()))
+}
+
+/// The answer from replayed groups; groups without samples are left out.
+pub fn summarise(monitor: &Monitor, groups: Vec<ReplayedGroup>) -> MonitorStatus {
+    let groups = groups
+        .into_iter()
+        .filter_map(|group| {
+            let ts_ms = group.newest_ts_ms?;
+            let partitions: Vec<PartitionStatus> = group
+                .partitions
+                .into_iter()
+                .map(|p| PartitionStatus {
+                    threshold_state: match p.lag {
+                        None => ThresholdState::NoOffset,
+                        Some(lag) if lag > monitor.lag_threshold => ThresholdState::OverThreshold,
+                        Some(_) => ThresholdState::Ok,
+                    },
+                    topic: p.newest.topic,
+                    partition: p.newest.partition,
+                    committed_offset: p.newest.committed_offset,
+                    end_offset: p.newest.end_offset,
+                    lso_offset: p.newest.lso_offset,
+                    lag: p.lag,
+                    time_lag_ms: p.newest.time_lag_ms,
+                    status: p.status,
+                    samples: p.samples,
+                })
+                .collect();
+            let lags = || partitions.iter().filter_map(|p| p.lag);
+            Some(GroupStatus {
                 cluster: monitor.cluster.clone(),
-                consumer_group: row.consumer_group.clone(),
-                ts_ms: row.ts_ms,
-                max_lag: 0,
-                total_lag: 0,
-                max_time_lag_ms: None,
-                status: PartitionState::Ok,
-                partitions: Vec::new(),
-            });
-        group.ts_ms = group.ts_ms.max(row.ts_ms);
-        let lag = row.lag.unwrap_or(0);
-        group.max_lag = group.max_lag.max(lag);
-        group.total_lag = group.total_lag.saturating_add(lag);
-        group.max_time_lag_ms = match (group.max_time_lag_ms, row.time_lag_ms) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        group.status = group.status.max(status);
-        group.partitions.push(PartitionStatus {
-            topic: row.topic,
-            partition: row.partition,
-            committed_offset: row.committed_offset,
-            end_offset: row.end_offset,
-            lag: row.lag,
-            time_lag_ms: row.time_lag_ms,
-            status,
-        });
-    }
+                consumer_group: group.consumer_group,
+                ts_ms,
+                max_lag: lags().max().unwrap_or(0),
+                total_lag: lags().fold(0, i64::saturating_add),
+                max_time_lag_ms: partitions.iter().filter_map(|p| p.time_lag_ms).max(),
+                status: group.status,
+                threshold_state: partitions
+                    .iter()
+                    .map(|p| p.threshold_state)
+                    .max()
+                    .unwrap_or(ThresholdState::Ok),
+                partitions,
+            })
+        })
+        .collect();
     MonitorStatus {
         monitor_id: monitor.id,
         lag_threshold: monitor.lag_threshold,
-        window_secs: history::STATUS_WINDOW_SECS,
-        groups: groups.into_values().collect(),
+        isolation: monitor.isolation,
+        lag_basis: match monitor.isolation {
+            Isolation::ReadCommitted => "last_stable_offset",
+            Isolation::ReadUncommitted => "high_watermark",
+        },
+        window_secs: STATUS_WINDOW_SECS,
+        groups,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use lagwatch_history::status_reader::PartitionPoint;
+
     use super::*;
 
-    fn row(group: &str, topic: &str, partition: i32, lag: Option<i64>) -> LatestPartition {
-        LatestPartition {
+    fn point(group: &str, partition: i32, ts_ms: i64, committed: Option<i64>) -> PartitionPoint {
+        PartitionPoint {
             consumer_group: group.into(),
-            topic: topic.into(),
+            topic: "orders".into(),
             partition,
-            ts_ms: 1_000 + i64::from(partition),
-            committed_offset: lag.map(|l| 1_000 - l),
+            ts_ms,
+            committed_offset: committed,
             end_offset: 1_000,
-            lag,
-            time_lag_ms: lag.map(|l| l * 10),
+            lso_offset: Some(950),
+            time_lag_ms: committed.map(|c| (1_000 - c) * 10),
+            group_state: "Stable".into(),
+            members: 1,
         }
     }
 
-    #[test]
-    fn groups_sum_and_judge_partitions() {
-        let monitor = Monitor {
+    fn monitor(isolation: Isolation) -> Monitor {
+        Monitor {
             id: 7,
             team: "payments".into(),
             cluster: "local".into(),
@@ -167,29 +205,55 @@ mod tests {
             lag_threshold: 500,
             for_secs: 0,
             emails: vec![],
-            isolation: Default::default(),
+            isolation,
             time_lag: Default::default(),
             alerting: Default::default(),
-        };
-        let status = summarise(
-            &monitor,
-            vec![
-                row("billing-eu", "orders", 0, Some(900)),
-                row("billing-eu", "orders", 1, Some(100)),
-                row("billing-eu", "audit", 0, Some(5_000)),
-                row("billing-us", "orders", 0, None),
-            ],
-        );
-        assert_eq!(status.groups.len(), 2);
+        }
+    }
+
+    #[test]
+    fn window_status_and_threshold_verdict_are_separate() {
+        let monitor = monitor(Isolation::ReadUncommitted);
+        // billing-eu partition 0: stuck 900 behind for six samples (STALL,
+        // over the threshold); partition 1: 100 behind once (UNKNOWN: one
+        // sample); billing-us: no committed offset.
+        let mut points: Vec<_> = (0..6)
+            .map(|i| point("billing-eu", 0, i * 5_000, Some(100)))
+            .collect();
+        points.push(point("billing-eu", 1, 25_000, Some(900)));
+        points.push(point("billing-us", 0, 25_000, None));
+        let status = summarise(&monitor, replay(&monitor, &points, &RuleSet::defaults()));
+        assert_eq!(status.lag_basis, "high_watermark");
         let eu = &status.groups[0];
         assert_eq!(
             (eu.max_lag, eu.total_lag, eu.max_time_lag_ms, eu.ts_ms),
-            (900, 1_000, Some(9_000), 1_001)
+            (900, 1_000, Some(9_000), 25_000)
         );
-        assert_eq!(eu.status, PartitionState::OverThreshold);
-        assert_eq!(eu.partitions.len(), 2, "unwatched topic left out");
-        assert_eq!(eu.partitions[1].status, PartitionState::Ok);
+        assert_eq!(
+            (eu.status, eu.threshold_state),
+            (Status::Stall, ThresholdState::OverThreshold)
+        );
+        assert_eq!(
+            (eu.partitions[1].status, eu.partitions[1].threshold_state),
+            (Status::Unknown, ThresholdState::Ok)
+        );
         let us = &status.groups[1];
-        assert_eq!((us.max_lag, us.status), (0, PartitionState::NoOffset));
+        assert_eq!(
+            (us.max_lag, us.status, us.threshold_state),
+            (0, Status::Unknown, ThresholdState::NoOffset)
+        );
+    }
+
+    #[test]
+    fn a_read_committed_monitor_shows_lag_against_the_last_stable_offset() {
+        let monitor = monitor(Isolation::ReadCommitted);
+        let points = [point("billing-eu", 0, 0, Some(100))];
+        let status = summarise(&monitor, replay(&monitor, &points, &RuleSet::defaults()));
+        assert_eq!(status.lag_basis, "last_stable_offset");
+        let partition = &status.groups[0].partitions[0];
+        assert_eq!(
+            (partition.lag, partition.lso_offset),
+            (Some(850), Some(950))
+        );
     }
 }

@@ -5,10 +5,20 @@
 //! topic,partition}` and friends), plus a `cluster` label, so existing
 //! dashboards and alert rules keep working. Series of partitions or groups
 //! that disappear are removed, so a scrape never shows stale lag.
+//!
+//! kafka_exporter's families keep its meaning (lag against the high
+//! watermark). Partitions sampled with a last stable offset (groups a
+//! read_committed monitor watches) also get
+//! `lagwatch_partition_lag_read_committed_messages`: the lag such a monitor
+//! is judged on, computed by the evaluator's own function
+//! ([`lagwatch_model::PartitionSample::lag_for`]). Its own series rather
+//! than an `isolation` label, so that no existing query over
+//! `lagwatch_partition_lag_messages` starts summing two lags of one
+//! partition.
 
 use std::collections::{HashMap, HashSet};
 
-use lagwatch_model::GroupSample;
+use lagwatch_model::{GroupSample, Isolation};
 use prometheus::GaugeVec;
 
 use crate::metrics::CollectorMetrics;
@@ -78,6 +88,14 @@ impl Exposition {
                     set("own_lag", &metrics.partition_lag, labels(), lag as f64);
                     *lag_sum.entry(p.topic.as_str()).or_default() += lag;
                 }
+                if let (Some(_), Some(lag)) = (p.lso, p.lag_for(Isolation::ReadCommitted)) {
+                    set(
+                        "lag_read_committed",
+                        &metrics.partition_lag_read_committed,
+                        labels(),
+                        lag as f64,
+                    );
+                }
                 if let Some(ms) = p.time_lag_ms {
                     set(
                         "time_lag",
@@ -107,13 +125,14 @@ impl Exposition {
                 );
             }
         }
-        let families: [(&'static str, &GaugeVec); 9] = [
+        let families: [(&'static str, &GaugeVec); 10] = [
             ("members", &metrics.group_members),
             ("end", &metrics.topic_current_offset),
             ("start", &metrics.topic_oldest_offset),
             ("committed", &metrics.group_current_offset),
             ("lag", &metrics.group_lag),
             ("own_lag", &metrics.partition_lag),
+            ("lag_read_committed", &metrics.partition_lag_read_committed),
             ("time_lag", &metrics.partition_time_lag),
             ("expired", &metrics.committed_below_log_start),
             ("lag_sum", &metrics.group_lag_sum),
@@ -170,7 +189,8 @@ mod tests {
         let mut exposition = Exposition::default();
         let mut p0 = PartitionSample::new("orders", 0, Some(100), 1000);
         p0.log_start = Some(150);
-        let p1 = PartitionSample::new("orders", 1, Some(990), 1000);
+        let mut p1 = PartitionSample::new("orders", 1, Some(990), 1000);
+        p1.lso = Some(995);
         exposition.export(&metrics, &[sample(vec![p0, p1.clone()])]);
         let text = scrape(&registry);
         assert!(text.contains(r#"kafka_consumergroup_lag{cluster="c",consumergroup="g",partition="0",topic="orders"} 900"#), "{text}");
@@ -183,6 +203,11 @@ mod tests {
         ));
         assert!(text.contains(r#"kafka_consumergroup_current_offset{cluster="c",consumergroup="g",partition="0",topic="orders"} 100"#));
         assert!(text.contains(r#"lagwatch_partition_committed_below_log_start{cluster="c",consumergroup="g",partition="0",topic="orders"} 1"#));
+        // Sampled with a last stable offset: the read_committed lag too,
+        // next to (not instead of) the high-watermark lag.
+        assert!(text.contains(r#"lagwatch_partition_lag_read_committed_messages{cluster="c",consumergroup="g",partition="1",topic="orders"} 5"#), "{text}");
+        assert!(text.contains(r#"lagwatch_partition_lag_messages{cluster="c",consumergroup="g",partition="1",topic="orders"} 10"#), "{text}");
+        assert!(!text.contains(r#"lagwatch_partition_lag_read_committed_messages{cluster="c",consumergroup="g",partition="0""#), "no LSO, no series: {text}");
 
         // Partition 0 disappears (e.g. monitor changed): its series go away.
         exposition.export(&metrics, &[sample(vec![p1])]);

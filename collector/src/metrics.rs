@@ -15,6 +15,9 @@ pub struct CollectorMetrics {
     pub cycle_seconds: Histogram,
     pub cycle_errors: IntCounterVec,
     pub partition_lag: GaugeVec,
+    /// Lag against the last stable offset, for partitions sampled with one
+    /// (groups a read_committed monitor watches).
+    pub partition_lag_read_committed: GaugeVec,
     pub partition_time_lag: GaugeVec,
     pub committed_below_log_start: GaugeVec,
     pub store_errors: IntCounter,
@@ -66,6 +69,11 @@ impl CollectorMetrics {
             partition_lag: gauge(
                 "lagwatch_partition_lag_messages",
                 "Offset lag of a consumer group on a partition (vs high watermark)",
+                PARTITION_LABELS,
+            )?,
+            partition_lag_read_committed: gauge(
+                "lagwatch_partition_lag_read_committed_messages",
+                "Offset lag of a consumer group on a partition as a read_committed consumer sees it (vs last stable offset); only for groups a read_committed monitor watches",
                 PARTITION_LABELS,
             )?,
             partition_time_lag: gauge(
@@ -125,6 +133,7 @@ impl CollectorMetrics {
         registry.register(Box::new(metrics.cycle_seconds.clone()))?;
         registry.register(Box::new(metrics.cycle_errors.clone()))?;
         registry.register(Box::new(metrics.partition_lag.clone()))?;
+        registry.register(Box::new(metrics.partition_lag_read_committed.clone()))?;
         registry.register(Box::new(metrics.partition_time_lag.clone()))?;
         registry.register(Box::new(metrics.committed_below_log_start.clone()))?;
         registry.register(Box::new(metrics.group_lag.clone()))?;

@@ -33,7 +33,7 @@ use crate::broker_rules::{BrokerAlertRouting, BrokerEngine};
 use crate::config::EvaluatorConfig;
 use crate::engine::{AlertMemory, Engine};
 use crate::event_log::EventLog;
-use crate::metrics::EvaluatorMetrics;
+use crate::metrics::{EvaluatorMetrics, StatusGauges};
 use crate::monitor_index::MonitorIndex;
 use crate::notifier::Notifier;
 
@@ -120,6 +120,7 @@ pub async fn run_consumer(
     let mut engine =
         Engine::with_rules(alerting.rules.clone()).with_vanish_grace(config.vanished_after);
     let mut brokers = BrokerEngine::new(alerting.rules.clone(), alerting.broker_routing.clone());
+    let mut status_gauges = StatusGauges::default();
     if let Some(state) = &alerting.state {
         let memory: Arc<dyn AlertMemory> = Arc::new(state.clone());
         engine = engine.with_memory(memory.clone());
@@ -253,18 +254,25 @@ pub async fn run_consumer(
                     index.candidates(&sample.cluster, &sample.group).collect();
                 engine.set_partition(message.partition());
                 let alerts = engine.observe(&sample, candidates.iter().copied());
-                if let Some(status) =
-                    engine.status_of(&sample.group, candidates.iter().map(|m| &m.id))
-                {
-                    metrics
-                        .group_status
-                        .with_label_values(&[&sample.cluster, &sample.group])
-                        .set(status_code(status));
+                let monitor_ids = || candidates.iter().map(|m| &m.id);
+                if let Some(status) = engine.status_of(&sample.group, monitor_ids()) {
+                    status_gauges.publish(
+                        &metrics,
+                        &sample.cluster,
+                        &sample.group,
+                        status,
+                        &engine.partition_statuses_of(&sample.group, monitor_ids()),
+                        sample.ts_ms,
+                    );
                 }
+                status_gauges.sweep(&metrics, sample.ts_ms);
                 for fingerprint in engine.take_recalled() {
                     notifier.adopt(&fingerprint).await;
                 }
                 notify_all(&mut notifier, alerts, &metrics).await;
+                for change in engine.take_status_changes() {
+                    notifier.record_status_change(change);
+                }
                 for gone in engine.take_vanished() {
                     tracing::info!(monitor_id = gone.monitor_id, cluster = %gone.cluster, group = %gone.group, topic = ?gone.topic, reason = %gone.reason, "watched subject vanished; resolving its alerts");
                     let resolves = notifier.vanished(&gone);
@@ -272,9 +280,7 @@ pub async fn run_consumer(
                 }
                 for (cluster, group) in engine.take_gone_groups() {
                     // Gone from the cluster: no stale status left behind.
-                    let _ = metrics
-                        .group_status
-                        .remove_label_values(&[&cluster, &group]);
+                    status_gauges.forget(&metrics, &cluster, &group);
                 }
                 metrics
                     .firing
@@ -467,15 +473,6 @@ fn refuse_out_of_time(metrics: &EvaluatorMetrics, cluster: &str, group: &str, ts
     }
 }
 
-/// `lagwatch_group_status`'s number of a status: its rank, least severe
-/// first (0 unknown … 5 rewind).
-fn status_code(status: lagwatch_rules::Status) -> i64 {
-    lagwatch_rules::Status::ALL
-        .iter()
-        .position(|s| *s == status)
-        .map_or(0, |rank| rank as i64)
-}
-
 fn log_transition(alert: &AlertEvent) {
     match alert.state {
         AlertState::Firing => tracing::warn!(
@@ -499,15 +496,6 @@ fn log_transition(alert: &AlertEvent) {
 #[cfg(test)]
 mod time_guard_tests {
     use super::*;
-
-    #[test]
-    fn status_codes_follow_severity() {
-        use lagwatch_rules::Status;
-        assert_eq!(status_code(Status::Unknown), 0);
-        assert_eq!(status_code(Status::Ok), 1);
-        assert_eq!(status_code(Status::Warn), 2);
-        assert_eq!(status_code(Status::Rewind), 5);
-    }
 
     #[test]
     fn samples_far_from_the_clock_are_refused() {

@@ -122,6 +122,9 @@ pub struct Engine {
     /// Fingerprints taken over from the memory since the last
     /// [`Engine::take_recalled`].
     recalled: Vec<String>,
+    /// Status changes of firing `lag_status` alerts (STALL → STOP) since
+    /// the last [`Engine::take_status_changes`].
+    status_changes: Vec<AlertEvent>,
     /// Sample time of the last sweep of stale groups.
     last_sweep_ms: i64,
     matcher: Matcher,
@@ -184,6 +187,7 @@ impl Engine {
             rules,
             memory: None,
             recalled: Vec::new(),
+            status_changes: Vec::new(),
             last_sweep_ms: 0,
             matcher: Matcher::new(),
             vanish_grace_ms: DEFAULT_VANISH_GRACE_MS,
@@ -227,6 +231,14 @@ impl Engine {
     pub fn firing(&self) -> usize {
         self.threshold.values().filter(|s| s.state.firing).count()
             + self.status.values().filter(|(g, _)| g.is_firing()).count()
+    }
+
+    /// Status changes of firing `lag_status` alerts since the last call
+    /// (STALL → STOP, ...): firing events with the new status and its
+    /// partitions, for [`crate::notifier::Notifier::record_status_change`]
+    /// — recorded in history, never paged.
+    pub fn take_status_changes(&mut self) -> Vec<AlertEvent> {
+        std::mem::take(&mut self.status_changes)
     }
 
     /// Fingerprints whose state was taken over from the memory since the
@@ -275,6 +287,7 @@ impl Engine {
                     partition: self.partition,
                 },
             );
+            let first = events.len();
             for check in self.checks(sample, monitor, &watched) {
                 events.extend(self.observe_threshold(sample, monitor, &watched, check));
             }
@@ -284,6 +297,19 @@ impl Engine {
                 .enabled
             {
                 events.extend(self.observe_status(sample, monitor, &watched));
+            }
+            // Every notification says how the consumer is doing: the
+            // group's window status at this sample.
+            let group_status = self
+                .status
+                .get(&(monitor.id, sample.group.clone()))
+                .map(|(windows, _)| windows.status().as_str().to_string());
+            for event in events[first..]
+                .iter_mut()
+                .chain(self.status_changes.iter_mut())
+                .filter(|e| e.group_status.is_none())
+            {
+                event.group_status = group_status.clone();
             }
             if conclusive {
                 self.note_absence(sample, monitor, &watched);
@@ -589,27 +615,28 @@ impl Engine {
             return None;
         }
         *judged_until_ms = sample.ts_ms;
-        let (alert_state, status, partitions) =
-            match group.observe(sample, watched.iter().copied(), isolation, &rules)? {
-                StatusTransition::Fire(worst) => {
-                    let partitions = worst
-                        .partitions
-                        .iter()
-                        .take(MAX_LISTED_PARTITIONS)
-                        .map(|(topic, partition)| LaggingPartition {
-                            topic: topic.clone(),
-                            partition: *partition,
-                            lag: watched
-                                .iter()
-                                .find(|p| &p.topic == topic && p.partition == *partition)
-                                .and_then(|p| p.lag_for(isolation))
-                                .unwrap_or(0),
-                        })
-                        .collect();
-                    (AlertState::Firing, worst.status, partitions)
-                }
-                StatusTransition::Resolve(status) => (AlertState::Resolved, status, Vec::new()),
-            };
+        let transition = group.observe(sample, watched.iter().copied(), isolation, &rules)?;
+        let changed = matches!(transition, StatusTransition::Change(_));
+        let (alert_state, status, partitions) = match transition {
+            StatusTransition::Fire(worst) | StatusTransition::Change(worst) => {
+                let partitions = worst
+                    .partitions
+                    .iter()
+                    .take(MAX_LISTED_PARTITIONS)
+                    .map(|(topic, partition)| LaggingPartition {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        lag: watched
+                            .iter()
+                            .find(|p| &p.topic == topic && p.partition == *partition)
+                            .and_then(|p| p.lag_for(isolation))
+                            .unwrap_or(0),
+                    })
+                    .collect();
+                (AlertState::Firing, worst.status, partitions)
+            }
+            StatusTransition::Resolve(status) => (AlertState::Resolved, status, Vec::new()),
+        };
         let mut event = event(
             sample,
             monitor,
@@ -621,6 +648,11 @@ impl Engine {
             Some(status.as_str().to_string()),
         );
         event.fingerprint = fingerprint;
+        if changed {
+            // Recorded, not paged: see `take_status_changes`.
+            self.status_changes.push(event);
+            return None;
+        }
         Some(event)
     }
 
@@ -770,6 +802,27 @@ impl Engine {
             .max()
     }
 
+    /// Each watched partition's worst `lag_status` status over
+    /// `monitor_ids` at the group's latest sample, by topic and partition.
+    pub fn partition_statuses_of<'m>(
+        &self,
+        group: &str,
+        monitor_ids: impl IntoIterator<Item = &'m i64>,
+    ) -> Vec<((String, i32), lagwatch_rules::Status)> {
+        let mut worst: std::collections::BTreeMap<(String, i32), lagwatch_rules::Status> =
+            std::collections::BTreeMap::new();
+        for (windows, _) in monitor_ids
+            .into_iter()
+            .filter_map(|id| self.status.get(&(*id, group.to_string())))
+        {
+            for (key, status) in windows.partition_statuses() {
+                let entry = worst.entry(key.clone()).or_default();
+                *entry = (*entry).max(*status);
+            }
+        }
+        worst.into_iter().collect()
+    }
+
     /// Forgets every alert of `monitor_id` on `group` (after the monitor
     /// changed so that they no longer apply): the next sample judges
     /// afresh, so a monitor that moved to another team pages that team.
@@ -876,6 +929,7 @@ fn event(
         repeat: false,
         muted_by: None,
         reason: None,
+        group_status: None,
         webhooks: monitor.alerting.webhooks.clone(),
     }
 }

@@ -36,6 +36,10 @@ use crate::engine::Vanished;
 use crate::event_log::EventLog;
 use crate::metrics::EvaluatorMetrics;
 
+/// `muted_by` of a firing `lag_status` alert's status change: recorded in
+/// history, not sent.
+pub const STATUS_CHANGE_NOT_PAGED: &str = "status change while firing (not paged)";
+
 /// What the notifier tracks of a firing alert.
 #[derive(Debug, Clone)]
 struct Tracked {
@@ -211,6 +215,30 @@ impl Notifier {
                 resolve
             })
             .collect()
+    }
+
+    /// Records that a firing `lag_status` alert changed its error status
+    /// (STALL → STOP, ...) without paging anyone — one incident is one
+    /// page: the event goes to history (an `alert_events` row with the new
+    /// `status`, `muted_by` [`STATUS_CHANGE_NOT_PAGED`]), and the alert's
+    /// later reminders and resolve carry the new status and partitions.
+    pub fn record_status_change(&mut self, mut event: AlertEvent) -> AlertEvent {
+        event.muted_by = Some(STATUS_CHANGE_NOT_PAGED.to_string());
+        if let Some(tracked) = self.tracked.get_mut(&event.fingerprint) {
+            tracked.event.status = event.status.clone();
+            tracked.event.partitions = event.partitions.clone();
+        }
+        if let Some(events) = &self.events {
+            events.publish(&event);
+        }
+        tracing::info!(
+            fingerprint = %event.fingerprint,
+            cluster = %event.cluster,
+            group = %event.consumer_group,
+            status = event.status.as_deref().unwrap_or(""),
+            "firing lag_status alert changed status (recorded, not paged)"
+        );
+        event
     }
 
     /// Handles one transition; returns the event as recorded (with

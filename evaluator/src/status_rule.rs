@@ -9,9 +9,11 @@
 //! # Alerting
 //! - fires when the group status becomes an error (STALL, STOP, REWIND);
 //!   WARN never pages;
-//! - while firing, a change between error kinds (e.g. STALL → STOP) sends
-//!   nothing: the alert keeps firing and only its remembered status is
-//!   updated, so one incident is one page;
+//! - while firing, a change between error kinds (e.g. STALL → STOP) pages
+//!   no one — one incident is one page — but is reported as
+//!   [`StatusTransition::Change`]: the evaluator records it in the alert
+//!   history (an `alert_events` row with the new status, marked not sent)
+//!   and later reminders and the resolve carry the new status;
 //! - resolves when the status is back to OK or WARN;
 //! - UNKNOWN (too little data, or every window forgotten) neither fires nor
 //!   resolves: missing data changes nothing, as for the threshold rule.
@@ -45,6 +47,9 @@ pub enum StatusTransition {
     Fire(GroupStatus<(String, i32)>),
     /// The group is back to OK or WARN (the status it is back to).
     Resolve(Status),
+    /// While firing, the group moved to another error status (STALL →
+    /// STOP, STOP → REWIND, ...): the partitions at the new status.
+    Change(GroupStatus<(String, i32)>),
 }
 
 /// A partition's window and when the partition was last sampled.
@@ -62,6 +67,8 @@ pub struct GroupWindows {
     firing: Option<Status>,
     /// The group's status at the latest judged sample.
     status: Status,
+    /// Each partition's status at the latest judged sample.
+    partition_statuses: Vec<((String, i32), Status)>,
     /// Sample time of the newest sample of the group.
     last_seen_ms: i64,
 }
@@ -71,6 +78,12 @@ impl GroupWindows {
     /// the windows are full enough).
     pub fn status(&self) -> Status {
         self.status
+    }
+
+    /// Each watched partition's status at the latest judged sample, by
+    /// topic and partition.
+    pub fn partition_statuses(&self) -> &[((String, i32), Status)] {
+        &self.partition_statuses
     }
 
     /// Whether the alert is firing.
@@ -167,11 +180,14 @@ impl GroupWindows {
     ) -> Option<StatusTransition> {
         self.push(sample, watched, isolation);
 
-        let group = group_status(
-            self.partitions
-                .iter()
-                .map(|(key, w)| (key.clone(), evaluate(&w.window, rules))),
-        );
+        let mut statuses: Vec<((String, i32), Status)> = self
+            .partitions
+            .iter()
+            .map(|(key, w)| (key.clone(), evaluate(&w.window, rules)))
+            .collect();
+        statuses.sort();
+        let group = group_status(statuses.iter().cloned());
+        self.partition_statuses = statuses;
         self.status = group.status;
         match (self.firing, group.status) {
             (_, Status::Unknown) => None,
@@ -181,9 +197,9 @@ impl GroupWindows {
                 group.partitions.sort();
                 Some(StatusTransition::Fire(group))
             }
-            (Some(_), status) if status.is_error() => {
+            (Some(previous), status) if status.is_error() => {
                 self.firing = Some(status);
-                None
+                (previous != status).then_some(StatusTransition::Change(group))
             }
             (Some(_), status) => {
                 self.firing = None;
@@ -191,5 +207,68 @@ impl GroupWindows {
             }
             (None, _) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lagwatch_model::WIRE_VERSION;
+
+    use super::*;
+
+    fn stuck(ts_ms: i64) -> GroupSample {
+        GroupSample {
+            v: WIRE_VERSION,
+            cluster: "local".into(),
+            group: "billing".into(),
+            state: "Empty".into(),
+            members: 0,
+            ts_ms,
+            error: None,
+            partitions: vec![
+                PartitionSample::new("orders", 0, Some(100), 1_000),
+                PartitionSample::new("orders", 1, Some(1_000), 1_000),
+            ],
+        }
+    }
+
+    #[test]
+    fn stall_fires_then_stop_is_a_change_not_a_second_fire() {
+        let mut windows = GroupWindows::default();
+        let rules = WindowRules::default();
+        let mut transitions = Vec::new();
+        for i in 0..12 {
+            let sample = stuck(i * 5_000);
+            if let Some(t) = windows.observe(
+                &sample,
+                sample.partitions.iter(),
+                Isolation::ReadUncommitted,
+                &rules,
+            ) {
+                transitions.push((i, t));
+            }
+        }
+        let kinds: Vec<_> = transitions
+            .iter()
+            .map(|(i, t)| match t {
+                StatusTransition::Fire(g) => (*i, "fire", g.status),
+                StatusTransition::Change(g) => (*i, "change", g.status),
+                StatusTransition::Resolve(s) => (*i, "resolve", *s),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [(4, "fire", Status::Stall), (10, "change", Status::Stop)],
+            "{transitions:?}"
+        );
+        assert_eq!(windows.firing_status(), Some(Status::Stop));
+        // Partition 1 is caught up: OK, listed as such.
+        assert_eq!(
+            windows.partition_statuses(),
+            [
+                (("orders".to_string(), 0), Status::Stop),
+                (("orders".to_string(), 1), Status::Ok)
+            ]
+        );
     }
 }

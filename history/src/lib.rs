@@ -15,7 +15,10 @@
 //! - [`writer`]: the batched, retrying writer.
 //! - [`marks`]: what is already stored, so records read again are not
 //!   stored twice.
-//! - [`reader`]: the queries behind the API's status and alert answers.
+//! - [`reader`]: the queries behind the API's alert answers.
+//! - [`status_reader`], [`status_replay`]: recent samples of a monitor's
+//!   partitions and the one replay of the `lag_status` window over them
+//!   (the status word of `lagwatch status`, the API and the page).
 //! - `stage` (feature `stage`): the history stage's consumer group, which
 //!   feeds the writer from the metrics and alert-event topics.
 //! - [`monitor_groups`]: mirrors team ↔ group mapping for dashboards.
@@ -31,6 +34,7 @@ pub mod schema;
 #[cfg(feature = "stage")]
 pub mod stage;
 pub mod status_reader;
+pub mod status_replay;
 pub mod transport;
 pub mod writer;
 

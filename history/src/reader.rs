@@ -1,30 +1,16 @@
-//! ClickHouse queries behind `/monitors/{id}/status` and `/alerts`: the
-//! latest sample of each partition of a monitor's group(s), and alert
-//! events. Values are always bound, never spliced into the SQL.
+//! ClickHouse queries behind `/alerts` and the firing column of the status
+//! answers: alert events. (The samples behind the status answers are read
+//! by [`crate::status_reader`].) Values are always bound, never spliced
+//! into the SQL.
 
 use crate::{ClickHouseConfig, HistoryError};
-use lagwatch_model::{GroupMatch, LaggingPartition, Monitor};
+use lagwatch_model::LaggingPartition;
 use serde::{Deserialize, Serialize};
 
-/// How far back `/status` looks for a partition's latest sample.
+/// How far back the status answers look for a partition's samples.
 pub const STATUS_WINDOW_SECS: u32 = 300;
-/// Most partition rows one status answer reads.
-const MAX_STATUS_ROWS: u32 = 50_000;
 /// Most currently-firing alerts one answer lists.
 const MAX_FIRING: u32 = 1_000;
-
-/// The latest sample of one partition of one group.
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
-pub struct LatestPartition {
-    pub consumer_group: String,
-    pub topic: String,
-    pub partition: i32,
-    pub ts_ms: i64,
-    pub committed_offset: Option<i64>,
-    pub end_offset: i64,
-    pub lag: Option<i64>,
-    pub time_lag_ms: Option<i64>,
-}
 
 /// One `alert_events` row.
 #[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
@@ -41,6 +27,7 @@ struct AlertEventRow {
     total_lag: i64,
     threshold: i64,
     partitions: String,
+    status: String,
     muted_by: String,
 }
 
@@ -61,6 +48,13 @@ pub struct AlertView {
     pub threshold: i64,
     pub ts_ms: i64,
     pub partitions: Vec<LaggingPartition>,
+    /// The group's window status at the event (`unknown`, `ok`, `warn`,
+    /// `stall`, `stop`, `rewind`): the `lag_status` rule's own status on its
+    /// events, the group's status at the sample on other monitor rules';
+    /// absent for broker and self alerts and on events stored before the
+    /// column existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     /// Why this notification was recorded but not sent: `silence <id>`,
     /// `inhibited by <fingerprint>`, or `refused by <destination>:
     /// <reason>` when a destination refused it for good (a bad address, a
@@ -91,6 +85,7 @@ impl AlertEventRow {
             total_lag: self.total_lag,
             threshold: self.threshold,
             ts_ms: self.ts_ms,
+            status: (!self.status.is_empty()).then_some(self.status),
             muted_by: (!self.muted_by.is_empty()).then_some(self.muted_by),
         }
     }
@@ -98,7 +93,7 @@ impl AlertEventRow {
 
 const ALERT_COLUMNS: &str = "toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, fingerprint, rule, \
      state, monitor_id, team, cluster, consumer_group, max_lag, total_lag, threshold, partitions, \
-     muted_by";
+     toString(status) AS status, muted_by";
 
 fn client(config: &ClickHouseConfig) -> clickhouse::Client {
     crate::client(config).with_database(&config.database)
@@ -107,7 +102,7 @@ fn client(config: &ClickHouseConfig) -> clickhouse::Client {
 /// A read that gives up after `query_timeout`: a ClickHouse that accepts
 /// and never answers must not hold an API request (and its connection)
 /// forever.
-trait Bounded<T> {
+pub(crate) trait Bounded<T> {
     async fn bounded(self, config: &ClickHouseConfig) -> Result<T, HistoryError>;
 }
 
@@ -127,42 +122,6 @@ where
             }),
         }
     }
-}
-
-/// The latest sample (within [`STATUS_WINDOW_SECS`]) of every partition of
-/// the group(s) `monitor` covers on its cluster; a regex monitor matches
-/// group names with ClickHouse `match()`, anchored like the collector.
-pub async fn latest_partitions(
-    config: &ClickHouseConfig,
-    monitor: &Monitor,
-) -> Result<Vec<LatestPartition>, HistoryError> {
-    let (condition, group) = match monitor.group_match {
-        GroupMatch::Exact => ("consumer_group = ?", monitor.consumer_group.clone()),
-        GroupMatch::Regex => {
-            match lagwatch_model::matching::anchored_pattern(&monitor.consumer_group) {
-                Ok(anchored) => ("match(consumer_group, ?)", anchored),
-                // Refused by the store; like the collector, it matches nothing.
-                Err(_) => return Ok(Vec::new()),
-            }
-        }
-    };
-    let sql = format!(
-        "SELECT consumer_group, topic, partition, toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, \
-         committed_offset, end_offset, lag, time_lag_ms \
-         FROM lag_samples \
-         WHERE cluster = ? AND {condition} AND ts >= now64(3) - toIntervalSecond(?) \
-         ORDER BY consumer_group, topic, partition, ts DESC \
-         LIMIT 1 BY consumer_group, topic, partition \
-         LIMIT {MAX_STATUS_ROWS}"
-    );
-    client(config)
-        .query(&sql)
-        .bind(&monitor.cluster)
-        .bind(group)
-        .bind(STATUS_WINDOW_SECS)
-        .fetch_all::<LatestPartition>()
-        .bounded(config)
-        .await
 }
 
 /// Alerts whose latest event is `firing`, newest first: one team's or

@@ -15,6 +15,10 @@ pub struct SampleRow {
     pub partition: i32,
     pub committed_offset: Option<i64>,
     pub end_offset: i64,
+    /// How far the last stable offset is below `end_offset` (the table's
+    /// `lso_offset` ALIAS adds it back); sampled only for groups a
+    /// read_committed monitor watches.
+    pub lso_behind_end: Option<i64>,
     pub time_lag_ms: Option<i64>,
     pub group_state: String,
     pub members: u32,
@@ -27,6 +31,7 @@ impl SampleRow {
         8 + 4
             + 9
             + 8
+            + 9
             + 9
             + 9
             + 4
@@ -50,6 +55,7 @@ impl SampleRow {
                 partition: p.partition,
                 committed_offset: p.committed,
                 end_offset: p.end,
+                lso_behind_end: p.lso.map(|lso| p.end.saturating_sub(lso)),
                 time_lag_ms: p.time_lag_ms,
                 group_state: sample.state.clone(),
                 members: sample.members,
@@ -124,6 +130,10 @@ pub struct AlertRow {
     pub repeat: u8,
     /// Why the notification was not sent; empty when it was.
     pub muted_by: String,
+    /// The group's window status: the `lag_status` rule's own status on its
+    /// rows, the group's status at the sample on other monitor rules' rows;
+    /// empty for broker and self alerts.
+    pub status: String,
 }
 
 // Hashed for the batch's deduplication token; `value` by its bits.
@@ -146,7 +156,7 @@ impl std::hash::Hash for AlertRow {
         )
             .hash(state);
         (&self.topic, self.value.map(f64::to_bits), self.broker).hash(state);
-        (self.repeat, &self.muted_by).hash(state);
+        (self.repeat, &self.muted_by, &self.status).hash(state);
     }
 }
 
@@ -170,6 +180,11 @@ impl From<&AlertEvent> for AlertRow {
             broker: alert.broker,
             repeat: u8::from(alert.repeat),
             muted_by: alert.muted_by.clone().unwrap_or_default(),
+            status: alert
+                .status
+                .clone()
+                .or_else(|| alert.group_status.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -179,6 +194,30 @@ mod tests {
     use lagwatch_model::AlertState;
 
     use super::*;
+
+    #[test]
+    fn sample_rows_keep_the_last_stable_offset_as_its_distance_below_the_end() {
+        let mut with_lso = lagwatch_model::PartitionSample::new("orders", 0, Some(40), 130);
+        with_lso.lso = Some(100);
+        let sample = GroupSample {
+            v: lagwatch_model::WIRE_VERSION,
+            cluster: "local".into(),
+            group: "ledger".into(),
+            state: "Empty".into(),
+            members: 0,
+            ts_ms: 5,
+            error: None,
+            partitions: vec![
+                with_lso,
+                lagwatch_model::PartitionSample::new("orders", 1, Some(7), 9),
+            ],
+        };
+        let rows = SampleRow::from_sample(&sample);
+        assert_eq!(
+            (rows[0].lso_behind_end, rows[1].lso_behind_end),
+            (Some(30), None)
+        );
+    }
 
     #[test]
     fn alert_rows_keep_what_the_notifier_did() {
@@ -203,6 +242,7 @@ mod tests {
             repeat: true,
             muted_by: Some("silence 4".into()),
             reason: None,
+            group_status: None,
             webhooks: vec![],
         };
         let row = AlertRow::from(&alert);
@@ -217,7 +257,13 @@ mod tests {
         );
         alert.muted_by = None;
         alert.repeat = false;
+        alert.group_status = Some("warn".into());
+        assert_eq!(AlertRow::from(&alert).status, "warn", "the group's status");
+        alert.status = Some("stop".into());
         let row = AlertRow::from(&alert);
-        assert_eq!((row.repeat, row.muted_by.as_str()), (0, ""));
+        assert_eq!(
+            (row.repeat, row.muted_by.as_str(), row.status.as_str()),
+            (0, "", "stop")
+        );
     }
 }

@@ -162,6 +162,32 @@ const MIGRATIONS: &[(u32, &str)] = &[
             ADD COLUMN IF NOT EXISTS repeat   UInt8 DEFAULT 0,
             ADD COLUMN IF NOT EXISTS muted_by String DEFAULT ''",
     ),
+    (
+        10,
+        // The last stable offset, sampled for groups a read_committed
+        // monitor watches (NULL otherwise): the lag such a monitor is judged
+        // on is `lso_offset - committed_offset`. Stored as its distance
+        // below the end offset — 0 or a few in-flight transactional records
+        // nearly always, which T64 + ZSTD keep in well under a byte — and
+        // read back through the `lso_offset` ALIAS. (The offset itself with
+        // Delta + ZSTD cost 1.2 bytes per sample, as much as `end_offset`,
+        // and took a sample past the 5-byte budget.) A column of NULLs costs
+        // next to nothing.
+        "ALTER TABLE {db}.lag_samples
+            ADD COLUMN IF NOT EXISTS lso_behind_end Nullable(Int64) CODEC(T64, ZSTD(3))
+                AFTER end_offset,
+            ADD COLUMN IF NOT EXISTS lso_offset Nullable(Int64)
+                ALIAS end_offset - lso_behind_end",
+    ),
+    (
+        11,
+        // The group's Burrow-style status: on `lag_status` rows the rule's
+        // (`stall`, `stop`, `rewind` when firing, `ok` or `warn` when
+        // resolved), on other monitor rules' rows the group's status at the
+        // sample; empty for broker and self alerts.
+        "ALTER TABLE {db}.alert_events
+            ADD COLUMN IF NOT EXISTS status LowCardinality(String) DEFAULT ''",
+    ),
 ];
 
 /// Creates the database and applies pending migrations.

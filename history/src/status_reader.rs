@@ -1,12 +1,16 @@
-//! ClickHouse queries behind `lagwatch status`: the recent samples of every
-//! watched partition of a monitor's group(s), enough to replay the
-//! evaluator's `lag_status` window, with the group's state and members.
+//! ClickHouse queries behind `lagwatch status` and the API's status answer:
+//! the recent samples of every watched partition of a monitor's group(s),
+//! enough to replay the evaluator's `lag_status` window, with the group's
+//! state and members.
 //!
-//! The evaluator does not store partition or group statuses; the CLI
-//! derives them from these samples with the same window rules. Values are
-//! always bound, never spliced into the SQL.
+//! The evaluator does not store partition or group statuses; readers
+//! derive them from these samples with the same window rules
+//! ([`crate::status_replay`]). Lag is not read: it depends on the monitor's
+//! isolation, so it is computed from the offsets read (committed, high
+//! watermark, last stable offset). Values are always bound, never spliced
+//! into the SQL.
 
-use crate::reader::STATUS_WINDOW_SECS;
+use crate::reader::{Bounded, STATUS_WINDOW_SECS};
 use crate::{ClickHouseConfig, HistoryError};
 use lagwatch_model::matching::anchored_pattern;
 use lagwatch_model::{GroupMatch, Monitor};
@@ -24,7 +28,9 @@ pub struct PartitionPoint {
     pub ts_ms: i64,
     pub committed_offset: Option<i64>,
     pub end_offset: i64,
-    pub lag: Option<i64>,
+    /// Last stable offset, stored for groups a read_committed monitor
+    /// watches.
+    pub lso_offset: Option<i64>,
     pub time_lag_ms: Option<i64>,
     /// The group's state as the collector last described it (`Stable`,
     /// `Empty`, ...); may be up to a few cycles old.
@@ -63,7 +69,7 @@ pub async fn recent_points(
     let sql = format!(
         "SELECT * FROM ( \
            SELECT consumer_group, topic, partition, toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, \
-           committed_offset, end_offset, lag, time_lag_ms, toString(group_state) AS group_state, members \
+           committed_offset, end_offset, lso_offset, time_lag_ms, toString(group_state) AS group_state, members \
            FROM lag_samples \
            WHERE cluster = ? AND {group_condition} AND {topic_condition} \
              AND ts >= now64(3) - toIntervalSecond(?) \
@@ -87,9 +93,6 @@ pub async fn recent_points(
         .bind(STATUS_WINDOW_SECS)
         .bind(points)
         .fetch_all::<PartitionPoint>()
+        .bounded(config)
         .await
-        .map_err(|source| HistoryError::ClickHouse {
-            url: config.url.clone(),
-            source,
-        })
 }

@@ -87,6 +87,14 @@ pub struct AlertEvent {
     /// 12 was deleted`; shown in the notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The group's Burrow-style window status at the sample that caused
+    /// the event (`unknown`, `ok`, `warn`, `stall`, `stop`, `rewind`), on
+    /// the events of every monitor rule, so each notification says how the
+    /// consumer is doing besides what fired. `None` for broker and self
+    /// alerts, when the `lag_status` rule is off for the group, and in
+    /// records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_status: Option<String>,
 }
 
 /// Rule names as they appear in fingerprints, history and notifications.

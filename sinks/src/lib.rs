@@ -31,6 +31,7 @@ pub mod pagerduty;
 pub mod runner;
 pub mod slack;
 pub mod ssrf;
+mod status_word;
 pub mod webhook;
 
 pub use email::{EmailConfig, EmailSink, SmtpSecurity};

@@ -561,6 +561,7 @@ fn sample(
         partition,
         committed_offset: committed,
         end_offset: end,
+        lso_behind_end: None,
         time_lag_ms,
         group_state: "Stable".into(),
         members: 1,
@@ -593,6 +594,7 @@ fn alert(
         broker: None,
         repeat: 0,
         muted_by: String::new(),
+        status: String::new(),
     }
 }
 
@@ -703,24 +705,32 @@ async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
     let regex_id = created.json["id"].as_i64().context("id")?;
 
     let new = now - 10_000;
+    // Two samples per partition at most: too few for the window rules, so
+    // every `status` is unknown; `threshold_state` judges the newest lag.
     let eu = json!({
         "cluster": "local", "consumer_group": "billing-eu", "ts_ms": new,
-        "max_lag": 900, "total_lag": 1200, "max_time_lag_ms": 12_000, "status": "over_threshold",
+        "max_lag": 900, "total_lag": 1200, "max_time_lag_ms": 12_000,
+        "status": "unknown", "threshold_state": "over_threshold",
         "partitions": [
             {"topic": "orders", "partition": 0, "committed_offset": 100, "end_offset": 1000,
-             "lag": 900, "time_lag_ms": 12_000, "status": "over_threshold"},
+             "lso_offset": null, "lag": 900, "time_lag_ms": 12_000, "status": "unknown",
+             "samples": 2, "threshold_state": "over_threshold"},
             {"topic": "orders", "partition": 1, "committed_offset": 500, "end_offset": 800,
-             "lag": 300, "time_lag_ms": 3_000, "status": "ok"},
+             "lso_offset": null, "lag": 300, "time_lag_ms": 3_000, "status": "unknown",
+             "samples": 2, "threshold_state": "ok"},
             {"topic": "orders", "partition": 2, "committed_offset": null, "end_offset": 10,
-             "lag": null, "time_lag_ms": null, "status": "no_offset"}
+             "lso_offset": null, "lag": null, "time_lag_ms": null, "status": "unknown",
+             "samples": 1, "threshold_state": "no_offset"}
         ]
     });
     let us = json!({
         "cluster": "local", "consumer_group": "billing-us", "ts_ms": new - 5_000,
-        "max_lag": 0, "total_lag": 0, "max_time_lag_ms": 0, "status": "ok",
+        "max_lag": 0, "total_lag": 0, "max_time_lag_ms": 0,
+        "status": "unknown", "threshold_state": "ok",
         "partitions": [
             {"topic": "orders", "partition": 0, "committed_offset": 70, "end_offset": 70,
-             "lag": 0, "time_lag_ms": 0, "status": "ok"}
+             "lso_offset": null, "lag": 0, "time_lag_ms": 0, "status": "unknown",
+             "samples": 1, "threshold_state": "ok"}
         ]
     });
     let status = api
@@ -732,7 +742,8 @@ async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
     expect(&status, 200, "status")?;
     assert_eq!(
         status.json,
-        json!({"monitor_id": exact_id, "lag_threshold": 500, "window_secs": 300, "groups": [eu.clone()]})
+        json!({"monitor_id": exact_id, "lag_threshold": 500, "isolation": "read_uncommitted",
+               "lag_basis": "high_watermark", "window_secs": 300, "groups": [eu.clone()]})
     );
     let status = api
         .get(
@@ -743,7 +754,8 @@ async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
     expect(&status, 200, "regex status")?;
     assert_eq!(
         status.json,
-        json!({"monitor_id": regex_id, "lag_threshold": 500, "window_secs": 300, "groups": [eu, us]})
+        json!({"monitor_id": regex_id, "lag_threshold": 500, "isolation": "read_uncommitted",
+               "lag_basis": "high_watermark", "window_secs": 300, "groups": [eu, us]})
     );
     let reply = api
         .get(

@@ -94,6 +94,7 @@ fn alert_to(urls: &[String]) -> AlertEvent {
         repeat: false,
         muted_by: None,
         reason: None,
+        group_status: None,
         webhooks: urls.to_vec(),
     }
 }

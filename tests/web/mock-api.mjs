@@ -59,11 +59,12 @@ function validate(input, who) {
 function statusOf(m) {
   if (Date.now() - db.created.get(m.id) < 3000) return { monitor_id: m.id, groups: [] };
   const partitions = (m.topics.length ? m.topics : ["orders"]).flatMap((topic) =>
-    [0, 1, 2].map((partition) => ({ topic, partition, committed_offset: 100, end_offset: 100 + LAG, lag: LAG, time_lag_ms: 12000, status: LAG > m.lag_threshold ? "over_threshold" : "ok" })),
+    [0, 1, 2].map((partition) => ({ topic, partition, committed_offset: 100, end_offset: 100 + LAG, lag: LAG, time_lag_ms: 12000, status: "stall", samples: 10, threshold_state: LAG > m.lag_threshold ? "over_threshold" : "ok" })),
   );
   return {
     monitor_id: m.id,
-    groups: [{ cluster: m.cluster, consumer_group: m.consumer_group, ts_ms: Date.now(), max_lag: LAG, total_lag: LAG * partitions.length, max_time_lag_ms: 12000, partitions }],
+    lag_basis: "high_watermark",
+    groups: [{ cluster: m.cluster, consumer_group: m.consumer_group, ts_ms: Date.now(), max_lag: LAG, total_lag: LAG * partitions.length, max_time_lag_ms: 12000, status: "stall", threshold_state: LAG > m.lag_threshold ? "over_threshold" : "ok", partitions }],
   };
 }
 

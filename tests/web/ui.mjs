@@ -196,7 +196,9 @@ try {
     const cell = () => monitorRow().getByTestId("max-lag").textContent({ timeout: 1000 });
     await until(`max lag ${lagText} of ${group}`, async () => (await cell()).trim() === lagText, timeout, cell);
     const timeLag = (await monitorRow().getByTestId("max-time-lag").textContent()).trim();
-    log(`live status: max lag ${lagText}, max time lag ${timeLag}`);
+    const word = (await monitorRow().getByTestId("status").textContent()).trim();
+    if (!["UNKNOWN", "OK", "WARN", "STALL", "STOP", "REWIND"].includes(word)) fail(`status cell shows ${JSON.stringify(word)}`);
+    log(`live status: max lag ${lagText}, max time lag ${timeLag}, status ${word}`);
   });
 
   await step("partition details expand", async () => {

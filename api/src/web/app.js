@@ -11,8 +11,37 @@
   // Poll period in seconds; `?refresh=1` speeds the page up (tests use it).
   const POLL_MS = Math.max(1, Number(params.get("refresh")) || 5) * 1000;
   const SILENCE_SECS = 3600;
-  // Partition states of GET /monitors/{id}/status.
+  // Threshold verdicts of GET /monitors/{id}/status (threshold_state).
   const STATE_TEXT = { ok: "ok", no_offset: "no committed offset", over_threshold: "over threshold" };
+  // Window statuses (status), least severe first; shown upper-case with a
+  // colour per word (app.css .status-*).
+  const STATUS_ORDER = ["unknown", "ok", "warn", "stall", "stop", "rewind"];
+  const STATUS_TITLE = {
+    unknown: "too few recent samples to judge",
+    ok: "keeping up",
+    warn: "lag growing over the whole window",
+    stall: "committed offset not moving while behind",
+    stop: "no commit while behind for longer than the window",
+    rewind: "committed offset moved backwards",
+  };
+
+  function worstStatus(statuses) {
+    let worst = null;
+    for (const s of statuses) {
+      if (STATUS_ORDER.indexOf(s) > STATUS_ORDER.indexOf(worst)) worst = s;
+    }
+    return worst;
+  }
+
+  function statusBadge(status, testid) {
+    const word = status || "unknown";
+    return el("span", {
+      class: "status status-" + word,
+      "data-testid": testid,
+      title: STATUS_TITLE[word] || "",
+      text: word.toUpperCase(),
+    });
+  }
 
   const state = {
     whoami: null,
@@ -309,10 +338,10 @@
   }
 
   function summarize(status) {
-    if (!status) return { lag: "…", time: "…" };
-    if (status.error) return { lag: status.error, time: "—", error: true };
+    if (!status) return { lag: "…", time: "…", status: null };
+    if (status.error) return { lag: status.error, time: "—", error: true, status: null };
     const groups = (status.data && status.data.groups) || [];
-    if (!groups.length) return { lag: "no data yet", time: "—", empty: true };
+    if (!groups.length) return { lag: "no data yet", time: "—", empty: true, status: "unknown" };
     let lag = null;
     let time = null;
     for (const g of groups) {
@@ -321,7 +350,12 @@
         time = Math.max(time === null ? -Infinity : time, g.max_time_lag_ms);
       }
     }
-    return { lag: fmtNumber(lag), time: fmtDuration(time), value: lag };
+    return {
+      lag: fmtNumber(lag),
+      time: fmtDuration(time),
+      value: lag,
+      status: worstStatus(groups.map((g) => g.status)),
+    };
   }
 
   function topicsText(m) {
@@ -335,7 +369,7 @@
     const admin = Boolean(state.whoami && state.whoami.admin);
     const body = $("monitors-body");
     const rows = [];
-    const columns = admin ? 10 : 9;
+    const columns = admin ? 11 : 10;
     for (const m of state.monitors) {
       const status = state.statuses.get(m.id);
       const summary = summarize(status);
@@ -363,6 +397,7 @@
             text: summary.lag,
           }),
           el("td", { "data-testid": "max-time-lag", class: "num", text: summary.time }),
+          el("td", {}, summary.status ? statusBadge(summary.status, "status") : "…"),
           el("td", {}, m.group_match === "regex" ? null : grafanaLink(m.cluster, m.consumer_group)),
           el(
             "td",
@@ -426,10 +461,14 @@
           el(
             "p",
             {},
+            statusBadge(g.status, "group-status"),
+            " ",
             el("strong", { class: "mono", text: g.consumer_group }),
             " on ",
             g.cluster,
-            " — sampled " + fmtTime(g.ts_ms) + ", total lag " + fmtNumber(g.total_lag) + " ",
+            " — sampled " + fmtTime(g.ts_ms) + ", total lag " + fmtNumber(g.total_lag) +
+              (status.data.lag_basis === "last_stable_offset" ? " (read_committed: lag against the last stable offset)" : "") +
+              " ",
             m.group_match === "regex" ? grafanaLink(g.cluster, g.consumer_group) : null,
           ),
           el(
@@ -441,7 +480,7 @@
               el(
                 "tr",
                 {},
-                ["Topic", "Partition", "Committed", "End offset", "Lag", "Time lag", "State"].map((h) => el("th", { scope: "col", text: h })),
+                ["Topic", "Partition", "Committed", "End offset", "Lag", "Time lag", "Status", "Threshold"].map((h) => el("th", { scope: "col", text: h })),
               ),
             ),
             el(
@@ -457,7 +496,11 @@
                   el("td", { class: "num", text: fmtNumber(p.end_offset) }),
                   el("td", { class: "num", text: fmtNumber(p.lag) }),
                   el("td", { class: "num", text: fmtDuration(p.time_lag_ms) }),
-                  el("td", { class: "state-" + (p.status || "unknown"), text: STATE_TEXT[p.status] || p.status || "—" }),
+                  el("td", {}, statusBadge(p.status, "partition-status")),
+                  el("td", {
+                    class: "state-" + (p.threshold_state || "unknown"),
+                    text: STATE_TEXT[p.threshold_state] || p.threshold_state || "—",
+                  }),
                 ),
               ),
             ),

@@ -3,7 +3,10 @@
 //!
 //! Settings (environment): `LAGWATCH_TEST_CLICKHOUSE_URL` (default
 //! `http://127.0.0.1:18123`), `BENCH_PARTITIONS` (default 1000),
-//! `BENCH_INTERVAL_S` (default 10), `BENCH_WRITER_ROWS` (default 200000).
+//! `BENCH_INTERVAL_S` (default 10), `BENCH_WRITER_ROWS` (default 200000),
+//! `BENCH_LSO` (`none`, the default: no last stable offset, as for groups
+//! no read_committed monitor watches; `all`: every sample carries one, a
+//! few offsets below the end offset as on a transactional topic).
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,10 @@ async fn main() -> anyhow::Result<()> {
     let partitions = env_number("BENCH_PARTITIONS", 1_000);
     let interval_s = env_number("BENCH_INTERVAL_S", 10);
     let writer_rows = env_number("BENCH_WRITER_ROWS", 200_000);
+    let lso = match env_or("BENCH_LSO", "none").as_str() {
+        "all" => "toInt64(cityHash64(s, p, 2) % 4)",
+        _ => "CAST(NULL AS Nullable(Int64))",
+    };
     let database = format!("lw_bench_{}", epoch_secs());
     let config = ClickHouseConfig {
         url: url.clone(),
@@ -71,9 +78,9 @@ async fn main() -> anyhow::Result<()> {
         // collector's scheduled ticks. `lag` is derived by the table.
         let sql = format!(
             "INSERT INTO lag_samples (ts, cluster, consumer_group, topic, partition,
-                                      committed_offset, end_offset, time_lag_ms, group_state, members)
+                                      committed_offset, end_offset, lso_behind_end, time_lag_ms, group_state, members)
              SELECT ts, cluster, consumer_group, topic, partition, committed_offset, end_offset,
-                    time_lag_ms, group_state, members
+                    lso_behind_end, time_lag_ms, group_state, members
              FROM (SELECT
                toDateTime64({day_start} + s * {interval_s}, 3, 'UTC') AS ts,
                'prod-eu' AS cluster,
@@ -82,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
                toInt32(p % 20) AS partition,
                end_offset - lag AS committed_offset,
                end_offset,
+               {lso} AS lso_behind_end,
                lag,
                toInt64(lag * 1000 / rate) AS time_lag_ms,
                'Stable' AS group_state,

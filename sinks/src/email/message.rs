@@ -10,6 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use lagwatch_model::{now_ms, AlertEvent, AlertState};
 
 use crate::links::dashboard_link;
+use crate::status_word::status_word;
 
 /// Plain-text body listing the lagging partitions.
 pub fn text_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
@@ -33,6 +34,9 @@ pub fn text_body_at(alert: &AlertEvent, dashboard_url: Option<&str>, now_ms: i64
         alert.threshold,
         sample_time(alert.ts_ms, now_ms)
     ));
+    if let Some(word) = status_word(alert) {
+        body.push_str(&format!("consumer status: {word}\n"));
+    }
     if alert.state == AlertState::Firing && !alert.partitions.is_empty() {
         body.push_str("\nlagging partitions:\n");
         for p in &alert.partitions {
@@ -98,8 +102,11 @@ pub fn html_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
             )
         })
         .unwrap_or_default();
+    let status = status_word(alert)
+        .map(|word| format!("; consumer status <b>{}</b>", escape(&word)))
+        .unwrap_or_default();
     format!(
-        "<html><body><h3>{}</h3><p>cluster <b>{}</b>, group <b>{}</b>, team {}; max lag {}, total lag {}, threshold {}; sampled at {}</p>{}{}</body></html>",
+        "<html><body><h3>{}</h3><p>cluster <b>{}</b>, group <b>{}</b>, team {}; max lag {}, total lag {}, threshold {}; sampled at {}{}</p>{}{}</body></html>",
         escape(&alert.summary()),
         escape(&alert.cluster),
         escape(&alert.consumer_group),
@@ -108,6 +115,7 @@ pub fn html_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
         alert.total_lag,
         alert.threshold,
         sample_time(alert.ts_ms, now_ms()),
+        status,
         table,
         link
     )
@@ -146,6 +154,15 @@ mod tests {
             }],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn every_body_says_the_consumer_status() {
+        let mut alert = alert();
+        assert!(!text_body(&alert, None).contains("consumer status"));
+        alert.group_status = Some("stall".into());
+        assert!(text_body(&alert, None).contains("consumer status: STALL\n"));
+        assert!(html_body(&alert, None).contains("consumer status <b>STALL</b>"));
     }
 
     #[test]

@@ -75,6 +75,7 @@ fn alert(fingerprint: &str, keys: &[&str]) -> AlertEvent {
         repeat: false,
         muted_by: None,
         reason: None,
+        group_status: None,
         webhooks: keys.iter().map(|k| k.to_string()).collect(),
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::config::PagerDutySeverity;
 use crate::links::dashboard_link;
+use crate::status_word::status_word;
 
 /// PagerDuty's limit on `payload.summary`.
 const MAX_SUMMARY_CHARS: usize = 1024;
@@ -58,6 +59,9 @@ pub fn event_body(
     });
     if let Some(timestamp) = timestamp(alert.ts_ms) {
         payload["timestamp"] = Value::String(timestamp);
+    }
+    if let Some(word) = status_word(alert) {
+        payload["custom_details"]["status"] = Value::String(word);
     }
     let mut body = json!({
         "routing_key": routing_key,

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use lagwatch_model::{AlertEvent, AlertState};
 
 use crate::links::dashboard_link;
+use crate::status_word::status_word;
 
 /// Lagging partitions listed in a message; the rest are counted.
 pub const MAX_LISTED_PARTITIONS: usize = 10;
@@ -30,6 +31,9 @@ pub fn message_text(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
         "max partition lag: {} | total lag: {} | threshold: {}",
         alert.max_lag, alert.total_lag, alert.threshold
     );
+    if let Some(word) = status_word(alert) {
+        let _ = writeln!(text, "consumer status: *{}*", escape(&word));
+    }
     if !alert.partitions.is_empty() {
         text.push_str("lagging partitions:\n");
         for p in alert.partitions.iter().take(MAX_LISTED_PARTITIONS) {

@@ -46,10 +46,11 @@ enum Field {
     TsMs,
     PartitionsJson,
     AlertJson,
+    Status,
 }
 
 impl Field {
-    const ALL: [(&'static str, Field); 14] = [
+    const ALL: [(&'static str, Field); 15] = [
         ("summary", Field::Summary),
         ("state", Field::State),
         ("rule", Field::Rule),
@@ -64,6 +65,7 @@ impl Field {
         ("ts_ms", Field::TsMs),
         ("partitions_json", Field::PartitionsJson),
         ("alert_json", Field::AlertJson),
+        ("status", Field::Status),
     ];
 
     fn parse(name: &str) -> Option<Field> {
@@ -149,6 +151,10 @@ fn render_field(out: &mut String, field: Field, alert: &AlertEvent) -> Result<()
         Field::TotalLag => push_number(out, alert.total_lag),
         Field::Threshold => push_number(out, alert.threshold),
         Field::TsMs => push_number(out, alert.ts_ms),
+        Field::Status => push_escaped(
+            out,
+            &crate::status_word::status_word(alert).unwrap_or_default(),
+        ),
         Field::PartitionsJson => out.push_str(
             &serde_json::to_string(&alert.partitions)
                 .map_err(|e| SinkError::Build(format!("webhook partitions: {e}")))?,
@@ -201,6 +207,7 @@ fn sample_alert() -> AlertEvent {
             partition: 0,
             lag: 2,
         }],
+        group_status: Some("stall".into()),
         ..Default::default()
     }
 }
@@ -245,6 +252,23 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
         assert_eq!(value["x"], 1);
         assert_eq!(value["group"], r#"", "x": 2, "y": ""#);
+    }
+
+    #[test]
+    fn status_field_is_the_upper_case_word() {
+        let template = Template::parse(r#"{"status": "{{status}}"}"#).expect("ok");
+        let mut alert = alert();
+        alert.status = Some("stop".into());
+        assert_eq!(
+            template.render(&alert).expect("render"),
+            r#"{"status": "STOP"}"#
+        );
+        alert.status = None;
+        alert.group_status = None;
+        assert_eq!(
+            template.render(&alert).expect("render"),
+            r#"{"status": ""}"#
+        );
     }
 
     #[test]
