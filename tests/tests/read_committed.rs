@@ -194,7 +194,8 @@ async fn check_every_view(
         || async {
             clickhouse
                 .query(
-                    "SELECT lso_offset - committed_offset, end_offset - committed_offset \
+                    "SELECT assumeNotNull(lso_offset - committed_offset), \
+                            assumeNotNull(end_offset - committed_offset) \
                      FROM lag_samples WHERE consumer_group = ? AND lso_offset IS NOT NULL \
                      ORDER BY ts DESC LIMIT 1",
                 )
