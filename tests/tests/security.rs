@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lagwatch_model::{AlertEvent, AlertState};
+use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
+use lagwatch_model::{AlertEvent, AlertSettings};
 use lagwatch_sinks::{DestinationPolicy, MonitorWebhookSink, Sink, SinkError, SinksConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -73,30 +74,20 @@ impl Receiver {
 }
 
 fn alert_to(urls: &[String]) -> AlertEvent {
-    AlertEvent {
-        fingerprint: "lag_threshold/7".into(),
-        rule: "lag_threshold".into(),
-        state: AlertState::Firing,
-        monitor_id: 7,
-        team: "payments".into(),
-        cluster: "local".into(),
-        consumer_group: "billing".into(),
-        max_lag: 10,
-        total_lag: 10,
-        threshold: 5,
-        ts_ms: 1_700_000_000_000,
-        partitions: vec![],
-        emails: vec![],
-        status: None,
-        topic: None,
-        value: None,
-        broker: None,
-        repeat: false,
-        muted_by: None,
-        reason: None,
-        group_status: None,
-        webhooks: urls.to_vec(),
-    }
+    let monitor = MonitorBuilder::new("billing")
+        .id(7)
+        .lag_threshold(5)
+        .emails(&[])
+        .alerting(AlertSettings {
+            webhooks: urls.to_vec(),
+            ..AlertSettings::default()
+        })
+        .build();
+    AlertEventBuilder::firing(&monitor)
+        .fingerprint("lag_threshold/7")
+        .lag(10, 10)
+        .ts_ms(1_700_000_000_000)
+        .build()
 }
 
 fn policy(allow: &[&str]) -> DestinationPolicy {

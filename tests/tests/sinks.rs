@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Router;
-use lagwatch_model::{AlertEvent, AlertState, LaggingPartition, Secret};
+use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
+use lagwatch_model::{AlertEvent, AlertState, Secret};
 use lagwatch_sinks::{
     PagerDutyConfig, PagerDutySeverity, PagerDutySink, Sink, SinkMetrics, SinkRunner, SlackConfig,
     SlackSink, WebhookConfig, WebhookSink,
@@ -119,34 +120,21 @@ fn any_port() -> SocketAddr {
 }
 
 fn alert(state: AlertState) -> AlertEvent {
-    AlertEvent {
-        fingerprint: "lag_threshold/42".into(),
-        rule: "lag_threshold".into(),
-        state,
-        monitor_id: 42,
-        team: "payments".into(),
-        cluster: "prod-eu".into(),
-        consumer_group: "billing \"v2\"".into(),
-        max_lag: 1200,
-        total_lag: 3000,
-        threshold: 500,
-        ts_ms: 1_700_000_000_000,
-        partitions: match state {
-            AlertState::Firing => vec![
-                LaggingPartition {
-                    topic: "orders".into(),
-                    partition: 0,
-                    lag: 1200,
-                },
-                LaggingPartition {
-                    topic: "orders".into(),
-                    partition: 3,
-                    lag: 900,
-                },
-            ],
-            AlertState::Resolved => vec![],
-        },
-        ..Default::default()
+    let monitor = MonitorBuilder::new("billing \"v2\"")
+        .id(42)
+        .cluster("prod-eu")
+        .emails(&[])
+        .build();
+    let firing = AlertEventBuilder::firing(&monitor)
+        .fingerprint("lag_threshold/42")
+        .lag(1200, 3000)
+        .ts_ms(1_700_000_000_000);
+    match state {
+        AlertState::Firing => firing
+            .partition("orders", 0, 1200)
+            .partition("orders", 3, 900)
+            .build(),
+        AlertState::Resolved => firing.resolved().build(),
     }
 }
 
