@@ -20,6 +20,7 @@ impl EmailSink {
     /// Validates the configuration and builds the transport (no connection
     /// is made until the first delivery).
     pub fn build(config: &EmailConfig) -> Result<Self, SinkError> {
+        config.check_auth_security().map_err(SinkError::Config)?;
         let from: Mailbox = config
             .from
             .parse()
@@ -110,6 +111,7 @@ mod tests {
             security: SmtpSecurity::None,
             username: None,
             password: None,
+            allow_plaintext_auth: false,
             from: "lagwatch <lagwatch@localhost>".into(),
             timeout: Duration::from_secs(1),
             dashboard_url: None,
