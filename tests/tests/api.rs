@@ -707,6 +707,9 @@ async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
     let new = now - 10_000;
     // Two samples per partition at most: too few for the window rules, so
     // every `status` is unknown; `threshold_state` judges the newest lag.
+    // The monitors are read_committed, but the seeded samples carry no last
+    // stable offset, so lag falls back to the high watermark (as the
+    // evaluator's does).
     let eu = json!({
         "cluster": "local", "consumer_group": "billing-eu", "ts_ms": new,
         "max_lag": 900, "total_lag": 1200, "max_time_lag_ms": 12_000,
@@ -742,8 +745,8 @@ async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
     expect(&status, 200, "status")?;
     assert_eq!(
         status.json,
-        json!({"monitor_id": exact_id, "lag_threshold": 500, "isolation": "read_uncommitted",
-               "lag_basis": "high_watermark", "window_secs": 300, "groups": [eu.clone()]})
+        json!({"monitor_id": exact_id, "lag_threshold": 500, "isolation": "read_committed",
+               "lag_basis": "last_stable_offset", "window_secs": 300, "groups": [eu.clone()]})
     );
     let status = api
         .get(
@@ -754,8 +757,8 @@ async fn status_and_alerts(api: &Api, now: i64) -> anyhow::Result<()> {
     expect(&status, 200, "regex status")?;
     assert_eq!(
         status.json,
-        json!({"monitor_id": regex_id, "lag_threshold": 500, "isolation": "read_uncommitted",
-               "lag_basis": "high_watermark", "window_secs": 300, "groups": [eu, us]})
+        json!({"monitor_id": regex_id, "lag_threshold": 500, "isolation": "read_committed",
+               "lag_basis": "last_stable_offset", "window_secs": 300, "groups": [eu, us]})
     );
     let reply = api
         .get(
