@@ -355,6 +355,9 @@ async fn start_evaluator(
         Arc::new(config.tenancy()),
         config.webhooks.iter().map(|w| w.name.clone()).collect(),
     );
+    if let Some(state) = &alerting.state {
+        readiness.watch_alert_state(state.progress());
+    }
     let topic = config.metrics_topic.topic.clone();
     let evaluator = config.evaluator.clone();
     let shutdown = shutdown.clone();
