@@ -79,9 +79,9 @@ pub struct ClickHouseConfig {
 pub enum ClickHouseCompression {
     /// LZ4, what production ClickHouse clients use: fewer bytes on the
     /// wire for little CPU.
+    #[default]
     Lz4,
     /// Plain bodies, for HTTP fronts that only speak uncompressed.
-    #[default]
     None,
 }
 

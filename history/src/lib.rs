@@ -43,8 +43,9 @@ pub use metrics::HistoryMetrics;
 pub use schema::migrate;
 pub use writer::{Checkpoint, DeadLetters, HistoryRecord, HistoryWriter};
 
-/// Errors talking to ClickHouse.
-#[derive(Debug, thiserror::Error)]
+/// Errors talking to ClickHouse. Display and Debug show the URL with its
+/// credentials hidden.
+#[derive(thiserror::Error)]
 pub enum HistoryError {
     #[error("ClickHouse at {} failed: {source}", lagwatch_model::redact_url(.url))]
     ClickHouse {
@@ -57,6 +58,23 @@ pub enum HistoryError {
         url: String,
         after: std::time::Duration,
     },
+}
+
+impl std::fmt::Debug for HistoryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HistoryError::ClickHouse { url, source } => f
+                .debug_struct("ClickHouse")
+                .field("url", &lagwatch_model::redact_url(url))
+                .field("source", source)
+                .finish(),
+            HistoryError::Timeout { url, after } => f
+                .debug_struct("Timeout")
+                .field("url", &lagwatch_model::redact_url(url))
+                .field("after", after)
+                .finish(),
+        }
+    }
 }
 
 /// ClickHouse error codes that say "later", not "never": load, limits,
@@ -104,4 +122,21 @@ pub fn client(config: &ClickHouseConfig) -> clickhouse::Client {
         .with_password(config.password.expose())
         .with_compression(config.compression.into())
         .with_validation(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HistoryError;
+
+    #[test]
+    fn errors_hide_credentials_in_the_url() {
+        let error = HistoryError::Timeout {
+            url: "https://lagwatch:p@ss@ch.internal:8443".into(),
+            after: std::time::Duration::from_secs(10),
+        };
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(shown.contains("lagwatch:***@ch.internal:8443"), "{shown}");
+            assert!(!shown.contains("p@ss") && !shown.contains("ss@"), "{shown}");
+        }
+    }
 }

@@ -107,10 +107,12 @@ async fn clickhouse_over_https_with_lz4_and_a_private_ca() -> anyhow::Result<()>
     let started = Instant::now();
     let certs = Certs::make()?;
     let front = HttpsClickHouse::start(&certs)?;
-    let config = ClickHouseConfig {
-        compression: ClickHouseCompression::Lz4,
-        ..front.config(&certs.path("ca.pem"))
-    };
+    let config = front.config(&certs.path("ca.pem"));
+    assert_eq!(
+        config.compression,
+        ClickHouseCompression::Lz4,
+        "LZ4 is the default"
+    );
 
     // Ready once the front answers over https (the engine loads first).
     let deadline = Instant::now() + Duration::from_secs(90);
