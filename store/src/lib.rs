@@ -22,10 +22,10 @@
 //!   database is down.
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
 mod audit;
+mod migrations;
 pub mod monitor_watch;
 mod monitors;
 pub mod silence_watch;
@@ -38,9 +38,6 @@ pub use monitors::{
 };
 pub use silences::{validate_silence, MAX_SILENCE_MS};
 pub use tokens::ApiToken;
-
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
-static MYSQL_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/mysql");
 
 /// Errors of the monitor store.
 #[derive(Debug, thiserror::Error)]
@@ -117,8 +114,8 @@ impl MonitorStore {
     /// Applies pending schema migrations; safe to run repeatedly.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::MySql => MYSQL_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => migrations::sqlite().run(&self.pool).await?,
+            Backend::MySql => migrations::mysql().run(&self.pool).await?,
         }
         Ok(())
     }
