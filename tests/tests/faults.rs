@@ -90,7 +90,10 @@ fn soak_outage() -> Duration {
 async fn hold_outage(name: &str, since: Instant) {
     let remaining = soak_outage().saturating_sub(since.elapsed());
     if !remaining.is_zero() {
-        eprintln!("FIGURE: {name}: soak: outage held {:.0} s", soak_outage().as_secs_f64());
+        eprintln!(
+            "FIGURE: {name}: soak: outage held {:.0} s",
+            soak_outage().as_secs_f64()
+        );
         tokio::time::sleep(remaining).await;
     }
 }
