@@ -48,6 +48,10 @@ pub struct ClusterPoller {
     pub ownership: Option<Ownership>,
     /// Compiled patterns of the current monitor set, kept across cycles.
     pub patterns: Arc<Mutex<CompiledPatterns>>,
+    /// Each group's last logged sample error: a standing problem (a
+    /// deleted topic, a broker down) is logged when it begins, changes or
+    /// ends, not every cycle.
+    pub logged_errors: Mutex<ErrorLog>,
     /// Which groups each team owns: pattern monitors expand only to those.
     pub tenancy: Arc<Tenancy>,
 }
@@ -73,6 +77,7 @@ impl ClusterPoller {
             time_lag_probes: DEFAULT_TIME_LAG_PROBES,
             ownership: None,
             patterns: Arc::default(),
+            logged_errors: Mutex::default(),
             tenancy: Arc::default(),
         }
     }
@@ -182,18 +187,12 @@ impl ClusterPoller {
                 return Vec::new();
             }
         };
-        for sample in samples.iter().filter(|s| s.error.is_some()) {
-            self.metrics
-                .cycle_errors
-                .with_label_values(&[&self.cluster])
-                .inc();
-            tracing::warn!(
-                cluster = %self.cluster,
-                group = %sample.group,
-                error = sample.error.as_deref().unwrap_or_default(),
-                "incomplete sample"
-            );
-        }
+        let incomplete = samples.iter().filter(|s| s.error.is_some()).count();
+        self.metrics
+            .cycle_errors
+            .with_label_values(&[&self.cluster])
+            .inc_by(u64::try_from(incomplete).unwrap_or(u64::MAX));
+        self.log_error_changes(&samples);
         let messages: Vec<MetricsMessage> =
             samples.iter().cloned().map(MetricsMessage::Group).collect();
         let failed = self.publisher.publish(&messages).await;
@@ -213,6 +212,71 @@ impl ClusterPoller {
             "sampling cycle done"
         );
         samples
+    }
+
+    /// Logs each group's sample error when it begins or changes, and when it
+    /// clears; the same error again is only counted (`cycle_errors`).
+    fn log_error_changes(&self, samples: &[GroupSample]) {
+        let Ok(mut logged) = self.logged_errors.lock() else {
+            return;
+        };
+        for change in logged.changes(samples) {
+            match change {
+                ErrorChange::Began { group, error } => {
+                    tracing::warn!(cluster = %self.cluster, %group, %error, "incomplete sample (logged again only when the error changes or clears)")
+                }
+                ErrorChange::Cleared { group } => {
+                    tracing::info!(cluster = %self.cluster, %group, "complete sample again")
+                }
+            }
+        }
+    }
+}
+
+/// A group's sample error that began (or changed), or cleared.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ErrorChange {
+    Began { group: String, error: String },
+    Cleared { group: String },
+}
+
+/// Each group's last reported sample error.
+#[derive(Debug, Default)]
+pub struct ErrorLog {
+    last: HashMap<String, String>,
+}
+
+impl ErrorLog {
+    /// What changed with this cycle's samples; groups no longer sampled
+    /// (monitor removed) are forgotten.
+    pub fn changes(&mut self, samples: &[GroupSample]) -> Vec<ErrorChange> {
+        let mut changes = Vec::new();
+        for sample in samples {
+            match (&sample.error, self.last.get(&sample.group)) {
+                (Some(error), Some(before)) if error == before => {}
+                (Some(error), _) => {
+                    self.last.insert(sample.group.clone(), error.clone());
+                    changes.push(ErrorChange::Began {
+                        group: sample.group.clone(),
+                        error: error.clone(),
+                    });
+                }
+                (None, Some(_)) => {
+                    self.last.remove(&sample.group);
+                    changes.push(ErrorChange::Cleared {
+                        group: sample.group.clone(),
+                    });
+                }
+                (None, None) => {}
+            }
+        }
+        if !samples.is_empty() {
+            let sampled: std::collections::HashSet<&str> =
+                samples.iter().map(|s| s.group.as_str()).collect();
+            self.last
+                .retain(|group, _| sampled.contains(group.as_str()));
+        }
+        changes
     }
 }
 
@@ -412,6 +476,41 @@ mod tests {
         assert_eq!(groups, vec!["pay-eu"]);
         let open = targets_for("a", &[everything], Some(&existing));
         assert_eq!(open.len(), 2, "without [teams] nothing is filtered");
+    }
+
+    #[test]
+    fn a_standing_sample_error_is_logged_when_it_begins_changes_and_clears() {
+        let sample = |error: Option<&str>| GroupSample {
+            v: lagwatch_model::WIRE_VERSION,
+            cluster: "c".into(),
+            group: "g".into(),
+            state: "Stable".into(),
+            members: 1,
+            ts_ms: 0,
+            error: error.map(str::to_string),
+            partitions: vec![],
+        };
+        let mut log = ErrorLog::default();
+        let began = |error: &str| ErrorChange::Began {
+            group: "g".into(),
+            error: error.into(),
+        };
+        assert_eq!(
+            log.changes(&[sample(Some("topic t deleted"))]),
+            vec![began("topic t deleted")]
+        );
+        for _ in 0..100 {
+            assert_eq!(log.changes(&[sample(Some("topic t deleted"))]), vec![]);
+        }
+        assert_eq!(
+            log.changes(&[sample(Some("broker down"))]),
+            vec![began("broker down")]
+        );
+        assert_eq!(
+            log.changes(&[sample(None)]),
+            vec![ErrorChange::Cleared { group: "g".into() }]
+        );
+        assert_eq!(log.changes(&[sample(None)]), vec![]);
     }
 
     #[test]
