@@ -89,10 +89,85 @@ pub async fn recent_points(
     if let Some(regex) = topic_regex {
         query = query.bind(regex);
     }
-    query
+    let read = query
         .bind(STATUS_WINDOW_SECS)
         .bind(points)
         .fetch_all::<PartitionPoint>()
         .bounded(config)
-        .await
+        .await?;
+    Ok(current_partitions(read, STALE_PARTITION_MS))
+}
+
+/// A partition whose newest sample is this much older than its group's
+/// newest is no longer sampled (its topic was deleted, or the monitor no
+/// longer watches it): status answers leave it out instead of showing it
+/// for the whole window. Several cycles, so one incomplete sample does not
+/// hide a partition.
+pub const STALE_PARTITION_MS: i64 = 60_000;
+
+/// `points` (ordered by group, topic, partition, time) without the
+/// partitions whose newest point is more than `stale_ms` older than their
+/// group's newest.
+pub fn current_partitions(points: Vec<PartitionPoint>, stale_ms: i64) -> Vec<PartitionPoint> {
+    use std::collections::HashMap;
+    let mut group_newest: HashMap<&str, i64> = HashMap::new();
+    let mut partition_newest: HashMap<(&str, &str, i32), i64> = HashMap::new();
+    for p in &points {
+        let group = group_newest
+            .entry(p.consumer_group.as_str())
+            .or_insert(p.ts_ms);
+        *group = (*group).max(p.ts_ms);
+        let partition = partition_newest
+            .entry((p.consumer_group.as_str(), p.topic.as_str(), p.partition))
+            .or_insert(p.ts_ms);
+        *partition = (*partition).max(p.ts_ms);
+    }
+    let current: std::collections::HashSet<(String, String, i32)> = partition_newest
+        .into_iter()
+        .filter(|((group, _, _), newest)| {
+            group_newest
+                .get(group)
+                .is_some_and(|group_newest| group_newest - newest <= stale_ms)
+        })
+        .map(|((group, topic, partition), _)| (group.to_string(), topic.to_string(), partition))
+        .collect();
+    points
+        .into_iter()
+        .filter(|p| current.contains(&(p.consumer_group.clone(), p.topic.clone(), p.partition)))
+        .collect()
+}
+
+#[cfg(test)]
+mod current_tests {
+    use super::*;
+
+    fn point(topic: &str, partition: i32, ts_ms: i64) -> PartitionPoint {
+        PartitionPoint {
+            consumer_group: "g".into(),
+            topic: topic.into(),
+            partition,
+            ts_ms,
+            committed_offset: Some(1),
+            end_offset: 2,
+            lso_offset: None,
+            time_lag_ms: None,
+            group_state: "Stable".into(),
+            members: 1,
+        }
+    }
+
+    #[test]
+    fn partitions_of_a_deleted_topic_leave_the_answer() {
+        let points = vec![
+            point("deleted", 0, 0),
+            point("deleted", 0, 10_000),
+            point("kept", 0, 10_000),
+            point("kept", 0, 80_000),
+            // One incomplete sample missed this partition: still current.
+            point("kept", 1, 70_000),
+        ];
+        let kept = current_partitions(points, STALE_PARTITION_MS);
+        assert!(kept.iter().all(|p| p.topic == "kept"), "{kept:?}");
+        assert_eq!(kept.len(), 3);
+    }
 }
