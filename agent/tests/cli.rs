@@ -523,6 +523,8 @@ fn status_reads_the_history_and_judges_each_group() {
     assert!(table.status.success(), "{}", text(&table));
     let out = String::from_utf8_lossy(&table.stdout);
     assert!(!out.contains('\x1b'), "colour off a terminal: {out}");
+    // The README's sample of `lagwatch status -v` is this output.
+    println!("{out}");
     let rows: Vec<Vec<&str>> = out
         .lines()
         .map(|l| l.split_whitespace().collect())
