@@ -30,7 +30,7 @@ up)
     mkdir -p "$dir"
     id_file="$dir/cluster.id"
     if [[ ! -s "$id_file" ]]; then
-        "$LAGWATCH_VENV_PY" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))' >"$id_file"
+        "$LAGWATCH_VENV_PY" -c 'import base64, itertools, uuid; print(next(i for i in (base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") for _ in itertools.count()) if not i.startswith("-")))' >"$id_file"
     fi
     cluster_id="$(cat "$id_file")"
     for n in $(seq 1 "$brokers"); do

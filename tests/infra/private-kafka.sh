@@ -75,7 +75,9 @@ num.network.threads=1
 num.io.threads=2
 PROPS
     if [[ ! -f "$dir/data/meta.properties" ]]; then
-        id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+        # A cluster id may not start with "-": the storage tool would read it
+        # as an option (one start in 64 failed that way).
+        id="$(python3 -c 'import base64, itertools, uuid; print(next(i for i in (base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") for _ in itertools.count()) if not i.startswith("-")))')"
         if ! java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$SRC/kafka-tools-log4j2.xml" -cp "$cp" \
             kafka.tools.StorageTool format --cluster-id "$id" --config "$dir/server.properties" \
             --add-scram 'SCRAM-SHA-256=[name=alice,password=alice-secret]' >"$dir/logs/format.log" 2>&1; then

@@ -261,7 +261,7 @@ EOF
     local log4j="-Dlog4j2.configurationFile=$SRC/kafka-log4j2.xml"
     if [[ ! -f "$KAFKA_DIR/data/meta.properties" ]]; then
         local cluster_id
-        cluster_id="$("$PY" -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+        cluster_id="$("$PY" -c 'import base64, itertools, uuid; print(next(i for i in (base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=") for _ in itertools.count()) if not i.startswith("-")))')"
         lw_log "kafka: formatting storage (cluster id $cluster_id)"
         if ! java -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile="$SRC/kafka-tools-log4j2.xml" -cp "$cp" \
                 kafka.tools.StorageTool format --cluster-id "$cluster_id" --config "$KAFKA_DIR/server.properties" \
