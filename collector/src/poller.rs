@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::exposition::Exposition;
 use crate::metrics::CollectorMetrics;
 use crate::publisher::Publisher;
-use crate::sampler::{sample_cluster, GroupTarget};
+use crate::sampler::{sample_cluster, GroupTarget, LimitedSelection};
 use crate::sharding::Ownership;
 use crate::source::OffsetSource;
 use crate::time_lag::{annotate_time_lag, TimeLagEstimator};
@@ -396,6 +396,7 @@ pub fn targets_owned(
                     topics: Default::default(),
                     topic_patterns: Vec::new(),
                     all_topics: false,
+                    limited_selections: Vec::new(),
                     exact_time_lag: false,
                     read_committed: false,
                 });
@@ -405,18 +406,39 @@ pub fn targets_owned(
             if monitor.isolation == lagwatch_model::Isolation::ReadCommitted {
                 target.read_committed = true;
             }
-            if monitor.topics.is_empty() && monitor.topic_regex.is_none() {
-                target.all_topics = true;
-            }
-            target.topics.extend(monitor.topics.iter().cloned());
-            if let Some(pattern) = &pattern {
-                if !target
-                    .topic_patterns
+            // Explicit topics the team does not own are dropped (the API
+            // refuses them; a monitor stored before `[teams]` existed may
+            // still name one).
+            target.topics.extend(
+                monitor
+                    .topics
                     .iter()
-                    .any(|p| p.as_str() == pattern.as_str())
-                {
-                    target.topic_patterns.push(pattern.clone());
+                    .filter(|t| tenancy.owns_topic(&monitor.team, t))
+                    .cloned(),
+            );
+            let every_topic = monitor.topics.is_empty() && monitor.topic_regex.is_none();
+            match tenancy.topic_limits(&monitor.team) {
+                None => {
+                    if every_topic {
+                        target.all_topics = true;
+                    }
+                    if let Some(pattern) = &pattern {
+                        if !target
+                            .topic_patterns
+                            .iter()
+                            .any(|p| p.as_str() == pattern.as_str())
+                        {
+                            target.topic_patterns.push(pattern.clone());
+                        }
+                    }
                 }
+                Some(limits) if every_topic || pattern.is_some() => {
+                    target.limited_selections.push(LimitedSelection {
+                        pattern: pattern.clone(),
+                        limits,
+                    });
+                }
+                Some(_) => {}
             }
         }
     }
@@ -476,6 +498,44 @@ mod tests {
         assert_eq!(groups, vec!["pay-eu"]);
         let open = targets_for("a", &[everything], Some(&existing));
         assert_eq!(open.len(), 2, "without [teams] nothing is filtered");
+    }
+
+    #[test]
+    fn a_team_limited_to_some_topics_never_samples_another_teams_topic() {
+        let mut teams = std::collections::BTreeMap::new();
+        teams.insert(
+            "t".to_string(),
+            lagwatch_model::TeamScope {
+                clusters: None,
+                groups: vec!["pay-*".into()],
+                topics: vec!["pay.*".into()],
+                routes: vec![],
+                max_monitors: None,
+                max_silences: None,
+                max_regex_monitors: None,
+                max_exact_time_lag_monitors: None,
+            },
+        );
+        let tenancy = Tenancy::new(Some(teams), Default::default());
+        // Stored before ownership was configured: an explicit foreign
+        // topic, a pattern matching everything, and "every topic".
+        let explicit = monitor(1, "a", "pay-eu", &["pay.orders", "search.docs"]);
+        let mut pattern = monitor(2, "a", "pay-us", &[]);
+        pattern.topic_regex = Some(".*".into());
+        let every = monitor(3, "a", "pay-asia", &[]);
+        let targets = targets_owned(
+            &mut CompiledPatterns::default(),
+            "a",
+            &[explicit, pattern, every],
+            None,
+            &tenancy,
+        );
+        assert_eq!(targets.len(), 3);
+        for target in &targets {
+            assert!(target.wants("pay.orders"), "{}", target.group);
+            assert!(!target.wants("search.docs"), "{}", target.group);
+            assert!(!target.wants("a)|(?:.*"), "{}", target.group);
+        }
     }
 
     #[test]

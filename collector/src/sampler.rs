@@ -28,6 +28,10 @@ pub struct GroupTarget {
     pub topic_patterns: Vec<regex::Regex>,
     /// Whether some monitor wants every topic the group has offsets for.
     pub all_topics: bool,
+    /// Selections of monitors whose team may watch only some topics
+    /// (`teams.<name>.topics`): a pattern (or every topic) that reports
+    /// only topics inside the team's limits.
+    pub limited_selections: Vec<LimitedSelection>,
     /// Whether time lag is read from record timestamps (exact mode).
     pub exact_time_lag: bool,
     /// Whether some monitor measures this group against the last stable
@@ -41,6 +45,22 @@ impl GroupTarget {
         self.all_topics
             || self.topics.contains(topic)
             || self.topic_patterns.iter().any(|p| p.is_match(topic))
+            || self.limited_selections.iter().any(|s| s.wants(topic))
+    }
+}
+
+/// A topic pattern (or every topic, without one) of a monitor whose team
+/// owns only some topics: a pattern never reports a topic outside them.
+#[derive(Debug, Clone)]
+pub struct LimitedSelection {
+    /// `None`: every topic the group has offsets for.
+    pub pattern: Option<regex::Regex>,
+    pub limits: lagwatch_model::TopicLimits,
+}
+
+impl LimitedSelection {
+    fn wants(&self, topic: &str) -> bool {
+        self.pattern.as_ref().is_none_or(|p| p.is_match(topic)) && self.limits.allows(topic)
     }
 }
 
@@ -434,6 +454,7 @@ mod tests {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             topic_patterns: vec![],
             all_topics: all,
+            limited_selections: vec![],
             exact_time_lag: false,
             read_committed: true,
         }

@@ -48,5 +48,5 @@ pub use sample::{
 };
 pub use secret::Secret;
 pub use silence::{NewSilence, Silence};
-pub use tenancy::{Quotas, TeamScope, Tenancy};
+pub use tenancy::{Quotas, TeamScope, Tenancy, TopicLimits};
 pub use time::now_ms;

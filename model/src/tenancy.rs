@@ -171,6 +171,19 @@ impl Tenancy {
         }
     }
 
+    /// The topic patterns `team` is limited to, for filtering what a
+    /// pattern (or "every topic") monitor reports: `None` when the team may
+    /// watch any topic (no `[teams]` section, or its `topics` include `*`);
+    /// an empty list when it owns nothing.
+    pub fn topic_limits(&self, team: &str) -> Option<TopicLimits> {
+        match self.access(team) {
+            Access::Unrestricted => None,
+            Access::Denied => Some(TopicLimits(Vec::new())),
+            Access::Scoped(scope) if scope.topics.iter().any(|t| t == "*") => None,
+            Access::Scoped(scope) => Some(TopicLimits(scope.topics.clone())),
+        }
+    }
+
     /// Whether a shared sink destination (`pagerduty`, `slack`, `webhook`
     /// with the entry's `name`) may receive `team`'s alerts. Without a
     /// `[teams]` section every shared sink receives every alert.
@@ -231,6 +244,17 @@ impl Tenancy {
             }
         }
         Ok(())
+    }
+}
+
+/// The topics one team may watch (its `teams.<name>.topics` globs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicLimits(Vec<String>);
+
+impl TopicLimits {
+    /// Whether `topic` is inside the limits.
+    pub fn allows(&self, topic: &str) -> bool {
+        matches_any(&self.0, topic)
     }
 }
 

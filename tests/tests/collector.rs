@@ -37,6 +37,7 @@ fn target(group: &str, topics: &[&str]) -> GroupTarget {
             .collect::<BTreeSet<_>>(),
         topic_patterns: vec![],
         all_topics: topics.is_empty(),
+        limited_selections: vec![],
         exact_time_lag: false,
         read_committed: true,
     }

@@ -467,6 +467,7 @@ fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
             topics: BTreeSet::new(),
             topic_patterns: vec![],
             all_topics: true,
+            limited_selections: vec![],
             exact_time_lag: false,
             read_committed: false,
         })

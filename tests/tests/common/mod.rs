@@ -170,6 +170,7 @@ pub fn topic_target(group: &str, topic: &str) -> lagwatch_collector::sampler::Gr
         topics: std::collections::BTreeSet::from([topic.to_string()]),
         topic_patterns: vec![],
         all_topics: false,
+        limited_selections: vec![],
         exact_time_lag: false,
         read_committed: false,
     }
