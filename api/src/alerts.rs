@@ -39,6 +39,10 @@ pub async fn firing(
     Ok(Json(json!({ "alerts": alerts })))
 }
 
+/// Most alert rows one history request reads to fill its page with rows
+/// the caller may see.
+const MAX_SCANNED: u32 = 20_000;
+
 /// `GET /alerts/history?limit=&monitor_id=`.
 pub async fn history(
     caller: Caller,
@@ -50,7 +54,22 @@ pub async fn history(
     let limit = input::limit(&params, 100, 1_000)?;
     let monitor_id = input::optional_i64(&params, "monitor_id")?;
     let config = state.clickhouse()?;
-    let mut events = history::alert_history(config, team.as_deref(), monitor_id, limit).await?;
-    events.retain(|e| crate::scope::may_see_group(&caller, &state, &e.cluster, &e.consumer_group));
+    // Rows of groups the caller does not own are dropped after the query,
+    // so a page can come back short: read further (4x each time, up to
+    // MAX_SCANNED rows) until `limit` visible rows or the end.
+    let mut scanned = limit;
+    let events = loop {
+        let mut events =
+            history::alert_history(config, team.as_deref(), monitor_id, scanned).await?;
+        let exhausted = events.len() < scanned as usize;
+        events.retain(|e| {
+            crate::scope::may_see_group(&caller, &state, &e.cluster, &e.consumer_group)
+        });
+        if events.len() >= limit as usize || exhausted || scanned >= MAX_SCANNED {
+            events.truncate(limit as usize);
+            break events;
+        }
+        scanned = scanned.saturating_mul(4).min(MAX_SCANNED);
+    };
     Ok(Json(json!({ "events": events })))
 }

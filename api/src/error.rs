@@ -128,6 +128,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::InvalidField { field, message } => ApiError::invalid_field(field, message),
+            StoreError::QuotaExceeded(message) => ApiError::quota_exceeded(message),
             other => {
                 tracing::error!(error = %lagwatch_model::error_chain(&other), "monitor store failed");
                 ApiError::internal()

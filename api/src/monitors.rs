@@ -139,9 +139,13 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Monitor>), ApiError> {
     let input: MonitorInput = input::json_body(body, &["alerting"])?;
     let monitor = input.into_new(&caller, None, &state)?;
-    crate::scope::check_monitor(&caller, &state, &monitor, None).await?;
+    crate::scope::check_monitor_owner(&caller, &state, &monitor)?;
+    let quota = crate::scope::monitor_quota(&caller, &state, &monitor, true);
     let actor = caller.actor();
-    let added = state.store().add_audited(&monitor, &actor).await?;
+    let added = state
+        .store()
+        .add_audited_within(&monitor, &actor, &quota)
+        .await?;
     tracing::info!(monitor_id = added.id, team = %added.team, actor = %actor, "monitor created");
     Ok((StatusCode::CREATED, Json(added)))
 }
@@ -167,11 +171,12 @@ pub async fn update(
     let current = visible_monitor(&caller, &state, id).await?;
     let input: MonitorInput = input::json_body(body, &["alerting"])?;
     let monitor = input.into_new(&caller, Some(&current.team), &state)?;
-    crate::scope::check_monitor(&caller, &state, &monitor, Some(id)).await?;
+    crate::scope::check_monitor_owner(&caller, &state, &monitor)?;
+    let quota = crate::scope::monitor_quota(&caller, &state, &monitor, false);
     let actor = caller.actor();
     let updated = state
         .store()
-        .update_audited(id, caller.team(), &monitor, &actor)
+        .update_audited_within(id, caller.team(), &monitor, &actor, &quota)
         .await?
         .ok_or_else(|| no_monitor(id))?;
     tracing::info!(monitor_id = id, team = %updated.team, actor = %actor, "monitor updated");

@@ -7,9 +7,9 @@
 //! filling the store or making every collector cycle expensive. The admin
 //! token is the operator's and is not limited by either.
 //!
-//! Counting then inserting is not one transaction: two requests racing at
-//! the limit may both pass, so a quota can be exceeded by the number of
-//! concurrent requests of that team (themselves rate limited).
+//! Quotas are checked by the store inside the write's own transaction with
+//! the team's write lock held ([`lagwatch_store::QuotaCheck`]), so requests
+//! racing at a team's limit cannot both pass.
 
 use lagwatch_model::{GroupMatch, Monitor, NewMonitor, TimeLagMode};
 
@@ -17,19 +17,17 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::router::ApiState;
 
-/// Checks that a team caller may store `monitor` (replacing monitor
-/// `replacing` on update): ownership first, then quotas.
-pub async fn check_monitor(
+/// Checks that a team caller may store `monitor`: its cluster, group and
+/// topics are inside the team's scope (403 naming the field otherwise).
+pub fn check_monitor_owner(
     caller: &Caller,
     state: &ApiState,
     monitor: &NewMonitor,
-    replacing: Option<i64>,
 ) -> Result<(), ApiError> {
     if caller.is_admin() {
         return Ok(());
     }
-    check_ownership(state, monitor)?;
-    check_monitor_quotas(state, monitor, replacing).await
+    check_ownership(state, monitor)
 }
 
 fn check_ownership(state: &ApiState, monitor: &NewMonitor) -> Result<(), ApiError> {
@@ -47,7 +45,8 @@ fn check_ownership(state: &ApiState, monitor: &NewMonitor) -> Result<(), ApiErro
     let group_owned = match monitor.group_match {
         GroupMatch::Exact => tenancy.owns_group(team, &monitor.cluster, &monitor.consumer_group),
         // A pattern only ever matches owned groups (the collector and the
-        // status reader filter), but a team with no scope owns none.
+        // status reader filter; topic patterns likewise only report owned
+        // topics), but a team with no scope owns none.
         GroupMatch::Regex => tenancy.may_use_cluster(team, &monitor.cluster),
     };
     if !group_owned {
@@ -69,71 +68,63 @@ fn check_ownership(state: &ApiState, monitor: &NewMonitor) -> Result<(), ApiErro
     Ok(())
 }
 
-async fn check_monitor_quotas(
-    state: &ApiState,
-    monitor: &NewMonitor,
-    replacing: Option<i64>,
-) -> Result<(), ApiError> {
-    let team = &monitor.team;
-    let quotas = state.tenancy().quotas(team);
-    let others: Vec<Monitor> = state
-        .store()
-        .list_team(team)
-        .await?
-        .into_iter()
-        .filter(|m| Some(m.id) != replacing)
-        .collect();
-    let over = |name: &str, have: usize, max: u32| {
-        ApiError::quota_exceeded(format!(
-            "team {team} has {have} {name}, its quota `max_{}` is {max}",
-            name.replace([' ', '-'], "_")
-        ))
-    };
-    if replacing.is_none() && others.len() >= quotas.max_monitors as usize {
-        return Err(over("monitors", others.len(), quotas.max_monitors));
-    }
-    if monitor.group_match == GroupMatch::Regex {
-        let have = others
-            .iter()
-            .filter(|m| m.group_match == GroupMatch::Regex)
-            .count();
-        if have >= quotas.max_regex_monitors as usize {
-            return Err(over("regex monitors", have, quotas.max_regex_monitors));
-        }
-    }
-    if monitor.time_lag == TimeLagMode::Exact {
-        let have = others
-            .iter()
-            .filter(|m| m.time_lag == TimeLagMode::Exact)
-            .count();
-        if have >= quotas.max_exact_time_lag_monitors as usize {
-            return Err(over(
-                "exact time-lag monitors",
-                have,
-                quotas.max_exact_time_lag_monitors,
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Checks a team caller's silence quota before `team` adds one.
-pub async fn check_silence_quota(
+/// The team quotas `monitor` must fit in, as a check the store runs on
+/// the team's other monitors inside the write's transaction. `creating`:
+/// a new monitor (counts against `max_monitors`), else a replacement.
+/// The admin token is not limited.
+pub fn monitor_quota(
     caller: &Caller,
     state: &ApiState,
-    team: &str,
-) -> Result<(), ApiError> {
-    if caller.is_admin() {
-        return Ok(());
+    monitor: &NewMonitor,
+    creating: bool,
+) -> impl Fn(&[Monitor]) -> Result<(), String> + Send + Sync {
+    let limited = !caller.is_admin();
+    let team = monitor.team.clone();
+    let quotas = state.tenancy().quotas(&team);
+    let (group_match, time_lag) = (monitor.group_match, monitor.time_lag);
+    move |others: &[Monitor]| {
+        if !limited {
+            return Ok(());
+        }
+        let over = |name: &str, have: usize, max: u32| {
+            format!(
+                "team {team} has {have} {name}, its quota `max_{}` is {max}",
+                name.replace([' ', '-'], "_")
+            )
+        };
+        if creating && others.len() >= quotas.max_monitors as usize {
+            return Err(over("monitors", others.len(), quotas.max_monitors));
+        }
+        if group_match == GroupMatch::Regex {
+            let have = others
+                .iter()
+                .filter(|m| m.group_match == GroupMatch::Regex)
+                .count();
+            if have >= quotas.max_regex_monitors as usize {
+                return Err(over("regex monitors", have, quotas.max_regex_monitors));
+            }
+        }
+        if time_lag == TimeLagMode::Exact {
+            let have = others
+                .iter()
+                .filter(|m| m.time_lag == TimeLagMode::Exact)
+                .count();
+            if have >= quotas.max_exact_time_lag_monitors as usize {
+                return Err(over(
+                    "exact time-lag monitors",
+                    have,
+                    quotas.max_exact_time_lag_monitors,
+                ));
+            }
+        }
+        Ok(())
     }
-    let max = state.tenancy().quotas(team).max_silences;
-    let have = state.store().list_silences(Some(team), false).await?.len();
-    if have >= max as usize {
-        return Err(ApiError::quota_exceeded(format!(
-            "team {team} has {have} unexpired silences, its quota `max_silences` is {max}"
-        )));
-    }
-    Ok(())
+}
+
+/// The unexpired-silence quota of `team` for `caller`, which the store
+/// checks inside the silence's transaction; `None` for the admin.
+pub fn silence_quota(caller: &Caller, state: &ApiState, team: &str) -> Option<u32> {
+    (!caller.is_admin()).then(|| state.tenancy().quotas(team).max_silences)
 }
 
 /// Whether `caller` may see `group` on `cluster` (status, alerts): the

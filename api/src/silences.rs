@@ -85,7 +85,7 @@ pub async fn create(
             format!("must be 1 to {MAX_DURATION_SECS} (90 days)"),
         ));
     }
-    crate::scope::check_silence_quota(&caller, &state, &team).await?;
+    let quota = crate::scope::silence_quota(&caller, &state, &team);
     if let Some(id) = input.monitor_id {
         let owned = state
             .store()
@@ -104,17 +104,20 @@ pub async fn create(
     let actor = caller.actor();
     let silence = state
         .store()
-        .add_silence(&NewSilence {
-            team,
-            monitor_id: input.monitor_id,
-            cluster: input.cluster,
-            consumer_group: input.consumer_group,
-            rule: input.rule,
-            starts_at_ms: now,
-            ends_at_ms: now.saturating_add(millis),
-            created_by: actor.clone(),
-            comment: input.comment,
-        })
+        .add_silence_within(
+            &NewSilence {
+                team,
+                monitor_id: input.monitor_id,
+                cluster: input.cluster,
+                consumer_group: input.consumer_group,
+                rule: input.rule,
+                starts_at_ms: now,
+                ends_at_ms: now.saturating_add(millis),
+                created_by: actor.clone(),
+                comment: input.comment,
+            },
+            quota,
+        )
         .await?;
     tracing::info!(silence_id = silence.id, team = %silence.team, actor = %actor, "silence created");
     Ok((StatusCode::CREATED, Json(silence)))

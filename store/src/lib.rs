@@ -34,7 +34,8 @@ mod tokens;
 
 pub use audit::{AuditAction, AuditEntry, AuditSubject};
 pub use monitors::{
-    is_valid_team_name, is_valid_topic_name, validate_monitor, MAX_FOR_SECS, MAX_LIST_ITEMS,
+    is_valid_team_name, is_valid_topic_name, validate_monitor, QuotaCheck, MAX_FOR_SECS,
+    MAX_LIST_ITEMS,
 };
 pub use silences::{validate_silence, MAX_SILENCE_MS};
 pub use tokens::ApiToken;
@@ -64,6 +65,9 @@ pub enum StoreError {
     /// way the API's JSON does (`lag_threshold`, `alerting.webhooks`).
     #[error("invalid `{field}`: {message}")]
     InvalidField { field: String, message: String },
+    /// A team quota refused the write (checked inside its transaction).
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 impl StoreError {

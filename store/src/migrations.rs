@@ -35,6 +35,7 @@ const SQLITE: &[Embedded] = embedded!("sqlite":
     5 "0005_alerting_and_silences",
     6 "0006_api_tokens_and_audit",
     7 "0007_token_expiry_and_audit_subjects",
+    8 "0008_team_locks",
 );
 
 const MYSQL: &[Embedded] = embedded!("mysql":
@@ -45,6 +46,7 @@ const MYSQL: &[Embedded] = embedded!("mysql":
     5 "0005_alerting_and_silences",
     6 "0006_api_tokens_and_audit",
     7 "0007_token_expiry_and_audit_subjects",
+    8 "0008_team_locks",
 );
 
 /// The SQLite migrations.

@@ -19,9 +19,38 @@ impl MonitorStore {
     /// Stores a silence after checking it, audited as created by its
     /// `created_by`.
     pub async fn add_silence(&self, silence: &NewSilence) -> Result<Silence, StoreError> {
+        self.add_silence_within(silence, None).await
+    }
+
+    /// [`add_silence`](Self::add_silence), refused with
+    /// [`StoreError::QuotaExceeded`] when the team already has
+    /// `max_unexpired` unexpired silences — counted inside the same
+    /// transaction with the team's write lock held, so requests racing at
+    /// the limit cannot both pass.
+    pub async fn add_silence_within(
+        &self,
+        silence: &NewSilence,
+        max_unexpired: Option<u32>,
+    ) -> Result<Silence, StoreError> {
         validate_silence(silence)?;
         let now = now_ms();
         let mut tx = self.begin_write().await?;
+        if let Some(max) = max_unexpired {
+            crate::monitors::lock_team(&mut tx, self.backend(), &silence.team).await?;
+            let have: i64 =
+                sqlx::query("SELECT COUNT(*) AS n FROM silences WHERE team = ? AND ends_at_ms > ?")
+                    .bind(&silence.team)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("n")?;
+            if have >= i64::from(max) {
+                return Err(StoreError::QuotaExceeded(format!(
+                    "team {} has {have} unexpired silences, its quota `max_silences` is {max}",
+                    silence.team
+                )));
+            }
+        }
         let result = sqlx::query(
             "INSERT INTO silences (team, monitor_id, cluster, consumer_group, rule, \
              starts_at_ms, ends_at_ms, created_by, comment, created_at_ms) \

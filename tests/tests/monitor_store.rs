@@ -85,3 +85,84 @@ async fn unreachable_database_gives_a_clear_error() {
     );
     assert!(!text.contains("secret"), "password leaked: {text}");
 }
+
+/// Sixteen writers race at a team quota of three, with the check made slow
+/// (20 ms) to widen the window between counting and inserting: exactly
+/// three monitors and three silences are stored, the rest refused with the
+/// quota's message. Before the team lock, every writer counted the same
+/// rows and most of them passed.
+async fn quotas_hold_under_concurrent_writers(store: &MonitorStore) -> anyhow::Result<()> {
+    const WRITERS: usize = 16;
+    const MAX: usize = 3;
+    store.migrate().await?;
+    fn quota(others: &[lagwatch_model::Monitor]) -> Result<(), String> {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        if others.len() >= MAX {
+            Err(format!("team has {} monitors, max {MAX}", others.len()))
+        } else {
+            Ok(())
+        }
+    }
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..WRITERS {
+        let (store, monitor) = (store.clone(), monitor(&format!("race-{i}")));
+        writers.spawn(async move { store.add_audited_within(&monitor, "test", &quota).await });
+    }
+    let monitors = writers.join_all().await;
+    let stored = monitors.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(stored, MAX, "{monitors:?}");
+    for refused in monitors.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(refused, lagwatch_store::StoreError::QuotaExceeded(m) if m.contains("max 3")),
+            "{refused}"
+        );
+    }
+    assert_eq!(store.list_team("payments").await?.len(), MAX);
+
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..WRITERS {
+        let store = store.clone();
+        writers.spawn(async move {
+            let now = lagwatch_model::now_ms();
+            let silence = lagwatch_model::NewSilence {
+                team: "payments".into(),
+                monitor_id: None,
+                cluster: None,
+                consumer_group: Some(format!("race-{i}")),
+                rule: None,
+                starts_at_ms: now,
+                ends_at_ms: now + 3_600_000,
+                created_by: "test".into(),
+                comment: "race".into(),
+            };
+            store.add_silence_within(&silence, Some(MAX as u32)).await
+        });
+    }
+    let silences = writers.join_all().await;
+    assert_eq!(silences.iter().filter(|r| r.is_ok()).count(), MAX);
+    assert_eq!(
+        store.list_silences(Some("payments"), false).await?.len(),
+        MAX
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mariadb_quotas_hold_under_concurrent_writers() -> anyhow::Result<()> {
+    let (url, mut admin, database) = common::throwaway_mariadb("lw_quota").await?;
+    let store = MonitorStore::connect(&url).await?;
+    let result = quotas_hold_under_concurrent_writers(&store).await;
+    store.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{database}`")))
+        .execute(&mut admin)
+        .await?;
+    result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_quotas_hold_under_concurrent_writers() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store =
+        MonitorStore::connect(&format!("sqlite://{}", dir.path().join("q.db").display())).await?;
+    quotas_hold_under_concurrent_writers(&store).await
+}

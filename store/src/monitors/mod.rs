@@ -16,16 +16,23 @@ use super::audit::{insert_audit, AuditAction};
 use super::{MonitorStore, StoreError};
 
 mod row;
-mod sql;
+pub(crate) mod sql;
 #[cfg(test)]
 mod tests;
 mod validation;
 
 use row::monitor_from_row;
-use sql::{insert_monitor, select_for_update, select_monitor, update_monitor, COLUMNS};
+pub(crate) use sql::lock_team;
+use sql::{
+    insert_monitor, select_for_update, select_monitor, team_monitors, update_monitor, COLUMNS,
+};
 pub use validation::{
     is_valid_team_name, is_valid_topic_name, validate_monitor, MAX_FOR_SECS, MAX_LIST_ITEMS,
 };
+
+/// A team limit checked inside a write's transaction: given the team's
+/// (other) monitors, `Err` with the message that refuses the write.
+pub type QuotaCheck<'a> = &'a (dyn Fn(&[Monitor]) -> Result<(), String> + Send + Sync);
 
 impl MonitorStore {
     /// Registers a monitor and returns it with its id.
@@ -42,8 +49,23 @@ impl MonitorStore {
         monitor: &NewMonitor,
         actor: &str,
     ) -> Result<Monitor, StoreError> {
+        self.add_audited_within(monitor, actor, &|_| Ok(())).await
+    }
+
+    /// [`add_audited`](Self::add_audited) after `quota` accepted the
+    /// team's current monitors, checked inside the same transaction with
+    /// the team's write lock held: requests racing at the limit cannot both
+    /// pass. A refusal is [`StoreError::QuotaExceeded`].
+    pub async fn add_audited_within(
+        &self,
+        monitor: &NewMonitor,
+        actor: &str,
+        quota: QuotaCheck<'_>,
+    ) -> Result<Monitor, StoreError> {
         validate_monitor(monitor)?;
         let mut tx = self.begin_write().await?;
+        lock_team(&mut tx, self.backend(), &monitor.team).await?;
+        quota(&team_monitors(&mut tx, &monitor.team).await?).map_err(StoreError::QuotaExceeded)?;
         let added = insert_monitor(&mut tx, monitor).await?;
         insert_audit(
             &mut tx,
@@ -81,14 +103,36 @@ impl MonitorStore {
         monitor: &NewMonitor,
         actor: &str,
     ) -> Result<Option<Monitor>, StoreError> {
+        self.update_audited_within(id, owner, monitor, actor, &|_| Ok(()))
+            .await
+    }
+
+    /// [`update_audited`](Self::update_audited) after `quota` accepted the
+    /// new team's other monitors (all but `id`), checked inside the same
+    /// transaction with that team's write lock held.
+    pub async fn update_audited_within(
+        &self,
+        id: i64,
+        owner: Option<&str>,
+        monitor: &NewMonitor,
+        actor: &str,
+        quota: QuotaCheck<'_>,
+    ) -> Result<Option<Monitor>, StoreError> {
         validate_monitor(monitor)?;
         let mut tx = self.begin_write().await?;
+        lock_team(&mut tx, self.backend(), &monitor.team).await?;
         let Some(before) = select_for_update(&mut tx, self.backend(), id).await? else {
             return Ok(None);
         };
         if owner.is_some_and(|team| team != before.team) {
             return Ok(None);
         }
+        let others: Vec<Monitor> = team_monitors(&mut tx, &monitor.team)
+            .await?
+            .into_iter()
+            .filter(|m| m.id != id)
+            .collect();
+        quota(&others).map_err(StoreError::QuotaExceeded)?;
         let Some(after) = update_monitor(&mut tx, id, monitor).await? else {
             return Ok(None);
         };

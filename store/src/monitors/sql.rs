@@ -35,6 +35,44 @@ pub(super) async fn select_for_update(
     row.as_ref().map(monitor_from_row).transpose()
 }
 
+/// Holds `team`'s write lock until the transaction ends, so quota checks
+/// of one team run one after the other. MySQL: the upsert takes an
+/// exclusive lock on the team's row (created on first use); SQLite's
+/// `BEGIN IMMEDIATE` already serialises every write, the row is only
+/// touched to keep both schemas alike.
+pub(crate) async fn lock_team(
+    conn: &mut AnyConnection,
+    backend: crate::Backend,
+    team: &str,
+) -> Result<(), StoreError> {
+    let upsert = match backend {
+        crate::Backend::MySql => {
+            "INSERT INTO team_locks (team, writes) VALUES (?, 1) \
+             ON DUPLICATE KEY UPDATE writes = writes + 1"
+        }
+        crate::Backend::Sqlite => {
+            "INSERT INTO team_locks (team, writes) VALUES (?, 1) \
+             ON CONFLICT (team) DO UPDATE SET writes = writes + 1"
+        }
+    };
+    sqlx::query(upsert).bind(team).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The monitors of `team`, read inside the caller's transaction.
+pub(super) async fn team_monitors(
+    conn: &mut AnyConnection,
+    team: &str,
+) -> Result<Vec<Monitor>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM monitors WHERE team = ? ORDER BY id"
+    )))
+    .bind(team)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(monitor_from_row).collect()
+}
+
 pub(super) async fn select_monitor(
     conn: &mut AnyConnection,
     id: i64,
