@@ -11,16 +11,13 @@ tests/infra/up.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# Supply chain (deny.toml). The RustSec database cannot be fetched here:
-# advisories are checked only against a snapshot in $LAGWATCH_ADVISORY_DB.
-command -v cargo-deny >/dev/null || cargo install cargo-deny --locked
+# Supply chain (deny.toml): licences, duplicate crates and sources, then
+# advisories and yanked crates against the vendored RustSec snapshot (offline;
+# prints the snapshot's date). cargo-deny is pinned: deny/advisories.sh relies
+# on its database layout.
+command -v cargo-deny >/dev/null || cargo install cargo-deny --version 0.20.2 --locked
 cargo deny --locked check licenses bans sources
-if [[ -n "${LAGWATCH_ADVISORY_DB:-}" ]]; then
-    deny_config=$(mktemp)
-    sed "s|^\[advisories\]|[advisories]\ndb-path = \"${LAGWATCH_ADVISORY_DB}\"|" deny.toml >"$deny_config"
-    cargo deny --locked check --config "$deny_config" --disable-fetch advisories
-    rm -f "$deny_config"
-fi
+deny/advisories.sh
 cargo test --workspace --locked "$@"
 tests/readme/run.sh  # every sh/bash block of README.md, in a temporary HOME
 # The team API fuzzed from its own OpenAPI document (about a minute).
