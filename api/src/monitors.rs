@@ -10,37 +10,66 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use lagwatch_model::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::{self, Params};
+use crate::openapi::responses::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
+};
+use crate::openapi::schemas::{EmailAddress, TopicName};
 use crate::router::ApiState;
 
-/// A monitor as sent by clients: [`Monitor`] without `id`; `team` optional
-/// for team tokens.
-#[derive(Debug, Clone, Deserialize)]
+/// A monitor without `id`. `team` is optional for team tokens (forced to
+/// the token's team; another team is 403) and required for the admin on
+/// create.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "cluster": "local",
+    "consumer_group": "billing",
+    "topics": ["orders"],
+    "lag_threshold": 500,
+    "for_secs": 60,
+    "emails": ["oncall@example.com"]
+}))]
 pub struct MonitorInput {
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub team: Option<String>,
+    /// A configured cluster (GET /api/v1/clusters)
+    #[schema(min_length = 1, max_length = 255)]
     pub cluster: String,
+    /// Group id, or an anchored regular expression (at most 255
+    /// characters) with group_match=regex
+    #[schema(min_length = 1, max_length = 255)]
     pub consumer_group: String,
     #[serde(default)]
+    #[schema(default = "exact")]
     pub group_match: GroupMatch,
+    /// Empty (and no topic_regex) = every topic of the group
     #[serde(default)]
+    #[schema(value_type = Vec<TopicName>, max_items = 50)]
     pub topics: Vec<String>,
+    /// Anchored regular expression; compiled with a size limit
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub topic_regex: Option<String>,
+    #[schema(minimum = 1)]
     pub lag_threshold: i64,
     #[serde(default)]
+    #[schema(maximum = 604800, default = 0)]
     pub for_secs: u64,
     #[serde(default)]
+    #[schema(value_type = Vec<EmailAddress>, max_items = 50)]
     pub emails: Vec<String>,
     #[serde(default)]
+    #[schema(default = "read_uncommitted")]
     pub isolation: Isolation,
     #[serde(default)]
+    #[schema(default = "estimate")]
     pub time_lag: TimeLagMode,
     #[serde(default)]
     pub alerting: AlertSettings,
@@ -100,26 +129,101 @@ impl MonitorInput {
     }
 }
 
-/// `GET /whoami`.
-pub async fn whoami(caller: Caller, State(state): State<ApiState>) -> Json<Value> {
-    Json(json!({
-        "team": caller.team(),
-        "admin": caller.is_admin(),
-        "grafana_url": state.grafana_url(),
-    }))
+/// The answer of `/whoami`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The token's team; `null` for the admin token.
+    #[schema(required = true)]
+    pub team: Option<String>,
+    pub admin: bool,
+    /// Where the web page links to Grafana.
+    #[schema(required = true)]
+    pub grafana_url: Option<String>,
 }
 
-/// `GET /clusters`: names only, never connection settings.
-pub async fn clusters(_caller: Caller, State(state): State<ApiState>) -> Json<Value> {
-    Json(json!({ "clusters": state.clusters() }))
+/// The answer of `/clusters`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterList {
+    pub clusters: Vec<String>,
 }
 
-/// `GET /monitors[?team=]`.
+/// The answer of `GET /monitors`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MonitorList {
+    pub monitors: Vec<Monitor>,
+}
+
+/// `?team=` of the list endpoints.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TeamQuery {
+    /// Admin only: one team (ignored for team tokens)
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub team: Option<String>,
+}
+
+/// A monitor id in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MonitorId {
+    /// The monitor's id.
+    pub id: i64,
+}
+
+/// Who the token belongs to
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    operation_id = "whoami",
+    responses(
+        (status = 200, description = "The caller", body = WhoAmI),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+    ),
+)]
+pub async fn whoami(caller: Caller, State(state): State<ApiState>) -> Json<WhoAmI> {
+    Json(WhoAmI {
+        team: caller.team().map(String::from),
+        admin: caller.is_admin(),
+        grafana_url: state.grafana_url().map(String::from),
+    })
+}
+
+/// Configured cluster names (never their settings)
+#[utoipa::path(
+    get,
+    path = "/api/v1/clusters",
+    operation_id = "listClusters",
+    responses(
+        (status = 200, description = "Cluster names", body = ClusterList),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+    ),
+)]
+pub async fn clusters(_caller: Caller, State(state): State<ApiState>) -> Json<ClusterList> {
+    Json(ClusterList {
+        clusters: state.clusters().to_vec(),
+    })
+}
+
+/// The team's monitors (admin: all, or ?team=)
+#[utoipa::path(
+    get,
+    path = "/api/v1/monitors",
+    operation_id = "listMonitors",
+    params(TeamQuery),
+    responses(
+        (status = 200, description = "Monitors by id", body = MonitorList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn list(
     caller: Caller,
     State(state): State<ApiState>,
     query: Result<Query<Params>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MonitorList>, ApiError> {
     let params = input::params(query)?;
     // Checked for every caller, used only by the admin.
     let asked = input::optional_team(&params, "team")?;
@@ -128,10 +232,29 @@ pub async fn list(
         (None, Some(team)) => state.store().list_team(&team).await?,
         (None, None) => state.store().list().await?,
     };
-    Ok(Json(json!({ "monitors": monitors })))
+    Ok(Json(MonitorList { monitors }))
 }
 
-/// `POST /monitors`.
+/// Register a monitor (audited)
+#[utoipa::path(
+    post,
+    path = "/api/v1/monitors",
+    operation_id = "createMonitor",
+    request_body = MonitorInput,
+    responses(
+        (status = 201, description = "The stored monitor", body = Monitor, links(
+            ("getMonitor" = (operation_id = "getMonitor", parameters(("id" = "$response.body#/id")))),
+            ("updateMonitor" = (operation_id = "updateMonitor", parameters(("id" = "$response.body#/id")))),
+            ("deleteMonitor" = (operation_id = "deleteMonitor", parameters(("id" = "$response.body#/id")))),
+            ("monitorStatus" = (operation_id = "monitorStatus", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn create(
     caller: Caller,
     State(state): State<ApiState>,
@@ -150,7 +273,20 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(added)))
 }
 
-/// `GET /monitors/{id}`.
+/// One monitor
+#[utoipa::path(
+    get,
+    path = "/api/v1/monitors/{id}",
+    operation_id = "getMonitor",
+    params(MonitorId),
+    responses(
+        (status = 200, description = "The monitor", body = Monitor),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn get_one(
     caller: Caller,
     State(state): State<ApiState>,
@@ -160,7 +296,23 @@ pub async fn get_one(
     Ok(Json(visible_monitor(&caller, &state, id).await?))
 }
 
-/// `PUT /monitors/{id}`.
+/// Replace a monitor (audited)
+#[utoipa::path(
+    put,
+    path = "/api/v1/monitors/{id}",
+    operation_id = "updateMonitor",
+    params(MonitorId),
+    request_body = MonitorInput,
+    responses(
+        (status = 200, description = "The stored monitor", body = Monitor),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn update(
     caller: Caller,
     State(state): State<ApiState>,
@@ -183,7 +335,20 @@ pub async fn update(
     Ok(Json(updated))
 }
 
-/// `DELETE /monitors/{id}`.
+/// Delete a monitor (audited)
+#[utoipa::path(
+    delete,
+    path = "/api/v1/monitors/{id}",
+    operation_id = "deleteMonitor",
+    params(MonitorId),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn remove(
     caller: Caller,
     State(state): State<ApiState>,

@@ -8,43 +8,92 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use lagwatch_model::{now_ms, NewSilence, Silence};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::{self, Params};
+use crate::monitors::TeamQuery;
+use crate::openapi::responses::{
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
+};
 use crate::router::ApiState;
 
 /// Longest silence: 90 days, as the store allows.
 const MAX_DURATION_SECS: u64 = (lagwatch_store::MAX_SILENCE_MS / 1_000) as u64;
 
-/// A silence as sent by clients; every matcher left out matches anything.
-#[derive(Debug, Clone, Deserialize)]
+/// A silence as sent by clients, starting now; every matcher left out
+/// matches anything.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"duration_secs": 3600, "comment": "deploy"}))]
 pub struct SilenceInput {
     /// Required with the admin token; a team token's own team otherwise.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub team: Option<String>,
+    /// A monitor of the same team
     #[serde(default)]
     pub monitor_id: Option<i64>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     pub cluster: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     pub consumer_group: Option<String>,
+    /// Rule name (`lag_threshold`, `lag_status`, ...)
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
     pub rule: Option<String>,
+    #[schema(minimum = 1, maximum = 7776000)]
     pub duration_secs: u64,
     #[serde(default)]
+    #[schema(max_length = 1024, default = "")]
     pub comment: String,
 }
 
-/// `GET /silences?all=&team=`.
+/// The answer of `GET /silences`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SilenceList {
+    pub silences: Vec<Silence>,
+}
+
+/// `?all=` of `GET /silences`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SilenceQuery {
+    /// Also expired silences
+    #[param(default = false)]
+    pub all: Option<bool>,
+}
+
+/// A silence id in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SilenceId {
+    /// The silence's id.
+    pub id: i64,
+}
+
+/// Silences that have not ended (all=true: also expired)
+#[utoipa::path(
+    get,
+    path = "/api/v1/silences",
+    operation_id = "listSilences",
+    params(SilenceQuery, TeamQuery),
+    responses(
+        (status = 200, description = "Silences, newest first", body = SilenceList),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn list(
     caller: Caller,
     State(state): State<ApiState>,
     query: Result<Query<Params>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SilenceList>, ApiError> {
     let params = input::params(query)?;
     let all = input::flag(&params, "all")?;
     // Checked for every caller, used only by the admin.
@@ -54,10 +103,26 @@ pub async fn list(
         None => asked,
     };
     let silences = state.store().list_silences(team.as_deref(), all).await?;
-    Ok(Json(json!({ "silences": silences })))
+    Ok(Json(SilenceList { silences }))
 }
 
-/// `POST /silences`.
+/// Mute matching alerts from now on
+#[utoipa::path(
+    post,
+    path = "/api/v1/silences",
+    operation_id = "createSilence",
+    request_body = SilenceInput,
+    responses(
+        (status = 201, description = "The silence", body = Silence, links(
+            ("expireSilence" = (operation_id = "expireSilence", parameters(("id" = "$response.body#/id")))),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn create(
     caller: Caller,
     State(state): State<ApiState>,
@@ -123,7 +188,20 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(silence)))
 }
 
-/// `DELETE /silences/{id}`: ends it now and returns it.
+/// End a silence now
+#[utoipa::path(
+    delete,
+    path = "/api/v1/silences/{id}",
+    operation_id = "expireSilence",
+    params(SilenceId),
+    responses(
+        (status = 200, description = "The expired silence", body = Silence),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+    ),
+)]
 pub async fn expire(
     caller: Caller,
     State(state): State<ApiState>,

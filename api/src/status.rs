@@ -22,31 +22,44 @@ use lagwatch_history::status_replay::{replay, ReplayedGroup, REPLAY_POINTS};
 use lagwatch_model::{Isolation, Monitor};
 use lagwatch_rules::{RuleSet, Status};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input;
-use crate::monitors::visible_monitor;
+use crate::monitors::{visible_monitor, MonitorId};
+use crate::openapi::responses::{
+    BadRequest, HistoryUnavailable, NotFound, RateLimited, Unauthorized,
+};
+use crate::openapi::schemas::WindowStatus;
 use crate::router::ApiState;
 
 /// The answer of `/monitors/{id}/status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MonitorStatus {
     pub monitor_id: i64,
     pub lag_threshold: i64,
     /// The monitor's isolation (`read_uncommitted`, `read_committed`).
     pub isolation: Isolation,
-    /// What lag is measured against: `high_watermark`, or
-    /// `last_stable_offset` for a read_committed monitor.
-    pub lag_basis: &'static str,
+    /// What lag is measured against: the last stable offset for a
+    /// read_committed monitor.
+    pub lag_basis: LagBasis,
     /// How far back samples are looked for.
     pub window_secs: u32,
     /// One entry per group with samples in the window, by name.
     pub groups: Vec<GroupStatus>,
 }
 
+/// What a monitor's lag is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LagBasis {
+    HighWatermark,
+    LastStableOffset,
+}
+
 /// The latest state of one consumer group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct GroupStatus {
     pub cluster: String,
     pub consumer_group: String,
@@ -54,8 +67,10 @@ pub struct GroupStatus {
     pub ts_ms: i64,
     pub max_lag: i64,
     pub total_lag: i64,
+    #[schema(required = true)]
     pub max_time_lag_ms: Option<i64>,
     /// The worst partition window status.
+    #[schema(value_type = WindowStatus)]
     pub status: Status,
     /// The worst partition threshold verdict.
     pub threshold_state: ThresholdState,
@@ -63,27 +78,33 @@ pub struct GroupStatus {
 }
 
 /// The latest state of one partition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PartitionStatus {
     pub topic: String,
     pub partition: i32,
+    #[schema(required = true)]
     pub committed_offset: Option<i64>,
     pub end_offset: i64,
     /// Last stable offset, when sampled (groups of read_committed
     /// monitors).
+    #[schema(required = true)]
     pub lso_offset: Option<i64>,
     /// `null` when the group has no committed offset here.
+    #[schema(required = true)]
     pub lag: Option<i64>,
+    #[schema(required = true)]
     pub time_lag_ms: Option<i64>,
     /// Window status, replayed from `samples` samples.
+    #[schema(value_type = WindowStatus)]
     pub status: Status,
+    /// How many samples the status was judged from.
     pub samples: usize,
     pub threshold_state: ThresholdState,
 }
 
 /// A partition's lag against the monitor's `lag_threshold`, in order of
 /// severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ThresholdState {
     Ok,
@@ -91,7 +112,21 @@ pub enum ThresholdState {
     OverThreshold,
 }
 
-/// `GET /monitors/{id}/status`.
+/// Latest lag per partition of the monitor's group(s), last 5 minutes, from ClickHouse
+#[utoipa::path(
+    get,
+    path = "/api/v1/monitors/{id}/status",
+    operation_id = "monitorStatus",
+    params(MonitorId),
+    responses(
+        (status = 200, description = "Status", body = MonitorStatus),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = HistoryUnavailable),
+    ),
+)]
 pub async fn monitor_status(
     caller: Caller,
     State(state): State<ApiState>,
@@ -164,8 +199,8 @@ pub fn summarise(monitor: &Monitor, groups: Vec<ReplayedGroup>) -> MonitorStatus
         lag_threshold: monitor.lag_threshold,
         isolation: monitor.isolation,
         lag_basis: match monitor.isolation {
-            Isolation::ReadCommitted => "last_stable_offset",
-            Isolation::ReadUncommitted => "high_watermark",
+            Isolation::ReadCommitted => LagBasis::LastStableOffset,
+            Isolation::ReadUncommitted => LagBasis::HighWatermark,
         },
         window_secs: STATUS_WINDOW_SECS,
         groups,
@@ -223,7 +258,7 @@ mod tests {
         points.push(point("billing-eu", 1, 25_000, Some(900)));
         points.push(point("billing-us", 0, 25_000, None));
         let status = summarise(&monitor, replay(&monitor, &points, &RuleSet::defaults()));
-        assert_eq!(status.lag_basis, "high_watermark");
+        assert_eq!(status.lag_basis, LagBasis::HighWatermark);
         let eu = &status.groups[0];
         assert_eq!(
             (eu.max_lag, eu.total_lag, eu.max_time_lag_ms, eu.ts_ms),
@@ -249,7 +284,7 @@ mod tests {
         let monitor = monitor(Isolation::ReadCommitted);
         let points = [point("billing-eu", 0, 0, Some(100))];
         let status = summarise(&monitor, replay(&monitor, &points, &RuleSet::defaults()));
-        assert_eq!(status.lag_basis, "last_stable_offset");
+        assert_eq!(status.lag_basis, LagBasis::LastStableOffset);
         let partition = &status.groups[0].partitions[0];
         assert_eq!(
             (partition.lag, partition.lso_offset),

@@ -11,6 +11,7 @@ use crate::AlertEvent;
 
 /// A stored silence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Silence {
     pub id: i64,
     /// Owning team: a silence only ever matches that team's alerts.
@@ -29,6 +30,7 @@ pub struct Silence {
     /// Who created it (a team name, `admin`, or `cli`).
     pub created_by: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub comment: String,
     pub created_at_ms: i64,
 }

@@ -16,6 +16,7 @@ const COLUMNS: &str =
 
 /// What kind of object an audit row is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditSubject {
     #[default]
@@ -46,6 +47,7 @@ impl AuditSubject {
 /// What happened to the subject: monitors are created, updated and
 /// deleted; silences created and expired; tokens issued and revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditAction {
     Create,
@@ -83,6 +85,7 @@ impl AuditAction {
 
 /// One audit-log row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: i64,
     pub ts_ms: i64,
@@ -94,6 +97,7 @@ pub struct AuditEntry {
     /// What the row is about; `monitor` for rows written before silences
     /// and tokens were audited.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub subject: AuditSubject,
     pub action: AuditAction,
     /// The monitor's id; 0 for silence and token entries (a silence's
@@ -102,16 +106,20 @@ pub struct AuditEntry {
     pub monitor_id: i64,
     /// The subject's id: the monitor's, the silence's or the token's.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub subject_id: i64,
     /// The monitor before the change; `None` for creates and for other
     /// subjects.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub before: Option<Monitor>,
     /// The monitor after the change; `None` for deletes and for other
     /// subjects.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub after: Option<Monitor>,
     /// A silence or token as it is after the change (a token without
     /// anything that would let one use it); `None` for monitors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub record: Option<serde_json::Value>,
 }
 

@@ -16,6 +16,7 @@ const COLUMNS: &str = "id, team, created_at_ms, last4, expires_at_ms, last_used_
 
 /// A stored token, without anything that would let one use it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TokenInfo))]
 pub struct ApiToken {
     pub id: i64,
     /// The team the token acts for.
@@ -25,10 +26,12 @@ pub struct ApiToken {
     pub last4: String,
     /// When the token stops working; never with `None`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expires_at_ms: Option<i64>,
     /// When the token last authenticated a request (recorded at most about
     /// once a minute); never used with `None`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_used_at_ms: Option<i64>,
 }
 
