@@ -1,10 +1,13 @@
 //! The lagwatch team API: a JSON REST API over the monitor store and the
 //! ClickHouse history, with per-team tokens, served on the agent's HTTP
 //! listener next to `/metrics`. The contract (paths, bodies, error shape)
-//! is `api/openapi.json`, served at `/openapi.json`.
+//! is the OpenAPI document generated from the handlers and body types
+//! ([`openapi`]), served at `/openapi.json` and checked in as
+//! `api/openapi.json`.
 //!
 //! # Layout
-//! - [`router`]: the routes, the shared [`ApiState`] and the fallbacks.
+//! - [`router`]: the routes (each at the path and methods of its handler's
+//!   `#[utoipa::path]`), the shared [`ApiState`] and the fallbacks.
 //! - [`auth`]: bearer tokens (generation, hashing, constant-time checks)
 //!   and the [`auth::Caller`] extractor.
 //! - [`error`]: [`ApiError`], the one JSON error shape of every 4xx/5xx.
