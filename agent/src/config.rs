@@ -331,6 +331,9 @@ impl AppConfig {
             {
                 return Err("`clickhouse.database` may only hold letters, digits and _".into());
             }
+            // A missing or empty CA file fails the start, not every write.
+            lagwatch_history::transport::check_tls(clickhouse)
+                .map_err(|e| format!("`clickhouse.ca_file`: {e}"))?;
         }
         for (index, webhook) in self.webhooks.iter().enumerate() {
             webhook
@@ -530,6 +533,18 @@ severity = "critical"
         let error = load(&bad).expect_err("unknown template field").to_string();
         assert!(
             error.contains("webhooks[0]") && error.contains("nope"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_clickhouse_ca_file_fails_the_start() {
+        let text = format!(
+            "{VALID}\n[clickhouse]\nurl = \"https://ch.example:8443\"\nca_file = \"/nonexistent/ca.pem\"\n"
+        );
+        let error = load(&text).expect_err("missing CA file").to_string();
+        assert!(
+            error.contains("clickhouse.ca_file") && error.contains("/nonexistent/ca.pem"),
             "{error}"
         );
     }
