@@ -3,36 +3,19 @@
 //! by [`crate::status_reader`].) Values are always bound, never spliced
 //! into the SQL.
 
+use crate::rows::AlertRow;
 use crate::{ClickHouseConfig, HistoryError};
 use lagwatch_model::LaggingPartition;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// How far back the status answers look for a partition's samples.
 pub const STATUS_WINDOW_SECS: u32 = 300;
 /// Most currently-firing alerts one answer lists.
 const MAX_FIRING: u32 = 1_000;
 
-/// One `alert_events` row.
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
-struct AlertEventRow {
-    ts_ms: i64,
-    fingerprint: String,
-    rule: String,
-    state: String,
-    monitor_id: i64,
-    team: String,
-    cluster: String,
-    consumer_group: String,
-    max_lag: i64,
-    total_lag: i64,
-    threshold: i64,
-    partitions: String,
-    status: String,
-    muted_by: String,
-}
-
-/// An alert event as the API returns it: the JSON shape of
-/// [`lagwatch_model::AlertEvent`] for the columns history keeps.
+/// An alert event as the API returns it: a projection of an
+/// [`AlertRow`] into the JSON shape of [`lagwatch_model::AlertEvent`]
+/// (partitions parsed, empty columns absent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AlertView {
     pub fingerprint: String,
@@ -67,33 +50,29 @@ pub struct AlertView {
     // docs/alert-records.md.
 }
 
-impl AlertEventRow {
-    fn into_view(self) -> AlertView {
+impl From<AlertRow> for AlertView {
+    fn from(row: AlertRow) -> Self {
         AlertView {
             // Partitions the current schema cannot read are shown as none
             // rather than failing the whole answer.
-            partitions: serde_json::from_str::<Vec<LaggingPartition>>(&self.partitions)
+            partitions: serde_json::from_str::<Vec<LaggingPartition>>(&row.partitions)
                 .unwrap_or_default(),
-            fingerprint: self.fingerprint,
-            rule: self.rule,
-            state: self.state,
-            monitor_id: self.monitor_id,
-            team: self.team,
-            cluster: self.cluster,
-            consumer_group: self.consumer_group,
-            max_lag: self.max_lag,
-            total_lag: self.total_lag,
-            threshold: self.threshold,
-            ts_ms: self.ts_ms,
-            status: (!self.status.is_empty()).then_some(self.status),
-            muted_by: (!self.muted_by.is_empty()).then_some(self.muted_by),
+            fingerprint: row.fingerprint,
+            rule: row.rule,
+            state: row.state,
+            monitor_id: row.monitor_id,
+            team: row.team,
+            cluster: row.cluster,
+            consumer_group: row.consumer_group,
+            max_lag: row.max_lag,
+            total_lag: row.total_lag,
+            threshold: row.threshold,
+            ts_ms: row.ts,
+            status: (!row.status.is_empty()).then_some(row.status),
+            muted_by: (!row.muted_by.is_empty()).then_some(row.muted_by),
         }
     }
 }
-
-const ALERT_COLUMNS: &str = "toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, fingerprint, rule, \
-     state, monitor_id, team, cluster, consumer_group, max_lag, total_lag, threshold, partitions, \
-     toString(status) AS status, muted_by";
 
 fn client(config: &ClickHouseConfig) -> clickhouse::Client {
     crate::client(config).with_database(&config.database)
@@ -135,16 +114,16 @@ pub async fn firing_alerts(
     let (condition, binding) = team_condition(team);
     let sql = format!(
         "SELECT * FROM ( \
-           SELECT {ALERT_COLUMNS} FROM alert_events WHERE {condition} \
+           SELECT ?fields FROM alert_events WHERE {condition} \
            ORDER BY fingerprint, ts DESC, muted_by DESC LIMIT 1 BY fingerprint \
-         ) WHERE state = 'firing' ORDER BY ts_ms DESC, fingerprint LIMIT {MAX_FIRING}"
+         ) WHERE state = 'firing' ORDER BY ts DESC, fingerprint LIMIT {MAX_FIRING}"
     );
     let mut query = client(config).query(&sql);
     if let Some(team) = binding {
         query = query.bind(team);
     }
-    let rows = query.fetch_all::<AlertEventRow>().bounded(config).await?;
-    Ok(rows.into_iter().map(AlertEventRow::into_view).collect())
+    let rows = query.fetch_all::<AlertRow>().bounded(config).await?;
+    Ok(rows.into_iter().map(AlertView::from).collect())
 }
 
 /// Alert events, newest first, optionally of one team and one monitor.
@@ -161,7 +140,7 @@ pub async fn alert_history(
         ""
     };
     let sql = format!(
-        "SELECT {ALERT_COLUMNS} FROM alert_events WHERE {condition}{monitor_condition} \
+        "SELECT ?fields FROM alert_events WHERE {condition}{monitor_condition} \
          ORDER BY ts DESC, fingerprint LIMIT ?"
     );
     let mut query = client(config).query(&sql);
@@ -173,10 +152,10 @@ pub async fn alert_history(
     }
     let rows = query
         .bind(limit)
-        .fetch_all::<AlertEventRow>()
+        .fetch_all::<AlertRow>()
         .bounded(config)
         .await?;
-    Ok(rows.into_iter().map(AlertEventRow::into_view).collect())
+    Ok(rows.into_iter().map(AlertView::from).collect())
 }
 
 fn team_condition(team: Option<&str>) -> (&'static str, Option<&str>) {

@@ -11,16 +11,17 @@
 //! into the SQL.
 
 use crate::reader::{Bounded, STATUS_WINDOW_SECS};
+use crate::rows::SampleRow;
 use crate::{ClickHouseConfig, HistoryError};
 use lagwatch_model::matching::anchored_pattern;
 use lagwatch_model::{GroupMatch, Monitor};
-use serde::Deserialize;
 
 /// Most sample rows one answer reads (partitions × points).
 const MAX_ROWS: u32 = 200_000;
 
-/// One stored sample of one partition of one group.
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Deserialize)]
+/// One stored sample of one partition of one group: a [`SampleRow`] of
+/// a known cluster, with the last stable offset as an offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionPoint {
     pub consumer_group: String,
     pub topic: String,
@@ -36,6 +37,25 @@ pub struct PartitionPoint {
     /// `Empty`, ...); may be up to a few cycles old.
     pub group_state: String,
     pub members: u32,
+}
+
+impl From<SampleRow> for PartitionPoint {
+    fn from(row: SampleRow) -> Self {
+        PartitionPoint {
+            lso_offset: row
+                .lso_behind_end
+                .map(|behind| row.end_offset.saturating_sub(behind)),
+            consumer_group: row.consumer_group,
+            topic: row.topic,
+            partition: row.partition,
+            ts_ms: row.ts,
+            committed_offset: row.committed_offset,
+            end_offset: row.end_offset,
+            time_lag_ms: row.time_lag_ms,
+            group_state: row.group_state,
+            members: row.members,
+        }
+    }
 }
 
 /// The newest `points` samples (within [`STATUS_WINDOW_SECS`]) of each
@@ -68,15 +88,13 @@ pub async fn recent_points(
     };
     let sql = format!(
         "SELECT * FROM ( \
-           SELECT consumer_group, topic, partition, toInt64(toUnixTimestamp64Milli(ts)) AS ts_ms, \
-           committed_offset, end_offset, lso_offset, time_lag_ms, toString(group_state) AS group_state, members \
-           FROM lag_samples \
+           SELECT ?fields FROM lag_samples \
            WHERE cluster = ? AND {group_condition} AND {topic_condition} \
              AND ts >= now64(3) - toIntervalSecond(?) \
            ORDER BY consumer_group, topic, partition, ts DESC \
            LIMIT ? BY consumer_group, topic, partition \
            LIMIT {MAX_ROWS} \
-         ) ORDER BY consumer_group, topic, partition, ts_ms"
+         ) ORDER BY consumer_group, topic, partition, ts"
     );
     let mut query = crate::client(config)
         .with_database(&config.database)
@@ -92,10 +110,11 @@ pub async fn recent_points(
     let read = query
         .bind(STATUS_WINDOW_SECS)
         .bind(points)
-        .fetch_all::<PartitionPoint>()
+        .fetch_all::<SampleRow>()
         .bounded(config)
         .await?;
-    Ok(current_partitions(read, STALE_PARTITION_MS))
+    let points = read.into_iter().map(PartitionPoint::from).collect();
+    Ok(current_partitions(points, STALE_PARTITION_MS))
 }
 
 /// A partition whose newest sample is this much older than its group's
