@@ -15,8 +15,7 @@ use std::time::Duration;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use lagwatch_tls::client_settings;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::config::ClickHouseConfig;
@@ -48,7 +47,9 @@ pub(crate) fn clickhouse_client(config: &ClickHouseConfig) -> clickhouse::Client
     hyper.pool_idle_timeout(POOL_IDLE_TIMEOUT);
     let tls = tls_settings(config.ca_file.as_deref()).or_else(|error| {
         tracing::error!(%error, "ClickHouse TLS settings unusable; https requests will fail");
-        client_settings(RootCertStore::empty()).map(Arc::new)
+        client_settings(RootCertStore::empty())
+            .map(Arc::new)
+            .map_err(TlsSetupError::from)
     });
     match tls {
         Ok(tls) => {
@@ -82,53 +83,15 @@ fn tls_settings(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSetupErr
     if let Some(settings) = built.lock().ok().and_then(|map| map.get(&key).cloned()) {
         return Ok(settings);
     }
-    let roots = match ca_file {
-        Some(path) => roots_from_file(path)?,
-        None => platform_roots(),
-    };
+    let roots = lagwatch_tls::trusted_roots(ca_file, "ClickHouse").map_err(|error| {
+        TlsSetupError::CaFile {
+            path: error.path,
+            reason: error.reason,
+        }
+    })?;
     let settings = Arc::new(client_settings(roots)?);
     if let Ok(mut map) = built.lock() {
         map.insert(key, settings.clone());
     }
     Ok(settings)
-}
-
-fn client_settings(roots: RootCertStore) -> Result<ClientConfig, TlsSetupError> {
-    Ok(
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
-fn roots_from_file(path: &Path) -> Result<RootCertStore, TlsSetupError> {
-    let fail = |reason: String| TlsSetupError::CaFile {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut roots = RootCertStore::empty();
-    let certificates =
-        CertificateDer::pem_file_iter(path).map_err(|error| fail(error.to_string()))?;
-    for certificate in certificates {
-        let certificate = certificate.map_err(|error| fail(error.to_string()))?;
-        roots
-            .add(certificate)
-            .map_err(|error| fail(error.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(fail("no PEM certificate in the file".to_string()));
-    }
-    Ok(roots)
-}
-
-fn platform_roots() -> RootCertStore {
-    let found = rustls_native_certs::load_native_certs();
-    for error in &found.errors {
-        tracing::warn!(%error, "a platform CA certificate could not be loaded");
-    }
-    let mut roots = RootCertStore::empty();
-    let (added, ignored) = roots.add_parsable_certificates(found.certs);
-    tracing::debug!(added, ignored, "platform CA certificates for ClickHouse");
-    roots
 }

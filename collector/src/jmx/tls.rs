@@ -3,59 +3,21 @@
 //!
 //! Jolokia agents and Prometheus exporters that carry broker credentials
 //! are often served with a certificate from a private CA, so the HTTP
-//! client is given its rustls settings here (the `ring` provider, as the
-//! Kafka client) instead of relying on process-wide defaults.
+//! client is given its rustls settings here (built by `lagwatch_tls`: the
+//! `ring` provider, as the Kafka client) instead of relying on
+//! process-wide defaults.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConfig, RootCertStore};
+use rustls::ClientConfig;
 
 /// rustls client settings trusting only the certificates in `ca_file`, or
 /// the platform's roots when there is none. Errors say what is wrong with
 /// the file.
 pub(crate) fn client_settings(ca_file: Option<&Path>) -> Result<ClientConfig, String> {
-    let roots = match ca_file {
-        Some(path) => roots_from_file(path)?,
-        None => platform_roots(),
-    };
-    Ok(
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|error| error.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
-fn roots_from_file(path: &Path) -> Result<RootCertStore, String> {
-    let shown = path.display();
-    let mut roots = RootCertStore::empty();
-    let certificates =
-        CertificateDer::pem_file_iter(path).map_err(|error| format!("{shown}: {error}"))?;
-    for certificate in certificates {
-        let certificate = certificate.map_err(|error| format!("{shown}: {error}"))?;
-        roots
-            .add(certificate)
-            .map_err(|error| format!("{shown}: {error}"))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("{shown}: no PEM certificate in the file"));
-    }
-    Ok(roots)
-}
-
-fn platform_roots() -> RootCertStore {
-    let found = rustls_native_certs::load_native_certs();
-    for error in &found.errors {
-        tracing::warn!(%error, "a platform CA certificate could not be loaded");
-    }
-    let mut roots = RootCertStore::empty();
-    let (added, ignored) = roots.add_parsable_certificates(found.certs);
-    tracing::debug!(added, ignored, "platform CA certificates for JMX endpoints");
-    roots
+    let roots =
+        lagwatch_tls::trusted_roots(ca_file, "JMX endpoints").map_err(|error| error.to_string())?;
+    lagwatch_tls::client_settings(roots).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]
