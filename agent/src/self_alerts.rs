@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lagwatch_model::{now_ms, AlertEvent, AlertState, Rule, Secret};
+use lagwatch_model::{now_ms, AlertEvent, AlertState, Notification, Recipients, Rule, Secret};
 use lagwatch_sinks::heartbeat::Heartbeat;
 use lagwatch_sinks::Outbox;
 use serde::{Deserialize, Serialize};
@@ -174,14 +174,10 @@ fn firing(operators: &Operators, check: &str, problem: String, now: i64) -> Aler
             threshold: 0,
             ts_ms: now,
             partitions: Vec::new(),
-            emails: operators.emails.clone(),
             status: None,
             topic: None,
             value: None,
             broker: None,
-            repeat: false,
-            muted_by: None,
-            webhooks: Vec::new(),
             reason: Some(problem),
             group_status: None,
         }
@@ -197,6 +193,11 @@ pub async fn run(
     outbox: Outbox,
     shutdown: CancellationToken,
 ) {
+    // The operators' addresses, added when sent (alerts carry none).
+    let recipients = Recipients {
+        emails: operators.emails.clone(),
+        webhooks: Vec::new(),
+    };
     let mut watch = SelfWatch::new(config.after, operators);
     let mut ticker = tokio::time::interval(config.check_every);
     // Self-alert sequences live apart from the notifier's.
@@ -214,13 +215,15 @@ pub async fn run(
                 Rule::SelfCheck(check) => check.strip_prefix("sink/").map(str::to_string),
                 _ => None,
             };
+            let notification = Notification::new(event).to(recipients.clone());
             let destinations: Vec<String> = outbox
-                .destinations(&event)
+                .destinations(&notification)
                 .into_iter()
                 .filter(|d| Some(d) != failing_sink.as_ref())
                 .collect();
+            let event = &notification.alert;
             tracing::warn!(rule = %event.rule, state = event.state.as_str(), reason = ?event.reason, destinations = destinations.len(), "self-alert");
-            outbox.submit(&event, sequence, &destinations);
+            outbox.submit(&notification, sequence, &destinations);
         }
     }
 }
@@ -300,7 +303,6 @@ mod tests {
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].rule, "self:collector/prod");
         assert_eq!(fired[0].cluster, "prod");
-        assert_eq!(fired[0].emails, vec!["oncall@example.com".to_string()]);
         assert_eq!(
             fired[0].summary(),
             "[FIRING] lagwatch collector/prod: not sampled for 40 s"

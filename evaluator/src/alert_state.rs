@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use lagwatch_kafka::{ensure_topic, ClusterConfig, TopicSpec};
-use lagwatch_model::{AlertEvent, AlertState};
+use lagwatch_model::{AlertState, Notification};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -47,8 +47,11 @@ pub struct StoredAlert {
     /// additions stay compatible; a change in meaning raises it.
     #[serde(default = "first_version")]
     pub v: u32,
-    /// The transition (firing or resolved) as notified.
-    pub event: AlertEvent,
+    /// The latest notification of the alert (transition or reminder) as
+    /// recorded: the alert, `repeat` and `muted_by`, never its recipients
+    /// (every evaluator reads this topic; recipients are looked up by
+    /// monitor id when a notification is sent again).
+    pub event: Notification,
     /// Whether every destination has finished with the notification
     /// (confirmed it, or refused it for good); `false` means "still owed:
     /// send again after a crash".
@@ -76,8 +79,9 @@ pub struct DeliveryFailure {
     pub reason: String,
 }
 
-/// The alert-state record format written by this build (docs/alert-records.md).
-pub const STATE_VERSION: u32 = 2;
+/// The alert-state record format written by this build (docs/alert-records.md):
+/// 3 since the `event` no longer carries recipients (`emails`, `webhooks`).
+pub const STATE_VERSION: u32 = 3;
 
 const fn first_version() -> u32 {
     1
@@ -85,7 +89,7 @@ const fn first_version() -> u32 {
 
 impl StoredAlert {
     pub fn is_firing(&self) -> bool {
-        self.event.state == AlertState::Firing
+        self.event.alert.state == AlertState::Firing
     }
 }
 
@@ -245,7 +249,7 @@ impl AlertStateStore {
             topic: self.topic.clone(),
             message: e.to_string(),
         })?;
-        let key = alert.event.fingerprint.clone();
+        let key = alert.event.alert.fingerprint.clone();
         if let Ok(mut records) = self.records.write() {
             records.insert(key.clone(), alert);
         }
@@ -278,8 +282,8 @@ impl AlertStateStore {
         let records = self.records.read().ok()?;
         records
             .values()
-            .find(|r| r.inhibits && r.is_firing() && r.event.cluster == cluster)
-            .map(|r| r.event.fingerprint.clone())
+            .find(|r| r.inhibits && r.is_firing() && r.event.alert.cluster == cluster)
+            .map(|r| r.event.alert.fingerprint.clone())
     }
 }
 
@@ -289,8 +293,8 @@ impl AlertMemory for AlertStateStore {
         let record = records.get(fingerprint)?;
         Some(Remembered {
             firing: record.is_firing(),
-            as_of_ms: record.event.ts_ms,
-            status: record.event.status.clone(),
+            as_of_ms: record.event.alert.ts_ms,
+            status: record.event.alert.status.clone(),
         })
     }
 }

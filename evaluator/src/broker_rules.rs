@@ -26,7 +26,8 @@ pub const BROKER_STALE_MS: i64 = 5 * 60 * 1000;
 pub struct BrokerAlertRouting {
     /// Team recorded on broker alerts (silences match it).
     pub team: String,
-    /// Mail recipients of broker alerts.
+    /// Mail recipients of broker alerts (the notifier adds them when it
+    /// sends; alerts carry no recipients).
     pub emails: Vec<String>,
 }
 
@@ -168,7 +169,6 @@ impl BrokerEngine {
             threshold: rule.value as i64,
             ts_ms: sample.ts_ms,
             partitions: Vec::new(),
-            emails: self.routing.emails.clone(),
             status: None,
             topic: None,
             value,
@@ -307,7 +307,6 @@ mod tests {
             .find(|e| e.rule == "broker:offline_partitions")
             .expect("fired");
         assert_eq!(offline.team, "platform");
-        assert_eq!(offline.emails, vec!["kafka-oncall@example.com".to_string()]);
         assert_eq!(offline.value, Some(4.0));
         assert_eq!(offline.fingerprint, "broker:offline_partitions/prod");
         assert!(offline

@@ -137,7 +137,8 @@ pub async fn run_consumer(
     );
     let mut notifier = notifier
         .with_redelivery_grace(config.redelivery_grace)
-        .with_routing(outputs.routing);
+        .with_routing(outputs.routing)
+        .with_broker_recipients(alerting.broker_routing.emails.clone());
     if let Some(events) = alerting.events.clone() {
         notifier = notifier.with_event_log(events);
     }

@@ -921,16 +921,12 @@ fn event(
         threshold,
         ts_ms: sample.ts_ms,
         partitions,
-        emails: monitor.emails.clone(),
         status,
         topic: None,
         value: None,
         broker: None,
-        repeat: false,
-        muted_by: None,
         reason: None,
         group_status: None,
-        webhooks: monitor.alerting.webhooks.clone(),
     }
 }
 

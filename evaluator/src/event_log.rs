@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use lagwatch_kafka::{ensure_topic, ClusterConfig, TopicSpec};
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 use prometheus::IntCounter;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -47,8 +47,9 @@ impl EventLog {
     }
 
     /// Queues `event` without waiting; a failure is logged and counted.
-    pub fn publish(&self, event: &AlertEvent) {
-        let payload = match serde_json::to_vec(event) {
+    pub fn publish(&self, notification: &Notification) {
+        let event = &notification.alert;
+        let payload = match serde_json::to_vec(notification) {
             Ok(payload) => payload,
             Err(error) => {
                 self.errors.inc();

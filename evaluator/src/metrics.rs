@@ -20,6 +20,11 @@ pub struct EvaluatorMetrics {
     pub alert_state_errors: IntCounter,
     /// Notifications a destination refused for good.
     pub notifications_rejected: IntCounter,
+    /// Notifications of a monitor's alert sent without the monitor's own
+    /// recipients: the monitor was deleted and this process never knew
+    /// them (recipients are not recorded), so only global destinations
+    /// were told.
+    pub notifications_without_recipients: IntCounter,
     /// Alerts whose latest notification some destination still owes.
     pub notifications_owed: IntGauge,
     /// Alert events that could not be published for history.
@@ -55,6 +60,10 @@ impl EvaluatorMetrics {
             notifications_rejected: IntCounter::new(
                 "lagwatch_notifications_rejected_total",
                 "Notifications a destination refused for good (recorded on the alert)",
+            )?,
+            notifications_without_recipients: IntCounter::new(
+                "lagwatch_notifications_without_recipients_total",
+                "Notifications of a deleted monitor's alert whose recipients this process never knew (sent to global destinations only)",
             )?,
             notifications_owed: IntGauge::new(
                 "lagwatch_notifications_owed",
@@ -114,6 +123,7 @@ impl EvaluatorMetrics {
         registry.register(Box::new(metrics.alert_state_errors.clone()))?;
         registry.register(Box::new(metrics.notifications_rejected.clone()))?;
         registry.register(Box::new(metrics.notifications_owed.clone()))?;
+        registry.register(Box::new(metrics.notifications_without_recipients.clone()))?;
         registry.register(Box::new(metrics.event_log_errors.clone()))?;
         registry.register(Box::new(metrics.samples_out_of_time.clone()))?;
         registry.register(Box::new(metrics.group_status.clone()))?;

@@ -15,6 +15,11 @@
 //!    refused it for good is recorded with its reason; nothing is ever
 //!    recorded delivered that a destination did not confirm.
 //!
+//! Recipients (the monitor's e-mail addresses and webhook URLs) are looked
+//! up by monitor id each time a notification is sent, never recorded: the
+//! alert-state and alert-event topics are shared, and global destinations
+//! must not learn a team's addresses. See [`Notifier::recipients_for`].
+//!
 //! A still-firing, unmuted alert is sent again every repeat interval (the
 //! monitor's `repeat_interval_secs`, else the rules file's). After a
 //! restart or rebalance the engine takes over recorded alerts; the notifier
@@ -25,7 +30,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use lagwatch_model::matching::Matcher;
-use lagwatch_model::{now_ms, AlertEvent, AlertState, Monitor, Rule, Silence};
+use lagwatch_model::{
+    now_ms, AlertEvent, AlertState, Monitor, Notification, Recipients, Rule, Silence,
+};
 use lagwatch_rules::RuleSet;
 use lagwatch_sinks::{Outbox, Outcome, Report};
 use lagwatch_store::monitor_watch::MonitorList;
@@ -43,7 +50,11 @@ pub const STATUS_CHANGE_NOT_PAGED: &str = "status change while firing (not paged
 /// What the notifier tracks of a firing alert.
 #[derive(Debug, Clone)]
 struct Tracked {
-    event: AlertEvent,
+    /// The latest notification (muted or not) of the alert.
+    event: Notification,
+    /// Who it went to, when this process knows (not after an adoption:
+    /// recipients are never recorded).
+    recipients: Option<Recipients>,
     last_sent_ms: i64,
     /// Whether the firing notification went out (not muted).
     sent: bool,
@@ -58,7 +69,7 @@ struct Owed {
     destinations: Vec<String>,
     failures: Vec<DeliveryFailure>,
     /// The notification itself (a refusal is published with it).
-    event: AlertEvent,
+    event: Notification,
 }
 
 /// The notification stage between the engine and the sinks.
@@ -84,6 +95,8 @@ pub struct Notifier {
     metrics: EvaluatorMetrics,
     /// Which shared sinks may receive each team's alerts.
     routing: crate::routing::SharedSinkRouting,
+    /// Mail recipients of broker alerts (`evaluator.broker_alert_emails`).
+    broker_emails: Vec<String>,
 }
 
 impl Notifier {
@@ -112,7 +125,14 @@ impl Notifier {
             matcher: Matcher::new(),
             metrics,
             routing: Default::default(),
+            broker_emails: Vec::new(),
         }
+    }
+
+    /// Mails broker alerts to `emails`.
+    pub fn with_broker_recipients(mut self, emails: Vec<String>) -> Self {
+        self.broker_emails = emails;
+        self
     }
 
     /// Sends a team's alerts to the shared sinks only where `routing`
@@ -149,7 +169,7 @@ impl Notifier {
     pub fn obsolete(&mut self, monitors: &[Monitor], now: i64) -> Vec<AlertEvent> {
         let mut resolves = Vec::new();
         for tracked in self.tracked.values() {
-            let event = &tracked.event;
+            let event = &tracked.event.alert;
             if !event.kind().is_monitor_rule() {
                 continue;
             }
@@ -173,8 +193,6 @@ impl Notifier {
                 resolve.state = AlertState::Resolved;
                 resolve.ts_ms = now;
                 resolve.partitions = Vec::new();
-                resolve.repeat = false;
-                resolve.muted_by = None;
                 resolve.reason = Some(reason);
                 resolves.push(resolve);
             }
@@ -190,7 +208,7 @@ impl Notifier {
     pub fn vanished(&self, gone: &Vanished) -> Vec<AlertEvent> {
         self.tracked
             .values()
-            .map(|tracked| &tracked.event)
+            .map(|tracked| &tracked.event.alert)
             .filter(|event| {
                 event.kind().is_monitor_rule()
                     && event.monitor_id == gone.monitor_id
@@ -209,8 +227,6 @@ impl Notifier {
                 resolve.state = AlertState::Resolved;
                 resolve.ts_ms = gone.ts_ms;
                 resolve.partitions = Vec::new();
-                resolve.repeat = false;
-                resolve.muted_by = None;
                 resolve.reason = Some(gone.reason.clone());
                 resolve
             })
@@ -222,15 +238,19 @@ impl Notifier {
     /// page: the event goes to history (an `alert_events` row with the new
     /// `status`, `muted_by` [`STATUS_CHANGE_NOT_PAGED`]), and the alert's
     /// later reminders and resolve carry the new status and partitions.
-    pub fn record_status_change(&mut self, mut event: AlertEvent) -> AlertEvent {
-        event.muted_by = Some(STATUS_CHANGE_NOT_PAGED.to_string());
+    pub fn record_status_change(&mut self, event: AlertEvent) -> Notification {
         if let Some(tracked) = self.tracked.get_mut(&event.fingerprint) {
-            tracked.event.status = event.status.clone();
-            tracked.event.partitions = event.partitions.clone();
+            tracked.event.alert.status = event.status.clone();
+            tracked.event.alert.partitions = event.partitions.clone();
         }
+        let notification = Notification {
+            muted_by: Some(STATUS_CHANGE_NOT_PAGED.to_string()),
+            ..Notification::new(event)
+        };
         if let Some(events) = &self.events {
-            events.publish(&event);
+            events.publish(&notification);
         }
+        let event = &notification.alert;
         tracing::info!(
             fingerprint = %event.fingerprint,
             cluster = %event.cluster,
@@ -238,14 +258,15 @@ impl Notifier {
             status = event.status.as_deref().unwrap_or(""),
             "firing lag_status alert changed status (recorded, not paged)"
         );
-        event
+        notification
     }
 
-    /// Handles one transition; returns the event as recorded (with
-    /// `muted_by` set when it was not sent).
-    pub async fn notify(&mut self, mut event: AlertEvent) -> AlertEvent {
+    /// Handles one transition; returns the notification as recorded (with
+    /// `muted_by` set when it was not sent) and the recipients it went to.
+    pub async fn notify(&mut self, event: AlertEvent) -> Notification {
         let now = now_ms();
-        event.muted_by = match event.state {
+        let recipients = self.recipients_for(&event);
+        let muted_by = match event.state {
             AlertState::Firing => self.mute_reason(&event, now),
             // A resolve is sent exactly when its firing was sent.
             AlertState::Resolved => match self.tracked.get(&event.fingerprint) {
@@ -258,14 +279,21 @@ impl Notifier {
                 _ => None,
             },
         };
-        self.redeliveries.remove(&event.fingerprint);
+        let event = Notification {
+            muted_by,
+            ..Notification::new(event)
+        }
+        .to(recipients.clone());
+        let fingerprint = event.alert.fingerprint.clone();
+        self.redeliveries.remove(&fingerprint);
         let sequence = self.next_sequence();
-        match event.state {
+        match event.alert.state {
             AlertState::Firing => {
                 self.tracked.insert(
-                    event.fingerprint.clone(),
+                    fingerprint,
                     Tracked {
                         event: event.clone(),
+                        recipients: Some(recipients),
                         last_sent_ms: now,
                         sent: event.muted_by.is_none(),
                         sequence,
@@ -273,7 +301,7 @@ impl Notifier {
                 );
             }
             AlertState::Resolved => {
-                self.tracked.remove(&event.fingerprint);
+                self.tracked.remove(&fingerprint);
             }
         }
         self.record_and_send(event.clone(), now, sequence, None)
@@ -295,6 +323,7 @@ impl Notifier {
                 fingerprint.to_string(),
                 Tracked {
                     event: record.event.clone(),
+                    recipients: None,
                     last_sent_ms: record.last_sent_ms,
                     sent: record.event.muted_by.is_none(),
                     sequence,
@@ -334,8 +363,9 @@ impl Notifier {
             // Only what is still owed: destinations that confirmed are not
             // sent it twice. Records of older versions list none: all.
             let owed = (!record.pending.is_empty()).then_some(record.pending.clone());
-            tracing::warn!(fingerprint = %fingerprint, state = record.event.state.as_str(), destinations = ?owed, "re-sending a notification its previous owner never confirmed delivered");
-            self.record_and_send(record.event, now, sequence, owed)
+            tracing::warn!(fingerprint = %fingerprint, state = record.event.alert.state.as_str(), destinations = ?owed, "re-sending a notification its previous owner never confirmed delivered");
+            let recipients = self.recipients_for(&record.event.alert);
+            self.record_and_send(record.event.to(recipients), now, sequence, owed)
                 .await;
         }
     }
@@ -348,7 +378,7 @@ impl Notifier {
             .tracked
             .iter()
             .filter(|(_, t)| {
-                t.sent && now.saturating_sub(t.last_sent_ms) >= self.repeat_ms(&t.event)
+                t.sent && now.saturating_sub(t.last_sent_ms) >= self.repeat_ms(&t.event.alert)
             })
             .map(|(fingerprint, _)| fingerprint.clone())
             .collect();
@@ -361,12 +391,21 @@ impl Notifier {
             tracked.sequence = sequence;
             let mut reminder = tracked.event.clone();
             reminder.repeat = true;
-            if let Some(reason) = self.mute_reason(&reminder, now) {
+            reminder.muted_by = None;
+            if let Some(reason) = self.mute_reason(&reminder.alert, now) {
                 // Silenced since it fired: skip this reminder quietly.
                 tracing::debug!(fingerprint = %fingerprint, reason, "reminder muted");
                 continue;
             }
-            self.record_and_send(reminder, now, sequence, None).await;
+            // The monitor's receivers as they are now.
+            let recipients = self.recipients_for(&reminder.alert);
+            if let Some(current) = self.current_recipients(&reminder.alert) {
+                if let Some(tracked) = self.tracked.get_mut(&fingerprint) {
+                    tracked.recipients = Some(current);
+                }
+            }
+            self.record_and_send(reminder.to(recipients), now, sequence, None)
+                .await;
         }
     }
 
@@ -432,6 +471,57 @@ impl Notifier {
         self.sequence
     }
 
+    /// Who of its own receivers a notification of `alert` goes to, looked
+    /// up now (never recorded):
+    /// - a monitor rule's: the receivers its monitor lists now, while the
+    ///   monitor exists and still belongs to the alert's team; otherwise
+    ///   (the monitor was deleted or moved to another team, and this is its
+    ///   resolve) those its last notification went to, which this process
+    ///   holds in memory; otherwise (adopted after a restart, monitor gone
+    ///   since) nobody — only the global destinations hear of it, which is
+    ///   logged and counted (`lagwatch_notifications_without_recipients_total`);
+    /// - a broker rule's: `evaluator.broker_alert_emails`;
+    /// - anything else: nobody of its own.
+    pub fn recipients_for(&self, alert: &AlertEvent) -> Recipients {
+        if let Some(current) = self.current_recipients(alert) {
+            return current;
+        }
+        if let Some(known) = self
+            .tracked
+            .get(&alert.fingerprint)
+            .and_then(|t| t.recipients.clone())
+        {
+            return known;
+        }
+        self.metrics.notifications_without_recipients.inc();
+        tracing::warn!(
+            fingerprint = %alert.fingerprint,
+            monitor_id = alert.monitor_id,
+            team = %alert.team,
+            state = alert.state.as_str(),
+            "the alert's monitor is gone and its recipients were never recorded: only global destinations get this notification"
+        );
+        Recipients::default()
+    }
+
+    /// The receivers of `alert` as configured now; `None` when its monitor
+    /// is gone or belongs to another team.
+    fn current_recipients(&self, alert: &AlertEvent) -> Option<Recipients> {
+        match alert.kind() {
+            Rule::Broker(_) => Some(Recipients {
+                emails: self.broker_emails.clone(),
+                webhooks: Vec::new(),
+            }),
+            rule if !rule.is_monitor_rule() => Some(Recipients::default()),
+            _ => self
+                .monitors
+                .borrow()
+                .iter()
+                .find(|m| m.id == alert.monitor_id && m.team == alert.team)
+                .map(Recipients::of),
+        }
+    }
+
     fn mute_reason(&self, event: &AlertEvent, now: i64) -> Option<String> {
         if let Some(silence) = self.silences.borrow().iter().find(|s| s.mutes(event, now)) {
             self.metrics
@@ -446,8 +536,8 @@ impl Notifier {
         let local = self
             .tracked
             .values()
-            .find(|t| t.event.cluster == event.cluster && self.inhibits(&t.event))
-            .map(|t| t.event.fingerprint.clone());
+            .find(|t| t.event.alert.cluster == event.cluster && self.inhibits(&t.event.alert))
+            .map(|t| t.event.alert.fingerprint.clone());
         let inhibitor = local.or_else(|| self.state.as_ref()?.inhibitor(&event.cluster))?;
         self.metrics
             .notifications_muted
@@ -475,7 +565,7 @@ impl Notifier {
     /// a re-send to the destinations still owed.
     async fn record_and_send(
         &mut self,
-        event: AlertEvent,
+        event: Notification,
         now: i64,
         sequence: u64,
         only: Option<Vec<String>>,
@@ -485,10 +575,16 @@ impl Notifier {
             Vec::new()
         } else {
             let mut all = self.outbox.destinations(&event);
-            all.retain(|destination| self.routing.allows(&event, destination));
+            all.retain(|destination| self.routing.allows(&event.alert, destination));
             all
         };
         if let Some(only) = &only {
+            // Team webhooks are owed by URL digest: a URL the monitor no
+            // longer lists has no destination now and is not sent to.
+            let gone: Vec<&String> = only.iter().filter(|d| !destinations.contains(d)).collect();
+            if !gone.is_empty() && !muted {
+                tracing::info!(fingerprint = %event.alert.fingerprint, destinations = ?gone, "owed destinations the monitor no longer has; not re-sent there");
+            }
             destinations.retain(|d| only.contains(d));
         }
         if let Some(events) = &self.events {
@@ -497,7 +593,7 @@ impl Notifier {
         if let Some(state) = &self.state {
             let record = StoredAlert {
                 v: crate::alert_state::STATE_VERSION,
-                inhibits: event.state == AlertState::Firing && self.inhibits(&event),
+                inhibits: event.alert.state == AlertState::Firing && self.inhibits(&event.alert),
                 event: event.clone(),
                 delivered: destinations.is_empty(),
                 last_sent_ms: now,
@@ -507,21 +603,21 @@ impl Notifier {
             };
             if let Err(error) = state.put(record).await {
                 self.metrics.alert_state_errors.inc();
-                tracing::error!(fingerprint = %event.fingerprint, error = %error, "cannot record alert state; notifying anyway (a restart may repeat this page)");
+                tracing::error!(fingerprint = %event.alert.fingerprint, error = %error, "cannot record alert state; notifying anyway (a restart may repeat this page)");
             }
         }
         if muted {
-            tracing::info!(fingerprint = %event.fingerprint, muted_by = ?event.muted_by, "notification muted");
-            self.owed.remove(&event.fingerprint);
+            tracing::info!(fingerprint = %event.alert.fingerprint, muted_by = ?event.muted_by, "notification muted");
+            self.owed.remove(&event.alert.fingerprint);
             return;
         }
         if destinations.is_empty() {
-            tracing::info!(fingerprint = %event.fingerprint, "no destination for this notification");
-            self.owed.remove(&event.fingerprint);
+            tracing::info!(fingerprint = %event.alert.fingerprint, "no destination for this notification");
+            self.owed.remove(&event.alert.fingerprint);
             return;
         }
         self.owed.insert(
-            event.fingerprint.clone(),
+            event.alert.fingerprint.clone(),
             Owed {
                 sequence,
                 destinations: destinations.clone(),
@@ -546,6 +642,7 @@ impl Notifier {
 
 #[cfg(test)]
 mod tests {
+    use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
     use lagwatch_model::{Monitor, NewSilence};
     use tokio::sync::mpsc;
 
@@ -596,13 +693,13 @@ mod tests {
     }
 
     /// A sink that hands every notification to the test.
-    struct Capture(mpsc::UnboundedSender<AlertEvent>);
+    struct Capture(mpsc::UnboundedSender<Notification>);
 
     impl lagwatch_sinks::Sink for Capture {
         fn name(&self) -> &'static str {
             "capture"
         }
-        async fn deliver(&self, alert: &AlertEvent) -> Result<(), lagwatch_sinks::SinkError> {
+        async fn deliver(&self, alert: &Notification) -> Result<(), lagwatch_sinks::SinkError> {
             let _ = self.0.send(alert.clone());
             Ok(())
         }
@@ -610,14 +707,14 @@ mod tests {
 
     struct Harness {
         notifier: Notifier,
-        sink: mpsc::UnboundedReceiver<AlertEvent>,
+        sink: mpsc::UnboundedReceiver<Notification>,
         _silences: watch::Sender<Vec<Silence>>,
-        _monitors: watch::Sender<Arc<Vec<Monitor>>>,
+        monitors: watch::Sender<Arc<Vec<Monitor>>>,
     }
 
     impl Harness {
         /// The next notification the sink got, if one arrives soon.
-        async fn sent(&mut self) -> Option<AlertEvent> {
+        async fn sent(&mut self) -> Option<Notification> {
             tokio::time::timeout(std::time::Duration::from_millis(200), self.sink.recv())
                 .await
                 .ok()
@@ -626,9 +723,13 @@ mod tests {
     }
 
     fn harness(silences: Vec<Silence>) -> Harness {
+        harness_with(silences, Vec::new())
+    }
+
+    fn harness_with(silences: Vec<Silence>, monitors: Vec<Monitor>) -> Harness {
         let (sink_tx, sink) = mpsc::unbounded_channel();
         let (silences_tx, silences_rx) = watch::channel(silences);
-        let (monitors_tx, monitors_rx) = watch::channel(Arc::new(Vec::new()));
+        let (monitors_tx, monitors_rx) = watch::channel(Arc::new(monitors));
         let registry = prometheus::Registry::new();
         let metrics = EvaluatorMetrics::register(&registry).expect("metrics");
         let sink_metrics = lagwatch_sinks::SinkMetrics::register(&registry).expect("metrics");
@@ -642,12 +743,13 @@ mod tests {
             monitors_rx,
             Arc::new(RuleSet::defaults()),
             metrics,
-        );
+        )
+        .with_broker_recipients(vec!["kafka-oncall@example.com".into()]);
         Harness {
             notifier,
             sink,
             _silences: silences_tx,
-            _monitors: monitors_tx,
+            monitors: monitors_tx,
         }
     }
 
@@ -673,7 +775,7 @@ mod tests {
             .await;
         assert_eq!(other.muted_by, None, "other rules are not silenced");
         let sent = h.sent().await.expect("one delivery");
-        assert_eq!(sent.rule, "lag_status");
+        assert_eq!(sent.alert.rule, "lag_status");
         assert!(h.sent().await.is_none(), "nothing else sent");
     }
 
@@ -821,7 +923,7 @@ mod tests {
             h.notifier.notify(resolve).await;
         }
         let sent = h.sent().await.expect("resolve sent");
-        assert_eq!(sent.state, AlertState::Resolved);
+        assert_eq!(sent.alert.state, AlertState::Resolved);
         assert!(
             sent.summary().contains("monitor 1 was deleted"),
             "{}",
@@ -835,8 +937,106 @@ mod tests {
         h.notifier.repeat_due(now_ms() + four_hours + 1_000).await;
         let reminder = h.sent().await.expect("the broker alert's reminder");
         assert!(
-            reminder.rule.starts_with("broker:"),
+            reminder.alert.rule.starts_with("broker:"),
             "no reminder of the resolved alert"
+        );
+    }
+
+    fn team_monitor(emails: &[&str], webhooks: &[&str]) -> Monitor {
+        let mut monitor = MonitorBuilder::new("billing")
+            .id(1)
+            .cluster("prod")
+            .emails(emails)
+            .build();
+        monitor.alerting.webhooks = webhooks.iter().map(|w| w.to_string()).collect();
+        monitor
+    }
+
+    fn firing_of(monitor: &Monitor) -> AlertEvent {
+        AlertEventBuilder::firing(monitor)
+            .fingerprint("lag_threshold/1/prod/billing")
+            .lag(900, 900)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn recipients_are_looked_up_when_sent_so_a_reminder_goes_to_the_new_ones() {
+        let before = team_monitor(&["old@example.com"], &["https://hooks.example.com/old"]);
+        let mut h = harness_with(vec![], vec![before.clone()]);
+        h.notifier.notify(firing_of(&before)).await;
+        let page = h.sent().await.expect("page");
+        assert_eq!(page.recipients, Recipients::of(&before));
+        let after = team_monitor(&["new@example.com"], &[]);
+        h.monitors.send_replace(Arc::new(vec![after.clone()]));
+        let four_hours = 4 * 3_600 * 1_000;
+        h.notifier.repeat_due(now_ms() + four_hours + 1_000).await;
+        let reminder = h.sent().await.expect("reminder");
+        assert!(reminder.repeat);
+        assert_eq!(
+            reminder.recipients.emails,
+            vec!["new@example.com".to_string()]
+        );
+        assert!(reminder.recipients.webhooks.is_empty());
+        let resolve = h
+            .notifier
+            .notify(
+                AlertEventBuilder::firing(&after)
+                    .fingerprint("lag_threshold/1/prod/billing")
+                    .resolved()
+                    .build(),
+            )
+            .await;
+        assert_eq!(resolve.recipients, Recipients::of(&after));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_monitors_resolve_reaches_the_recipients_it_had() {
+        let monitor = team_monitor(&["team@example.com"], &["https://hooks.example.com/t?k=1"]);
+        let mut h = harness_with(vec![], vec![monitor.clone()]);
+        h.notifier.notify(firing_of(&monitor)).await;
+        h.sent().await.expect("page");
+        h.monitors.send_replace(Arc::new(Vec::new()));
+        let resolves = h.notifier.obsolete(&[], now_ms());
+        assert_eq!(resolves.len(), 1);
+        for resolve in resolves {
+            h.notifier.notify(resolve).await;
+        }
+        let sent = h.sent().await.expect("resolve");
+        assert_eq!(sent.alert.reason.as_deref(), Some("monitor 1 was deleted"));
+        assert_eq!(sent.recipients, Recipients::of(&monitor));
+        assert_eq!(h.notifier.metrics.notifications_without_recipients.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_monitor_moved_to_another_team_resolves_to_the_old_teams_recipients() {
+        let monitor = team_monitor(&["payments@example.com"], &[]);
+        let mut h = harness_with(vec![], vec![monitor.clone()]);
+        h.notifier.notify(firing_of(&monitor)).await;
+        h.sent().await.expect("page");
+        let mut moved = team_monitor(&["search@example.com"], &[]);
+        moved.team = "search".into();
+        h.monitors.send_replace(Arc::new(vec![moved.clone()]));
+        for resolve in h.notifier.obsolete(&[moved], now_ms()) {
+            h.notifier.notify(resolve).await;
+        }
+        let sent = h.sent().await.expect("resolve");
+        assert_eq!(
+            sent.recipients.emails,
+            vec!["payments@example.com".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_recipients_of_a_gone_monitor_are_counted_and_broker_alerts_go_to_the_operators(
+    ) {
+        let h = harness(vec![]);
+        let gone = firing_of(&team_monitor(&["team@example.com"], &[]));
+        assert!(h.notifier.recipients_for(&gone).is_empty());
+        assert_eq!(h.notifier.metrics.notifications_without_recipients.get(), 1);
+        let broker = alert("broker:offline_partitions", "prod", AlertState::Firing);
+        assert_eq!(
+            h.notifier.recipients_for(&broker).emails,
+            vec!["kafka-oncall@example.com".to_string()]
         );
     }
 }

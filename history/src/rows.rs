@@ -1,14 +1,11 @@
-//! Row types of the ClickHouse tables, one per table, shared by the writer
-//! and the readers so a column is described once. Field order and types
-//! must match the columns in [`super::schema`]; readers select a row with
-//! `?fields` and project it into their answer types (for example
-//! [`crate::reader::AlertView`], [`crate::status_reader::PartitionPoint`]).
+//! Row types written to ClickHouse, one per table. Field order and types
+//! must match the columns in [`super::schema`].
 
-use lagwatch_model::{AlertEvent, BrokerSample, GroupSample};
-use serde::{Deserialize, Serialize};
+use lagwatch_model::{BrokerSample, GroupSample, Notification};
+use serde::Serialize;
 
 /// One partition of one group sample (`lag_samples`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, clickhouse::Row, Serialize)]
 pub struct SampleRow {
     /// Sample time in ms (`DateTime64(3)`).
     pub ts: i64,
@@ -112,7 +109,7 @@ impl BrokerRow {
 }
 
 /// One alert transition (`alert_events`).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
 pub struct AlertRow {
     pub ts: i64,
     pub fingerprint: String,
@@ -163,8 +160,9 @@ impl std::hash::Hash for AlertRow {
     }
 }
 
-impl From<&AlertEvent> for AlertRow {
-    fn from(alert: &AlertEvent) -> Self {
+impl From<&Notification> for AlertRow {
+    fn from(notification: &Notification) -> Self {
+        let alert = &notification.alert;
         AlertRow {
             ts: alert.ts_ms,
             fingerprint: alert.fingerprint.clone(),
@@ -181,8 +179,8 @@ impl From<&AlertEvent> for AlertRow {
             topic: alert.topic.clone().unwrap_or_default(),
             value: alert.value,
             broker: alert.broker,
-            repeat: u8::from(alert.repeat),
-            muted_by: alert.muted_by.clone().unwrap_or_default(),
+            repeat: u8::from(notification.repeat),
+            muted_by: notification.muted_by.clone().unwrap_or_default(),
             status: alert
                 .status
                 .clone()
@@ -194,7 +192,7 @@ impl From<&AlertEvent> for AlertRow {
 
 #[cfg(test)]
 mod tests {
-    use lagwatch_model::AlertState;
+    use lagwatch_model::{AlertEvent, AlertState};
 
     use super::*;
 
@@ -224,7 +222,7 @@ mod tests {
 
     #[test]
     fn alert_rows_keep_what_the_notifier_did() {
-        let mut alert = AlertEvent {
+        let mut alert = Notification::new(AlertEvent {
             fingerprint: "topic_lag_threshold/1/prod/billing/orders".into(),
             rule: "topic_lag_threshold".into(),
             state: AlertState::Firing,
@@ -237,17 +235,15 @@ mod tests {
             threshold: 20,
             ts_ms: 5,
             partitions: vec![],
-            emails: vec![],
             status: None,
             topic: Some("orders".into()),
             value: Some(30.0),
             broker: None,
-            repeat: true,
-            muted_by: Some("silence 4".into()),
             reason: None,
             group_status: None,
-            webhooks: vec![],
-        };
+        });
+        alert.repeat = true;
+        alert.muted_by = Some("silence 4".into());
         let row = AlertRow::from(&alert);
         assert_eq!(
             (
@@ -260,9 +256,9 @@ mod tests {
         );
         alert.muted_by = None;
         alert.repeat = false;
-        alert.group_status = Some("warn".into());
+        alert.alert.group_status = Some("warn".into());
         assert_eq!(AlertRow::from(&alert).status, "warn", "the group's status");
-        alert.status = Some("stop".into());
+        alert.alert.status = Some("stop".into());
         let row = AlertRow::from(&alert);
         assert_eq!(
             (row.repeat, row.muted_by.as_str(), row.status.as_str()),

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lagwatch_kafka::{consumer_backlog, ensure_topic, ClusterConfig, Progress, TopicSpec};
-use lagwatch_model::{decode_message, now_ms, AlertEvent, MetricsMessage};
+use lagwatch_model::{decode_message, now_ms, MetricsMessage, Notification};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
@@ -223,9 +223,9 @@ pub async fn run_stage(
                 }
             }
         } else {
-            match serde_json::from_slice::<AlertEvent>(payload) {
+            match serde_json::from_slice::<Notification>(payload) {
                 Ok(event) => {
-                    let ts = event.ts_ms;
+                    let ts = event.alert.ts_ms;
                     (Some(HistoryRecord::Alert(Box::new(event))), ts)
                 }
                 Err(error) => {

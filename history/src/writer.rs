@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use clickhouse::{Client, RowOwned, RowWrite};
-use lagwatch_model::{AlertEvent, BrokerSample, GroupSample};
+use lagwatch_model::{BrokerSample, GroupSample, Notification};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
@@ -42,7 +42,7 @@ use crate::metrics::HistoryMetrics;
 #[derive(Debug, Clone)]
 pub enum HistoryRecord {
     Sample(GroupSample),
-    Alert(Box<AlertEvent>),
+    Alert(Box<Notification>),
     Broker(BrokerSample),
     /// Everything sent before this is part of metrics-topic message
     /// `offset` on `partition` or earlier.

@@ -1,4 +1,9 @@
-//! Alert notifications: what the evaluator hands to sinks and history.
+//! Alerts: what fired or resolved, for which monitor, group and cluster.
+//!
+//! An [`AlertEvent`] says only what happened; who is told, whether it is a
+//! reminder and why it was muted belong to a
+//! [`Notification`](crate::Notification), so that nothing about the
+//! recipients travels with the alert into shared topics or payloads.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +35,11 @@ pub struct LaggingPartition {
 
 /// One alert transition (fired or resolved) for one monitor.
 ///
+/// It names no recipient: a team's e-mail addresses and webhook URLs are
+/// looked up by `monitor_id` when a [`Notification`](crate::Notification)
+/// is sent. Records of older versions that still carry `emails` and
+/// `webhooks` read fine (unknown fields are ignored).
+///
 /// `Default` is a firing event with every field empty: the base of
 /// fixtures and of events built field by field (`..Default::default()`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -54,8 +64,6 @@ pub struct AlertEvent {
     /// Partitions above the threshold (`lag_threshold`) or at the group's
     /// worst status (`lag_status`); empty on resolve.
     pub partitions: Vec<LaggingPartition>,
-    /// Recipients of the e-mail notification.
-    pub emails: Vec<String>,
     /// Group status for window-status alerts (`lag_status` rule), lower-case
     /// as in `lagwatch_rules::Status` (`stall`, `stop`, `rewind` when
     /// firing; `ok` or `warn` when resolved). `None` for threshold alerts,
@@ -72,17 +80,6 @@ pub struct AlertEvent {
     /// The broker of a per-broker broker-rule alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<i32>,
-    /// A reminder of a still-firing alert (repeat interval), not a
-    /// transition.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub repeat: bool,
-    /// Why the notification was recorded but not sent: `silence <id>` or
-    /// `inhibited by <fingerprint>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub muted_by: Option<String>,
-    /// Webhook URLs of the monitor (its own receivers, besides `emails`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub webhooks: Vec<String>,
     /// Why an alert resolved other than by its measurement, e.g. `monitor
     /// 12 was deleted`; shown in the notification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,14 +121,13 @@ impl AlertEvent {
             .unwrap_or_else(|never: std::convert::Infallible| match never {})
     }
 
-    /// A one-line human summary, used as the e-mail subject.
+    /// A one-line human summary of the transition (a reminder adds its
+    /// tag in [`Notification::summary`](crate::Notification::summary)).
     pub fn summary(&self) -> String {
         if let crate::Rule::SelfCheck(check) = self.kind() {
-            let tag = if self.repeat { "[REPEAT]" } else { "" };
             return match self.state {
                 AlertState::Firing => format!(
-                    "{}[FIRING] lagwatch {check}: {}",
-                    tag,
+                    "[FIRING] lagwatch {check}: {}",
                     self.reason.as_deref().unwrap_or("failing")
                 ),
                 AlertState::Resolved => format!("[RESOLVED] lagwatch {check} works again"),
@@ -143,12 +139,7 @@ impl AlertEvent {
                 self.rule, self.consumer_group, self.cluster
             );
         }
-        let text = self.transition_summary();
-        if self.repeat {
-            format!("[REPEAT] {}", text.trim_start_matches("[FIRING] "))
-        } else {
-            text
-        }
+        self.transition_summary()
     }
 
     fn transition_summary(&self) -> String {

@@ -7,7 +7,10 @@
 //! for other crates' (as a dev-dependency only).
 
 use crate::alert::rule;
-use crate::{AlertEvent, AlertSettings, AlertState, GroupMatch, Monitor, NewMonitor};
+use crate::{
+    AlertEvent, AlertSettings, AlertState, GroupMatch, Monitor, NewMonitor, Notification,
+    Recipients,
+};
 
 /// A [`Monitor`] (or [`NewMonitor`]) of group `group` with the defaults of
 /// the module docs, changed field by field.
@@ -130,6 +133,8 @@ impl MonitorBuilder {
 #[derive(Debug, Clone)]
 pub struct AlertEventBuilder {
     event: AlertEvent,
+    /// The monitor's receivers, for [`AlertEventBuilder::notification`].
+    recipients: Recipients,
 }
 
 impl AlertEventBuilder {
@@ -151,10 +156,9 @@ impl AlertEventBuilder {
                 cluster: monitor.cluster.clone(),
                 consumer_group: monitor.consumer_group.clone(),
                 threshold: monitor.lag_threshold,
-                emails: monitor.emails.clone(),
-                webhooks: monitor.alerting.webhooks.clone(),
                 ..AlertEvent::default()
             },
+            recipients: Recipients::of(monitor),
         }
     }
 
@@ -197,6 +201,11 @@ impl AlertEventBuilder {
     pub fn build(self) -> AlertEvent {
         self.event
     }
+
+    /// A transition of the alert to the monitor's receivers.
+    pub fn notification(self) -> Notification {
+        Notification::new(self.event).to(self.recipients)
+    }
 }
 
 #[cfg(test)]
@@ -226,8 +235,13 @@ mod tests {
             .build();
         assert_eq!(event.state, AlertState::Resolved);
         assert_eq!((event.monitor_id, event.threshold), (7, 900));
-        assert_eq!(event.emails, vec!["oncall@example.com".to_string()]);
         assert_eq!(event.partitions.len(), 1);
         assert_eq!(event.topic, None);
+        let notification = AlertEventBuilder::firing(&monitor).notification();
+        assert_eq!(
+            notification.recipients.emails,
+            vec!["oncall@example.com".to_string()]
+        );
+        assert!(!notification.repeat);
     }
 }

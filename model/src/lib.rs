@@ -7,7 +7,9 @@
 //! - [`sample`]: the versioned wire format published on the metrics topic.
 //! - [`monitor`]: what a team registered to be watched.
 //! - [`matching`]: which groups and topics a monitor covers.
-//! - [`alert`]: alert notifications handed to sinks and written to history.
+//! - [`alert`]: alerts (what fired or resolved), written to history.
+//! - [`notification`]: an alert as sent (reminder, mute reason) and its
+//!   recipients, which are never serialized.
 //! - [`broker`]: broker health metrics read over JMX.
 //! - [`silence`]: a team's request to mute matching alerts for a while.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
@@ -25,6 +27,7 @@ pub mod errors;
 pub mod fixtures;
 pub mod matching;
 pub mod monitor;
+pub mod notification;
 pub mod parts;
 pub mod redact;
 pub mod rule;
@@ -39,6 +42,7 @@ pub use broker::{BrokerMetric, BrokerSample};
 pub use errors::error_chain;
 pub use matching::{compile_pattern, Matcher};
 pub use monitor::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
+pub use notification::{Notification, Recipients};
 pub use parts::{split_sample, GroupPart, PartAssembler, MAX_MESSAGE_BYTES};
 pub use redact::redact_url;
 pub use rule::Rule;

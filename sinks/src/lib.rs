@@ -15,6 +15,11 @@
 //! - [`ssrf`]: where team-provided webhook URLs may point.
 //! - [`runner`]: sink metrics and a bounded-attempt runner for tests.
 //!
+//! Sinks take a [`Notification`]: the alert, plus its monitor's own
+//! recipients, which only the e-mail and team webhook sinks use and which
+//! no sink ever puts into a payload (a configured `[[webhooks]]`, Slack or
+//! PagerDuty never learns a team's addresses or URLs).
+//!
 //! The three HTTP sinks share one client setup and one answer policy
 //! (`http` module): a 2xx is delivered; a 3xx (redirects are not followed,
 //! so configured secret headers never travel to another host) or a 4xx
@@ -43,7 +48,7 @@ pub use slack::{SlackConfig, SlackSink};
 pub use ssrf::{DestinationPolicy, SinksConfig};
 pub use webhook::{MonitorWebhookSink, WebhookConfig, WebhookSink};
 
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 
 /// Errors at the sinks' boundary.
 #[derive(Debug, thiserror::Error)]
@@ -73,9 +78,9 @@ pub trait Sink: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Whether this sink has anything to do with `alert` (e.g. the
-    /// per-monitor webhook sink only when the monitor lists URLs); an alert
+    /// per-monitor webhook sink only when it has recipient URLs); an alert
     /// it does not accept counts as done, not as sent.
-    fn accepts(&self, _alert: &AlertEvent) -> bool {
+    fn accepts(&self, _alert: &Notification) -> bool {
         true
     }
 
@@ -83,7 +88,7 @@ pub trait Sink: Send + Sync + 'static {
     /// is [permanent](SinkError::is_permanent).
     fn deliver(
         &self,
-        alert: &AlertEvent,
+        alert: &Notification,
     ) -> impl std::future::Future<Output = Result<(), SinkError>> + Send;
 
     /// The sink's destinations for `alert`, each with its own queue in the
@@ -92,7 +97,7 @@ pub trait Sink: Send + Sync + 'static {
     /// places (team webhook URLs) names each so that one failing place
     /// does not hold up the others. Keys end up in the alert-state topic:
     /// never put a secret in one.
-    fn destinations(&self, alert: &AlertEvent) -> Vec<String> {
+    fn destinations(&self, alert: &Notification) -> Vec<String> {
         if self.accepts(alert) {
             vec![String::new()]
         } else {
@@ -104,7 +109,7 @@ pub trait Sink: Send + Sync + 'static {
     /// [`Sink::destinations`]).
     fn deliver_to(
         &self,
-        alert: &AlertEvent,
+        alert: &Notification,
         key: &str,
     ) -> impl std::future::Future<Output = Result<(), SinkError>> + Send {
         let _ = key;

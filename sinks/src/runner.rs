@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use backoff::Backoff;
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use tokio::sync::mpsc;
 
@@ -85,7 +85,7 @@ impl<S: Sink> SinkRunner<S> {
 
     /// Runs until the sending side of `alerts` is dropped and the queue is
     /// drained, so in-flight alerts are delivered on shutdown.
-    pub async fn run(self, mut alerts: mpsc::Receiver<AlertEvent>) {
+    pub async fn run(self, mut alerts: mpsc::Receiver<Notification>) {
         while let Some(alert) = alerts.recv().await {
             self.deliver_with_retry(&alert).await;
         }
@@ -93,14 +93,15 @@ impl<S: Sink> SinkRunner<S> {
     }
 
     /// Delivers one alert with retries; returns whether it got through.
-    pub async fn deliver_with_retry(&self, alert: &AlertEvent) -> bool {
-        if !self.sink.accepts(alert) {
+    pub async fn deliver_with_retry(&self, notification: &Notification) -> bool {
+        let alert = &notification.alert;
+        if !self.sink.accepts(notification) {
             return true;
         }
         let name = self.sink.name();
         let mut backoff = Backoff::new(self.initial_backoff, self.max_backoff);
         for attempt in 1..=self.max_attempts {
-            match self.sink.deliver(alert).await {
+            match self.sink.deliver(notification).await {
                 Ok(()) => {
                     self.metrics.sent.with_label_values(&[name]).inc();
                     tracing::info!(sink = name, fingerprint = %alert.fingerprint, state = alert.state.as_str(), "notification delivered");
@@ -152,7 +153,7 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
 
-    use lagwatch_model::AlertState;
+    use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
 
     use super::*;
     use crate::SinkError;
@@ -166,7 +167,7 @@ mod tests {
         fn name(&self) -> &'static str {
             "flaky"
         }
-        async fn deliver(&self, _alert: &AlertEvent) -> Result<(), SinkError> {
+        async fn deliver(&self, _alert: &Notification) -> Result<(), SinkError> {
             if self.failures_left.load(Ordering::SeqCst) > 0 {
                 self.failures_left.fetch_sub(1, Ordering::SeqCst);
                 return Err(SinkError::Delivery("down".into()));
@@ -184,27 +185,18 @@ mod tests {
         fn name(&self) -> &'static str {
             "refusing"
         }
-        async fn deliver(&self, _alert: &AlertEvent) -> Result<(), SinkError> {
+        async fn deliver(&self, _alert: &Notification) -> Result<(), SinkError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             Err(SinkError::Rejected("HTTP 400".into()))
         }
     }
 
-    fn alert() -> AlertEvent {
-        AlertEvent {
-            fingerprint: "f".into(),
-            rule: "lag_threshold".into(),
-            state: AlertState::Firing,
-            monitor_id: 1,
-            team: "t".into(),
-            cluster: "c".into(),
-            consumer_group: "g".into(),
-            max_lag: 10,
-            total_lag: 10,
-            threshold: 5,
-            ts_ms: 0,
-            ..Default::default()
-        }
+    fn alert() -> Notification {
+        let monitor = MonitorBuilder::new("g").lag_threshold(5).build();
+        AlertEventBuilder::firing(&monitor)
+            .fingerprint("f")
+            .lag(10, 10)
+            .notification()
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
-use lagwatch_model::{AlertEvent, AlertSettings};
+use lagwatch_model::{AlertSettings, Notification};
 use lagwatch_sinks::{DestinationPolicy, MonitorWebhookSink, Sink, SinkError, SinksConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -73,7 +73,7 @@ impl Receiver {
     }
 }
 
-fn alert_to(urls: &[String]) -> AlertEvent {
+fn alert_to(urls: &[String]) -> Notification {
     let monitor = MonitorBuilder::new("billing")
         .id(7)
         .lag_threshold(5)
@@ -87,7 +87,7 @@ fn alert_to(urls: &[String]) -> AlertEvent {
         .fingerprint("lag_threshold/7")
         .lag(10, 10)
         .ts_ms(1_700_000_000_000)
-        .build()
+        .notification()
 }
 
 fn policy(allow: &[&str]) -> DestinationPolicy {

@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Router;
 use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
-use lagwatch_model::{AlertEvent, AlertState, Secret};
+use lagwatch_model::{AlertState, Notification, Secret};
 use lagwatch_sinks::{
     PagerDutyConfig, PagerDutySeverity, PagerDutySink, Sink, SinkMetrics, SinkRunner, SlackConfig,
     SlackSink, WebhookConfig, WebhookSink,
@@ -119,7 +119,7 @@ fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-fn alert(state: AlertState) -> AlertEvent {
+fn alert(state: AlertState) -> Notification {
     let monitor = MonitorBuilder::new("billing \"v2\"")
         .id(42)
         .cluster("prod-eu")
@@ -133,8 +133,8 @@ fn alert(state: AlertState) -> AlertEvent {
         AlertState::Firing => firing
             .partition("orders", 0, 1200)
             .partition("orders", 3, 900)
-            .build(),
-        AlertState::Resolved => firing.resolved().build(),
+            .notification(),
+        AlertState::Resolved => firing.resolved().notification(),
     }
 }
 
@@ -215,7 +215,7 @@ async fn webhook_without_template_posts_the_alert() {
         .await
         .expect("delivered");
     let requests = receiver.wait_for(1, Duration::from_secs(5)).await;
-    let back: AlertEvent = serde_json::from_str(&requests[0].body).expect("alert JSON");
+    let back: Notification = serde_json::from_str(&requests[0].body).expect("alert JSON");
     assert_eq!(back, alert(AlertState::Resolved));
 }
 
@@ -378,7 +378,7 @@ async fn monitor_webhooks_receive_the_alert_at_every_listed_url() {
     let first = Receiver::start(any_port(), 200).await;
     let second = Receiver::start(any_port(), 204).await;
     let mut firing = alert(AlertState::Firing);
-    firing.webhooks = vec![first.url("/team-a"), second.url("/team-b")];
+    firing.recipients.webhooks = vec![first.url("/team-a"), second.url("/team-b")];
     // The receivers are on loopback, which team webhooks may only reach
     // when the operator allows it.
     let policy = lagwatch_sinks::DestinationPolicy::new(&lagwatch_sinks::SinksConfig {
@@ -392,7 +392,7 @@ async fn monitor_webhooks_receive_the_alert_at_every_listed_url() {
         let task = tokio::spawn(runner_for(sink).run(rx));
         tx.send(firing.clone()).await.expect("queue");
         let mut no_hooks = alert(AlertState::Resolved);
-        no_hooks.webhooks.clear();
+        no_hooks.recipients.webhooks.clear();
         tx.send(no_hooks).await.expect("queue");
         task
     };
@@ -404,7 +404,12 @@ async fn monitor_webhooks_receive_the_alert_at_every_listed_url() {
         "once each; no URL for the resolve"
     );
     assert_eq!(a[0].path, "/team-a");
-    let back: AlertEvent = serde_json::from_str(&b[0].body).expect("alert JSON");
-    assert_eq!(back, firing);
+    let back: Notification = serde_json::from_str(&b[0].body).expect("alert JSON");
+    assert_eq!(back.alert, firing.alert);
+    assert!(
+        !b[0].body.contains("/team-a") && !b[0].body.contains("/team-b"),
+        "no receiver's URL in the payload: {}",
+        b[0].body
+    );
     task.await.expect("runner ends when the queue closes");
 }

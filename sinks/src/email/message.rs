@@ -7,20 +7,25 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use lagwatch_model::{now_ms, AlertEvent, AlertState};
+use lagwatch_model::{now_ms, AlertState, Notification};
 
 use crate::links::dashboard_link;
 use crate::status_word::status_word;
 
 /// Plain-text body listing the lagging partitions.
-pub fn text_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
-    text_body_at(alert, dashboard_url, now_ms())
+pub fn text_body(notification: &Notification, dashboard_url: Option<&str>) -> String {
+    text_body_at(notification, dashboard_url, now_ms())
 }
 
 /// [`text_body`] as written at `now_ms`.
-pub fn text_body_at(alert: &AlertEvent, dashboard_url: Option<&str>, now_ms: i64) -> String {
+pub fn text_body_at(
+    notification: &Notification,
+    dashboard_url: Option<&str>,
+    now_ms: i64,
+) -> String {
+    let alert = &notification.alert;
     let mut body = String::new();
-    body.push_str(&alert.summary());
+    body.push_str(&notification.summary());
     body.push_str("\n\n");
     body.push_str(&format!(
         "cluster: {}\nconsumer group: {}\nteam: {}\nmonitor: {}\nrule: {}\nmax partition lag: {}\ntotal lag: {}\nthreshold: {}\nsampled at: {}\n",
@@ -79,7 +84,8 @@ fn age(ms: i64) -> String {
 }
 
 /// HTML body with the same content.
-pub fn html_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
+pub fn html_body(notification: &Notification, dashboard_url: Option<&str>) -> String {
+    let alert = &notification.alert;
     let mut rows = String::new();
     for p in &alert.partitions {
         rows.push_str(&format!(
@@ -107,7 +113,7 @@ pub fn html_body(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
         .unwrap_or_default();
     format!(
         "<html><body><h3>{}</h3><p>cluster <b>{}</b>, group <b>{}</b>, team {}; max lag {}, total lag {}, threshold {}; sampled at {}{}</p>{}{}</body></html>",
-        escape(&alert.summary()),
+        escape(&notification.summary()),
         escape(&alert.cluster),
         escape(&alert.consumer_group),
         escape(&alert.team),
@@ -130,12 +136,12 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use lagwatch_model::LaggingPartition;
+    use lagwatch_model::{AlertEvent, LaggingPartition};
 
     use super::*;
 
-    fn alert() -> AlertEvent {
-        AlertEvent {
+    fn alert() -> Notification {
+        Notification::new(AlertEvent {
             fingerprint: "lag_threshold/1".into(),
             rule: "lag_threshold".into(),
             state: AlertState::Firing,
@@ -153,14 +159,14 @@ mod tests {
                 lag: 900,
             }],
             ..Default::default()
-        }
+        })
     }
 
     #[test]
     fn every_body_says_the_consumer_status() {
         let mut alert = alert();
         assert!(!text_body(&alert, None).contains("consumer status"));
-        alert.group_status = Some("stall".into());
+        alert.alert.group_status = Some("stall".into());
         assert!(text_body(&alert, None).contains("consumer status: STALL\n"));
         assert!(html_body(&alert, None).contains("consumer status <b>STALL</b>"));
     }
@@ -180,7 +186,7 @@ mod tests {
     #[test]
     fn sample_time_is_iso_8601_utc_with_its_age() {
         let mut firing = alert();
-        firing.ts_ms = 1_796_073_199_263;
+        firing.alert.ts_ms = 1_796_073_199_263;
         let text = text_body_at(&firing, None, 1_796_073_199_263 + 185_000);
         assert!(
             text.contains("sampled at: 2026-11-30T21:13:19Z (3 min ago)\n"),

@@ -1,6 +1,6 @@
 //! Delivers alert e-mails through lettre's async SMTP transport.
 
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -52,11 +52,11 @@ impl EmailSink {
         })
     }
 
-    fn message(&self, alert: &AlertEvent) -> Result<Message, SinkError> {
+    fn message(&self, alert: &Notification) -> Result<Message, SinkError> {
         let mut builder = Message::builder()
             .from(self.from.clone())
             .subject(alert.summary());
-        for address in &alert.emails {
+        for address in &alert.recipients.emails {
             let to: Mailbox = address
                 .parse()
                 // The same address fails the same way on every attempt.
@@ -80,11 +80,11 @@ impl Sink for EmailSink {
 
     /// Only alerts with recipients: one without is nothing to deliver, and
     /// is neither logged nor counted as sent.
-    fn accepts(&self, alert: &AlertEvent) -> bool {
-        !alert.emails.is_empty()
+    fn accepts(&self, alert: &Notification) -> bool {
+        !alert.recipients.emails.is_empty()
     }
 
-    async fn deliver(&self, alert: &AlertEvent) -> Result<(), SinkError> {
+    async fn deliver(&self, alert: &Notification) -> Result<(), SinkError> {
         let message = self.message(alert)?;
         self.transport
             .send(message)
@@ -98,7 +98,7 @@ impl Sink for EmailSink {
 mod tests {
     use std::time::Duration;
 
-    use lagwatch_model::{AlertEvent, AlertState};
+    use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
 
     use super::*;
     use crate::{Outbox, RetryPolicy, SinkMetrics};
@@ -127,12 +127,8 @@ mod tests {
         let (mut builder, mut reports) = Outbox::builder(metrics.clone(), RetryPolicy::default());
         tokio::spawn(builder.add(sink()));
         let outbox = builder.build();
-        let alert = AlertEvent {
-            fingerprint: "lag_threshold/1/local/billing".into(),
-            rule: "lag_threshold".into(),
-            state: AlertState::Firing,
-            ..Default::default()
-        };
+        let monitor = MonitorBuilder::new("billing").emails(&[]).build();
+        let alert = AlertEventBuilder::firing(&monitor).notification();
         assert!(outbox.destinations(&alert).is_empty());
         outbox.submit(&alert, 1, &["email".to_string()]);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -141,10 +137,8 @@ mod tests {
         assert_eq!(metrics.undelivered.with_label_values(&["email"]).get(), 0);
         assert!(outbox.status().snapshot().is_empty());
 
-        let mailed = AlertEvent {
-            emails: vec!["oncall@example.com".into()],
-            ..alert
-        };
+        let mailed =
+            AlertEventBuilder::firing(&MonitorBuilder::new("billing").build()).notification();
         assert_eq!(outbox.destinations(&mailed), vec!["email".to_string()]);
     }
 }

@@ -157,7 +157,7 @@ async fn run_lane<S: Sink>(
             Ok(Err(error)) if error.is_permanent() => {
                 context.metrics.errors.with_label_values(&[name]).inc();
                 context.metrics.rejected.with_label_values(&[name]).inc();
-                tracing::error!(destination = %destination, fingerprint = %envelope.alert.fingerprint, error = %error, "notification refused for good, not retried");
+                tracing::error!(destination = %destination, fingerprint = %envelope.alert.alert.fingerprint, error = %error, "notification refused for good, not retried");
                 finish(
                     &mut pending,
                     &envelope,
@@ -181,14 +181,14 @@ async fn run_lane<S: Sink>(
                     tracing::info!(destination = %destination, failures, "destination delivers again");
                 }
                 context.metrics.sent.with_label_values(&[name]).inc();
-                tracing::info!(destination = %destination, fingerprint = %envelope.alert.fingerprint, state = envelope.alert.state.as_str(), repeat = envelope.alert.repeat, "notification delivered");
+                tracing::info!(destination = %destination, fingerprint = %envelope.alert.alert.fingerprint, state = envelope.alert.alert.state.as_str(), repeat = envelope.alert.repeat, "notification delivered");
                 finish(&mut pending, &envelope, Outcome::Delivered, name, &context);
             }
             Some(error) => {
                 context.metrics.errors.with_label_values(&[name]).inc();
                 let wait = backoff.failed();
                 if backoff.failures == 1 {
-                    tracing::warn!(destination = %destination, fingerprint = %envelope.alert.fingerprint, error = %error, "destination failing; notifications wait and are retried until delivered");
+                    tracing::warn!(destination = %destination, fingerprint = %envelope.alert.alert.fingerprint, error = %error, "destination failing; notifications wait and are retried until delivered");
                 } else {
                     tracing::debug!(destination = %destination, failures = backoff.failures, retry_in = ?wait, error = %error, "destination still failing");
                 }
@@ -210,7 +210,7 @@ fn enqueue(
 ) {
     let older = pending
         .iter()
-        .position(|e| e.alert.fingerprint == envelope.alert.fingerprint)
+        .position(|e| e.alert.alert.fingerprint == envelope.alert.alert.fingerprint)
         .and_then(|index| pending.remove(index));
     if let Some(old) = older {
         forget(&old, sink, context);
@@ -242,7 +242,7 @@ fn forget(envelope: &Envelope, sink: &str, context: &LaneContext) {
 
 fn report(envelope: &Envelope, outcome: Outcome, context: &LaneContext) {
     let report = Report {
-        fingerprint: envelope.alert.fingerprint.clone(),
+        fingerprint: envelope.alert.alert.fingerprint.clone(),
         sequence: envelope.sequence,
         destination: envelope.destination.clone(),
         outcome,

@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 use tokio::sync::mpsc;
 
 pub use status::{DestinationStatus, OutboxStatus};
@@ -89,7 +89,7 @@ pub struct Report {
 /// A notification on its way to one destination.
 #[derive(Debug, Clone)]
 struct Envelope {
-    alert: Arc<AlertEvent>,
+    alert: Arc<Notification>,
     sequence: u64,
     destination: String,
     /// Wall time it was queued (ms), for the backlog's age.
@@ -97,7 +97,7 @@ struct Envelope {
 }
 
 /// A sink's destinations for an alert, as outbox ids.
-type DestinationsOf = Box<dyn Fn(&AlertEvent) -> Vec<String> + Send + Sync>;
+type DestinationsOf = Box<dyn Fn(&Notification) -> Vec<String> + Send + Sync>;
 
 /// The routes of one sink: which destinations an alert has there, and the
 /// queue of the sink's routing task.
@@ -146,7 +146,7 @@ impl Outbox {
 
     /// The destinations `alert` has (one per sink that takes it, one per
     /// URL for team webhooks).
-    pub fn destinations(&self, alert: &AlertEvent) -> Vec<String> {
+    pub fn destinations(&self, alert: &Notification) -> Vec<String> {
         self.routes
             .iter()
             .flat_map(|route| (route.destinations)(alert))
@@ -156,7 +156,7 @@ impl Outbox {
     /// Queues `alert` for each of `destinations` (as returned by
     /// [`Outbox::destinations`], possibly fewer after a restart). Never
     /// waits. A destination whose sink has stopped is reported rejected.
-    pub fn submit(&self, alert: &AlertEvent, sequence: u64, destinations: &[String]) {
+    pub fn submit(&self, alert: &Notification, sequence: u64, destinations: &[String]) {
         let alert = Arc::new(alert.clone());
         let queued_ms = lagwatch_model::now_ms();
         for route in self.routes.iter() {
@@ -184,7 +184,7 @@ impl Outbox {
                         .undelivered
                         .with_label_values(&[route.sink])
                         .dec();
-                    tracing::error!(destination = %envelope.destination, fingerprint = %envelope.alert.fingerprint, "sink stopped; notification not queued");
+                    tracing::error!(destination = %envelope.destination, fingerprint = %envelope.alert.alert.fingerprint, "sink stopped; notification not queued");
                 }
             }
         }

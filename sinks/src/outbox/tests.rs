@@ -6,7 +6,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use lagwatch_model::{AlertEvent, AlertState};
+use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
+use lagwatch_model::AlertState;
 use prometheus::Registry;
 
 use super::*;
@@ -26,15 +27,15 @@ impl Sink for Switchable {
         "switchable"
     }
 
-    fn destinations(&self, alert: &AlertEvent) -> Vec<String> {
-        alert.webhooks.clone()
+    fn destinations(&self, alert: &Notification) -> Vec<String> {
+        alert.recipients.webhooks.clone()
     }
 
-    async fn deliver(&self, _alert: &AlertEvent) -> Result<(), SinkError> {
+    async fn deliver(&self, _alert: &Notification) -> Result<(), SinkError> {
         Err(SinkError::Delivery("use deliver_to".into()))
     }
 
-    async fn deliver_to(&self, alert: &AlertEvent, key: &str) -> Result<(), SinkError> {
+    async fn deliver_to(&self, alert: &Notification, key: &str) -> Result<(), SinkError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.refuse.load(Ordering::SeqCst) {
             return Err(SinkError::Rejected("HTTP 400".into()));
@@ -47,37 +48,18 @@ impl Sink for Switchable {
             return Err(SinkError::Delivery("connection refused".into()));
         }
         if let Ok(mut delivered) = self.delivered.lock() {
-            delivered.push((key.to_string(), alert.fingerprint.clone()));
+            delivered.push((key.to_string(), alert.alert.fingerprint.clone()));
         }
         Ok(())
     }
 }
 
-fn alert(fingerprint: &str, keys: &[&str]) -> AlertEvent {
-    AlertEvent {
-        fingerprint: fingerprint.into(),
-        rule: "lag_threshold".into(),
-        state: AlertState::Firing,
-        monitor_id: 1,
-        team: "t".into(),
-        cluster: "c".into(),
-        consumer_group: "g".into(),
-        max_lag: 10,
-        total_lag: 10,
-        threshold: 5,
-        ts_ms: 0,
-        partitions: vec![],
-        emails: vec![],
-        status: None,
-        topic: None,
-        value: None,
-        broker: None,
-        repeat: false,
-        muted_by: None,
-        reason: None,
-        group_status: None,
-        webhooks: keys.iter().map(|k| k.to_string()).collect(),
-    }
+fn alert(fingerprint: &str, keys: &[&str]) -> Notification {
+    let mut monitor = MonitorBuilder::new("g").emails(&[]).build();
+    monitor.alerting.webhooks = keys.iter().map(|k| k.to_string()).collect();
+    AlertEventBuilder::firing(&monitor)
+        .fingerprint(fingerprint)
+        .notification()
 }
 
 fn outbox(sink: Switchable) -> (Outbox, mpsc::UnboundedReceiver<Report>, SinkMetrics) {
@@ -92,7 +74,7 @@ fn outbox(sink: Switchable) -> (Outbox, mpsc::UnboundedReceiver<Report>, SinkMet
     (builder.build(), reports, metrics)
 }
 
-fn submit(outbox: &Outbox, alert: &AlertEvent, sequence: u64) -> Vec<String> {
+fn submit(outbox: &Outbox, alert: &Notification, sequence: u64) -> Vec<String> {
     let destinations = outbox.destinations(alert);
     outbox.submit(alert, sequence, &destinations);
     destinations
@@ -180,7 +162,7 @@ async fn a_newer_notification_replaces_a_waiting_one() {
     submit(&outbox, &alert("f", &["mail"]), 1);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut resolve = alert("f", &["mail"]);
-    resolve.state = AlertState::Resolved;
+    resolve.alert.state = AlertState::Resolved;
     submit(&outbox, &resolve, 2);
     let first = reports.recv().await.expect("report");
     assert_eq!((first.sequence, first.outcome), (1, Outcome::Superseded));

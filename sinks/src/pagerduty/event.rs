@@ -4,7 +4,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use lagwatch_model::{AlertEvent, AlertState};
+use lagwatch_model::{AlertState, Notification};
 use serde_json::{json, Value};
 
 use super::config::PagerDutySeverity;
@@ -18,11 +18,12 @@ const MAX_DETAIL_PARTITIONS: usize = 100;
 
 /// The request body for `alert`.
 pub fn event_body(
-    alert: &AlertEvent,
+    notification: &Notification,
     routing_key: &str,
     severity: PagerDutySeverity,
     dashboard_url: Option<&str>,
 ) -> Value {
+    let alert = &notification.alert;
     if alert.state == AlertState::Resolved {
         return json!({
             "routing_key": routing_key,
@@ -30,7 +31,11 @@ pub fn event_body(
             "dedup_key": alert.fingerprint,
         });
     }
-    let summary: String = alert.summary().chars().take(MAX_SUMMARY_CHARS).collect();
+    let summary: String = notification
+        .summary()
+        .chars()
+        .take(MAX_SUMMARY_CHARS)
+        .collect();
     let partitions: Vec<Value> = alert
         .partitions
         .iter()
@@ -88,12 +93,12 @@ fn timestamp(ts_ms: i64) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use lagwatch_model::LaggingPartition;
+    use lagwatch_model::{AlertEvent, LaggingPartition};
 
     use super::*;
 
-    fn alert(state: AlertState) -> AlertEvent {
-        AlertEvent {
+    fn alert(state: AlertState) -> Notification {
+        Notification::new(AlertEvent {
             fingerprint: "lag_threshold/3".into(),
             rule: "lag_threshold".into(),
             state,
@@ -113,7 +118,7 @@ mod tests {
                 })
                 .collect(),
             ..Default::default()
-        }
+        })
     }
 
     #[test]
@@ -170,7 +175,7 @@ mod tests {
     #[test]
     fn long_summary_is_cut() {
         let mut firing = alert(AlertState::Firing);
-        firing.consumer_group = "g".repeat(2000);
+        firing.alert.consumer_group = "g".repeat(2000);
         let body = event_body(&firing, "key", PagerDutySeverity::Error, None);
         let summary = body["payload"]["summary"].as_str().unwrap_or_default();
         assert_eq!(summary.chars().count(), MAX_SUMMARY_CHARS);
@@ -180,7 +185,7 @@ mod tests {
     #[test]
     fn no_timestamp_for_zero_time() {
         let mut firing = alert(AlertState::Firing);
-        firing.ts_ms = 0;
+        firing.alert.ts_ms = 0;
         let body = event_body(&firing, "key", PagerDutySeverity::Error, None);
         assert!(body["payload"].get("timestamp").is_none());
     }

@@ -1,6 +1,6 @@
 //! Sends alerts to the PagerDuty Events API v2.
 
-use lagwatch_model::{AlertEvent, Secret};
+use lagwatch_model::{Notification, Secret};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Url};
 
@@ -64,7 +64,7 @@ impl Sink for PagerDutySink {
         "pagerduty"
     }
 
-    async fn deliver(&self, alert: &AlertEvent) -> Result<(), SinkError> {
+    async fn deliver(&self, alert: &Notification) -> Result<(), SinkError> {
         let body = event_body(
             alert,
             self.routing_key.expose(),

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use lagwatch_model::{AlertEvent, AlertState};
+use lagwatch_model::{AlertState, Notification};
 
 use crate::links::dashboard_link;
 use crate::status_word::status_word;
@@ -12,12 +12,13 @@ pub const MAX_LISTED_PARTITIONS: usize = 10;
 
 /// The message: summary, figures, up to [`MAX_LISTED_PARTITIONS`]
 /// partitions plus "and N more", and the dashboard link.
-pub fn message_text(alert: &AlertEvent, dashboard_url: Option<&str>) -> String {
+pub fn message_text(notification: &Notification, dashboard_url: Option<&str>) -> String {
+    let alert = &notification.alert;
     let icon = match alert.state {
         AlertState::Firing => ":rotating_light:",
         AlertState::Resolved => ":white_check_mark:",
     };
-    let mut text = format!("{icon} *{}*\n", escape(&alert.summary()));
+    let mut text = format!("{icon} *{}*\n", escape(&notification.summary()));
     let _ = writeln!(
         text,
         "cluster: {} | group: {} | team: {} | rule: {}",
@@ -77,12 +78,12 @@ fn link_target(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use lagwatch_model::LaggingPartition;
+    use lagwatch_model::{AlertEvent, LaggingPartition};
 
     use super::*;
 
-    fn alert(partitions: usize) -> AlertEvent {
-        AlertEvent {
+    fn alert(partitions: usize) -> Notification {
+        Notification::new(AlertEvent {
             fingerprint: "lag_threshold/1".into(),
             rule: "lag_threshold".into(),
             state: AlertState::Firing,
@@ -102,7 +103,7 @@ mod tests {
                 })
                 .collect(),
             ..Default::default()
-        }
+        })
     }
 
     #[test]
@@ -137,7 +138,7 @@ mod tests {
     #[test]
     fn resolved_has_no_partitions() {
         let mut resolved = alert(0);
-        resolved.state = AlertState::Resolved;
+        resolved.alert.state = AlertState::Resolved;
         let text = message_text(&resolved, None);
         assert!(text.starts_with(":white_check_mark: *[RESOLVED]"), "{text}");
         assert!(!text.contains("lagging partitions"), "{text}");

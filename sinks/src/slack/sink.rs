@@ -1,6 +1,6 @@
 //! Posts alerts to a Slack incoming webhook.
 
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Url};
 
@@ -56,7 +56,7 @@ impl SlackSink {
     }
 
     /// The JSON payload for `alert`: `{"text": ...}`.
-    pub fn payload(&self, alert: &AlertEvent) -> serde_json::Value {
+    pub fn payload(&self, alert: &Notification) -> serde_json::Value {
         serde_json::json!({
             "text": message_text(alert, self.dashboard_url.as_deref()),
         })
@@ -68,7 +68,7 @@ impl Sink for SlackSink {
         "slack"
     }
 
-    async fn deliver(&self, alert: &AlertEvent) -> Result<(), SinkError> {
+    async fn deliver(&self, alert: &Notification) -> Result<(), SinkError> {
         let body = serde_json::to_vec(&self.payload(alert))
             .map_err(|e| SinkError::Build(format!("slack: {e}")))?;
         http::post(&self.client, &self.url, &self.headers, body, "slack").await

@@ -1,5 +1,6 @@
 //! Posts each alert to the webhook URLs its monitor lists
-//! (`alerting.webhooks`), as the alert's JSON.
+//! (`alerting.webhooks`, the notification's recipients, looked up by the
+//! evaluator when it sends), as the alert's JSON without its recipients.
 //!
 //! Unlike a configured `[[webhooks]]` endpoint these URLs come from teams
 //! through the monitor store, so they are checked again here and a bad one
@@ -11,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 use reqwest::Client;
 
 use crate::ssrf::DestinationPolicy;
@@ -38,22 +39,27 @@ impl Sink for MonitorWebhookSink {
         "monitor_webhook"
     }
 
-    fn accepts(&self, alert: &AlertEvent) -> bool {
-        !alert.webhooks.is_empty()
+    fn accepts(&self, alert: &Notification) -> bool {
+        !alert.recipients.webhooks.is_empty()
     }
 
     /// One destination per distinct URL, so one team's unreachable
     /// receiver does not hold up another's. The key is a digest of the URL:
     /// keys are recorded in the shared alert-state topic, URLs are secrets.
-    fn destinations(&self, alert: &AlertEvent) -> Vec<String> {
-        let mut keys: Vec<String> = alert.webhooks.iter().map(|url| url_key(url)).collect();
+    fn destinations(&self, alert: &Notification) -> Vec<String> {
+        let mut keys: Vec<String> = alert
+            .recipients
+            .webhooks
+            .iter()
+            .map(|url| url_key(url))
+            .collect();
         keys.sort();
         keys.dedup();
         keys
     }
 
     /// Posts to every URL; the first failure is returned.
-    async fn deliver(&self, alert: &AlertEvent) -> Result<(), SinkError> {
+    async fn deliver(&self, alert: &Notification) -> Result<(), SinkError> {
         for key in self.destinations(alert) {
             self.deliver_to(alert, &key).await?;
         }
@@ -61,8 +67,13 @@ impl Sink for MonitorWebhookSink {
     }
 
     /// Posts to the URL whose key is `key`.
-    async fn deliver_to(&self, alert: &AlertEvent, key: &str) -> Result<(), SinkError> {
-        let Some(raw) = alert.webhooks.iter().find(|url| url_key(url) == key) else {
+    async fn deliver_to(&self, alert: &Notification, key: &str) -> Result<(), SinkError> {
+        let Some(raw) = alert
+            .recipients
+            .webhooks
+            .iter()
+            .find(|url| url_key(url) == key)
+        else {
             return Err(SinkError::Rejected(
                 "monitor webhook: the monitor no longer lists this URL".into(),
             ));
@@ -74,7 +85,7 @@ impl Sink for MonitorWebhookSink {
         let host = url.host_str().unwrap_or_default();
         let label = format!("monitor webhook {host}");
         if let Err(refused) = self.policy.check_url(&url) {
-            tracing::warn!(monitor_id = alert.monitor_id, host, %refused, "team webhook refused");
+            tracing::warn!(monitor_id = alert.alert.monitor_id, host, %refused, "team webhook refused");
             return Err(SinkError::Rejected(format!("{label}: {refused}")));
         }
         http::post(&self.client, &url, &http::json_headers(), body, &label).await

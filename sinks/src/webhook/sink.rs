@@ -1,6 +1,6 @@
 //! Posts alerts to a webhook.
 
-use lagwatch_model::AlertEvent;
+use lagwatch_model::Notification;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Url};
 
@@ -90,8 +90,9 @@ impl WebhookSink {
         })
     }
 
-    /// The request body for `alert`.
-    pub fn body(&self, alert: &AlertEvent) -> Result<String, SinkError> {
+    /// The request body for `alert`: the template, or the notification's
+    /// JSON (never its recipients).
+    pub fn body(&self, alert: &Notification) -> Result<String, SinkError> {
         match &self.template {
             Some(template) => template.render(alert),
             None => serde_json::to_string(alert)
@@ -105,7 +106,7 @@ impl Sink for WebhookSink {
         "webhook"
     }
 
-    async fn deliver(&self, alert: &AlertEvent) -> Result<(), SinkError> {
+    async fn deliver(&self, alert: &Notification) -> Result<(), SinkError> {
         let body = self.body(alert)?;
         http::post(
             &self.client,
@@ -123,7 +124,8 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use lagwatch_model::{AlertState, Secret};
+    use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
+    use lagwatch_model::Secret;
 
     use super::*;
 
@@ -137,29 +139,26 @@ mod tests {
         }
     }
 
-    fn alert() -> AlertEvent {
-        AlertEvent {
-            fingerprint: "lag_threshold/7".into(),
-            rule: "lag_threshold".into(),
-            state: AlertState::Resolved,
-            monitor_id: 7,
-            team: "t".into(),
-            cluster: "c".into(),
-            consumer_group: "g".into(),
-            max_lag: 1,
-            total_lag: 1,
-            threshold: 5,
-            ts_ms: 1,
-            ..Default::default()
-        }
+    fn alert() -> Notification {
+        let mut monitor = MonitorBuilder::new("g").id(7).lag_threshold(5).build();
+        monitor.alerting.webhooks = vec!["https://hooks.example.com/team?token=s3cret".into()];
+        AlertEventBuilder::firing(&monitor)
+            .lag(1, 1)
+            .ts_ms(1)
+            .resolved()
+            .notification()
     }
 
     #[test]
     fn default_body_is_the_alert() {
         let sink = WebhookSink::build(&config()).expect("build");
         let body = sink.body(&alert()).expect("body");
-        let back: AlertEvent = serde_json::from_str(&body).expect("alert JSON");
-        assert_eq!(back, alert());
+        let back: Notification = serde_json::from_str(&body).expect("alert JSON");
+        assert_eq!(back.alert, alert().alert);
+        assert!(
+            !body.contains("oncall@example.com") && !body.contains("s3cret"),
+            "{body}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use lagwatch_model::{AlertEvent, AlertState, LaggingPartition};
+use lagwatch_model::{AlertEvent, AlertState, LaggingPartition, Notification};
 
 use crate::SinkError;
 
@@ -114,7 +114,7 @@ impl Template {
             pieces.push(Piece::Text(rest.to_string()));
         }
         let template = Template { pieces };
-        let sample = template.render(&sample_alert())?;
+        let sample = template.render(&Notification::new(sample_alert()))?;
         serde_json::from_str::<serde_json::Value>(&sample).map_err(|e| {
             SinkError::Config(format!(
                 "webhook template does not render to valid JSON ({e}); text fields go inside quotes, \
@@ -124,22 +124,27 @@ impl Template {
         Ok(template)
     }
 
-    /// The body for `alert`.
-    pub fn render(&self, alert: &AlertEvent) -> Result<String, SinkError> {
+    /// The body for `notification`.
+    pub fn render(&self, notification: &Notification) -> Result<String, SinkError> {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => out.push_str(text),
-                Piece::Field(field) => render_field(&mut out, *field, alert)?,
+                Piece::Field(field) => render_field(&mut out, *field, notification)?,
             }
         }
         Ok(out)
     }
 }
 
-fn render_field(out: &mut String, field: Field, alert: &AlertEvent) -> Result<(), SinkError> {
+fn render_field(
+    out: &mut String,
+    field: Field,
+    notification: &Notification,
+) -> Result<(), SinkError> {
+    let alert = &notification.alert;
     match field {
-        Field::Summary => push_escaped(out, &alert.summary()),
+        Field::Summary => push_escaped(out, &notification.summary()),
         Field::State => push_escaped(out, alert.state.as_str()),
         Field::Rule => push_escaped(out, &alert.rule),
         Field::Fingerprint => push_escaped(out, &alert.fingerprint),
@@ -160,7 +165,7 @@ fn render_field(out: &mut String, field: Field, alert: &AlertEvent) -> Result<()
                 .map_err(|e| SinkError::Build(format!("webhook partitions: {e}")))?,
         ),
         Field::AlertJson => out.push_str(
-            &serde_json::to_string(alert)
+            &serde_json::to_string(notification)
                 .map_err(|e| SinkError::Build(format!("webhook alert: {e}")))?,
         ),
     }
@@ -216,11 +221,11 @@ fn sample_alert() -> AlertEvent {
 mod tests {
     use super::*;
 
-    fn alert() -> AlertEvent {
-        AlertEvent {
+    fn alert() -> Notification {
+        Notification::new(AlertEvent {
             consumer_group: "bill\"ing\\\n\u{1}<x>".into(),
             ..sample_alert()
-        }
+        })
     }
 
     #[test]
@@ -247,7 +252,7 @@ mod tests {
     fn a_group_name_cannot_break_out_of_its_string() {
         let template = Template::parse(r#"{"group": "{{consumer_group}}", "x": 1}"#).expect("ok");
         let mut hostile = alert();
-        hostile.consumer_group = r#"", "x": 2, "y": ""#.into();
+        hostile.alert.consumer_group = r#"", "x": 2, "y": ""#.into();
         let body = template.render(&hostile).expect("render");
         let value: serde_json::Value = serde_json::from_str(&body).expect("valid JSON");
         assert_eq!(value["x"], 1);
@@ -258,13 +263,13 @@ mod tests {
     fn status_field_is_the_upper_case_word() {
         let template = Template::parse(r#"{"status": "{{status}}"}"#).expect("ok");
         let mut alert = alert();
-        alert.status = Some("stop".into());
+        alert.alert.status = Some("stop".into());
         assert_eq!(
             template.render(&alert).expect("render"),
             r#"{"status": "STOP"}"#
         );
-        alert.status = None;
-        alert.group_status = None;
+        alert.alert.status = None;
+        alert.alert.group_status = None;
         assert_eq!(
             template.render(&alert).expect("render"),
             r#"{"status": ""}"#
