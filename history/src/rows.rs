@@ -1,11 +1,14 @@
-//! Row types written to ClickHouse, one per table. Field order and types
-//! must match the columns in [`super::schema`].
+//! Row types of the ClickHouse tables, one per table, shared by the writer
+//! and the readers so a column is described once. Field order and types
+//! must match the columns in [`super::schema`]; readers select a row with
+//! `?fields` and project it into their answer types (for example
+//! [`crate::reader::AlertView`], [`crate::status_reader::PartitionPoint`]).
 
 use lagwatch_model::{BrokerSample, GroupSample, Notification};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One partition of one group sample (`lag_samples`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, clickhouse::Row, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, clickhouse::Row, Serialize, Deserialize)]
 pub struct SampleRow {
     /// Sample time in ms (`DateTime64(3)`).
     pub ts: i64,
@@ -109,7 +112,7 @@ impl BrokerRow {
 }
 
 /// One alert transition (`alert_events`).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize)]
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct AlertRow {
     pub ts: i64,
     pub fingerprint: String,
