@@ -125,6 +125,25 @@ pub struct HttpConfig {
     /// sample is older than this.
     #[serde(with = "humantime_serde", default = "default_ready_history_behind")]
     pub ready_history_behind: std::time::Duration,
+    /// A client must send a request's complete headers within this long
+    /// (it also bounds an idle keep-alive connection); a client trickling
+    /// its headers (slowloris) is disconnected.
+    #[serde(with = "humantime_serde", default = "default_header_read_timeout")]
+    pub header_read_timeout: std::time::Duration,
+    /// An API request not answered within this long gets 503
+    /// `request_timeout`, and its slot is free again.
+    #[serde(with = "humantime_serde", default = "default_request_timeout")]
+    pub request_timeout: std::time::Duration,
+    /// API requests served at once; beyond that a request gets 503
+    /// `overloaded` with `Retry-After` at once instead of waiting in a
+    /// queue. `/healthz`, `/readyz` and `/metrics` are not counted.
+    #[serde(default = "default_max_concurrent_requests")]
+    pub max_concurrent_requests: usize,
+    /// On shutdown, requests in flight get this long to finish; then their
+    /// connections are dropped and the process goes on stopping. Shorter
+    /// than `shutdown_timeout`.
+    #[serde(with = "humantime_serde", default = "default_shutdown_grace")]
+    pub shutdown_grace: std::time::Duration,
 }
 
 fn default_listen() -> SocketAddr {
@@ -136,6 +155,18 @@ const fn default_ready_undelivered() -> std::time::Duration {
 const fn default_ready_history_behind() -> std::time::Duration {
     std::time::Duration::from_secs(300)
 }
+const fn default_header_read_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+const fn default_request_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+const fn default_max_concurrent_requests() -> usize {
+    256
+}
+const fn default_shutdown_grace() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -144,7 +175,45 @@ impl Default for HttpConfig {
             metrics_listen: None,
             ready_undelivered: default_ready_undelivered(),
             ready_history_behind: default_ready_history_behind(),
+            header_read_timeout: default_header_read_timeout(),
+            request_timeout: default_request_timeout(),
+            max_concurrent_requests: default_max_concurrent_requests(),
+            shutdown_grace: default_shutdown_grace(),
         }
+    }
+}
+
+impl HttpConfig {
+    /// The server's protections as the HTTP module takes them.
+    pub fn hardening(&self) -> crate::http::Hardening {
+        crate::http::Hardening {
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_concurrent_requests: self.max_concurrent_requests,
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
+
+    /// The limits are usable, and a graceful HTTP shutdown fits in the
+    /// process's `shutdown_timeout`.
+    fn check(&self, shutdown_timeout: std::time::Duration) -> Result<(), String> {
+        if self.header_read_timeout.is_zero() {
+            return Err("`http.header_read_timeout` must be greater than 0".into());
+        }
+        if self.request_timeout.is_zero() {
+            return Err("`http.request_timeout` must be greater than 0".into());
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err("`http.max_concurrent_requests` must be at least 1".into());
+        }
+        if self.shutdown_grace >= shutdown_timeout {
+            return Err(format!(
+                "`http.shutdown_grace` ({}) must be shorter than `shutdown_timeout` ({}): the process would stop before the requests' grace ends",
+                humantime::format_duration(self.shutdown_grace),
+                humantime::format_duration(shutdown_timeout)
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -177,6 +246,14 @@ pub struct ApiConfig {
     /// address gets 429 without its tokens being checked; 0: no limit.
     #[serde(default = "default_auth_failures_per_minute")]
     pub auth_failures_per_minute: u32,
+    /// Connections of the API's own monitor-store pool (apart from the
+    /// monitor watcher's, so API load cannot starve it).
+    #[serde(default = "default_store_max_connections")]
+    pub store_max_connections: u32,
+    /// How long an API request waits for a free store connection before it
+    /// fails with 500.
+    #[serde(with = "humantime_serde", default = "default_store_acquire_timeout")]
+    pub store_acquire_timeout: std::time::Duration,
 }
 
 const fn default_api_enabled() -> bool {
@@ -191,6 +268,12 @@ fn default_rate_limit_per_address() -> u32 {
 fn default_auth_failures_per_minute() -> u32 {
     lagwatch_api::limits::RateLimits::default().auth_failures
 }
+const fn default_store_max_connections() -> u32 {
+    4
+}
+const fn default_store_acquire_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(5)
+}
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -202,6 +285,8 @@ impl Default for ApiConfig {
             rate_limit_per_token: default_rate_limit_per_token(),
             rate_limit_per_address: default_rate_limit_per_address(),
             auth_failures_per_minute: default_auth_failures_per_minute(),
+            store_max_connections: default_store_max_connections(),
+            store_acquire_timeout: default_store_acquire_timeout(),
         }
     }
 }
@@ -210,6 +295,14 @@ impl Default for ApiConfig {
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 impl ApiConfig {
+    /// The API's own monitor-store pool.
+    pub fn store_pool(&self) -> lagwatch_store::PoolSettings {
+        lagwatch_store::PoolSettings {
+            max_connections: self.store_max_connections,
+            acquire_timeout: self.store_acquire_timeout,
+        }
+    }
+
     /// The request and failed-authentication limits.
     pub fn rate_limits(&self) -> lagwatch_api::limits::RateLimits {
         lagwatch_api::limits::RateLimits {
@@ -348,6 +441,13 @@ impl AppConfig {
         }
         DestinationPolicy::new(&self.sinks).map_err(|e| e.to_string())?;
         self.api.resolve_admin_token()?;
+        if self.api.store_max_connections == 0 {
+            return Err("`api.store_max_connections` must be at least 1".into());
+        }
+        if self.api.store_acquire_timeout.is_zero() {
+            return Err("`api.store_acquire_timeout` must be greater than 0".into());
+        }
+        self.http.check(self.shutdown_timeout)?;
         self.check_teams()?;
         Ok(())
     }
@@ -621,6 +721,45 @@ metrics_listen = "127.0.0.1:9465"
             .expect_err("unknown key")
             .to_string();
         assert!(error.contains("group"), "{error}");
+    }
+
+    #[test]
+    fn http_hardening_has_defaults_and_refuses_unusable_limits() {
+        let defaults = load(VALID).expect("valid");
+        let hardening = defaults.http.hardening();
+        assert_eq!(hardening.header_read_timeout.as_secs(), 10);
+        assert_eq!(hardening.request_timeout.as_secs(), 30);
+        assert_eq!(hardening.max_concurrent_requests, 256);
+        assert_eq!(hardening.shutdown_grace.as_secs(), 10);
+        assert_eq!(defaults.api.store_pool().max_connections, 4);
+        assert_eq!(defaults.api.store_pool().acquire_timeout.as_secs(), 5);
+
+        let set = load(&format!(
+            "{VALID}\n[http]\nheader_read_timeout = \"2s\"\nrequest_timeout = \"1500ms\"\nmax_concurrent_requests = 8\nshutdown_grace = \"1s\"\n[api]\nstore_max_connections = 2\n"
+        ))
+        .expect("valid");
+        assert_eq!(set.http.hardening().request_timeout.as_millis(), 1_500);
+        assert_eq!(set.http.hardening().max_concurrent_requests, 8);
+        assert_eq!(set.api.store_pool().max_connections, 2);
+
+        for (setting, named) in [
+            ("header_read_timeout = \"0s\"", "http.header_read_timeout"),
+            ("request_timeout = \"0s\"", "http.request_timeout"),
+            (
+                "max_concurrent_requests = 0",
+                "http.max_concurrent_requests",
+            ),
+            ("shutdown_grace = \"30s\"", "http.shutdown_grace"),
+        ] {
+            let error = load(&format!("{VALID}\n[http]\n{setting}\n"))
+                .expect_err(setting)
+                .to_string();
+            assert!(error.contains(named), "{setting}: {error}");
+        }
+        let error = load(&format!("{VALID}\n[api]\nstore_max_connections = 0\n"))
+            .expect_err("empty pool")
+            .to_string();
+        assert!(error.contains("api.store_max_connections"), "{error}");
     }
 
     #[test]

@@ -3,6 +3,12 @@
 //! Start order is receivers first (sinks and history, then the evaluator,
 //! then the collector); on shutdown the collector and evaluator stop, and
 //! dropping their senders lets sinks and the history writer drain.
+//!
+//! The HTTP listeners are bound before anything starts ([`Listeners`]):
+//! a taken port fails the start at once, and tests bind port 0 and read
+//! the port instead of guessing a free one. The API gets a monitor-store
+//! pool of its own (`api.store_max_connections`), so API load cannot take
+//! the connections the monitor watcher needs.
 
 use std::sync::Arc;
 
@@ -22,11 +28,12 @@ use lagwatch_sinks::{
 use lagwatch_store::monitor_watch::{watch_monitors, MonitorList};
 use lagwatch_store::MonitorStore;
 use prometheus::Registry;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::AppConfig;
+use crate::config::{AppConfig, HttpConfig};
 use crate::http::Probes;
 use crate::readiness::{Limits, Readiness};
 use crate::self_alerts::{self, Operators};
@@ -52,12 +59,51 @@ pub async fn run(
     run_with_api(config, roles, false, shutdown).await
 }
 
+/// How long the stop waits for the API's store connections to close,
+/// after the HTTP server's own `http.shutdown_grace`.
+const API_STORE_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The listeners the HTTP endpoints serve on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// `http.listen`: the probes, the API and web page, and `/metrics`
+    /// unless it has its own listener.
+    pub main: TcpListener,
+    /// `http.metrics_listen`: `/metrics` alone.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds `http.listen` and, when set, `http.metrics_listen`.
+    pub async fn bind(http: &HttpConfig) -> anyhow::Result<Self> {
+        let main = crate::http::bind(http.listen, "http.listen").await?;
+        let metrics = match http.metrics_listen {
+            Some(listen) => Some(crate::http::bind(listen, "http.metrics_listen").await?),
+            None => None,
+        };
+        Ok(Listeners { main, metrics })
+    }
+}
+
 /// Runs the selected stages, and the team API when `api` is set, until
 /// `shutdown` is cancelled.
 pub async fn run_with_api(
     config: AppConfig,
     roles: Roles,
     api: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&config.http).await?;
+    run_on(config, roles, api, listeners, shutdown).await
+}
+
+/// Like [`run_with_api`], serving HTTP on `listeners` the caller bound
+/// (`config.http.listen` and `metrics_listen` are not bound again).
+pub async fn run_on(
+    config: AppConfig,
+    roles: Roles,
+    api: bool,
+    listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let registry = Registry::new();
@@ -68,10 +114,16 @@ pub async fn run_with_api(
         .context("migrating the monitor store")?;
 
     let mut tasks = JoinSet::new();
-    let api_router = if api {
-        Some(api_router(&config, store.clone())?)
+    let (api_router, api_store) = if api {
+        let api_store = MonitorStore::connect_with(&config.store.url, config.api.store_pool())
+            .await
+            .context("opening the API's monitor-store pool")?;
+        (
+            Some(api_router(&config, api_store.clone())?),
+            Some(api_store),
+        )
     } else {
-        None
+        (None, None)
     };
     let liveness = Liveness::install(shutdown.clone());
     let readiness = Readiness::new(Limits {
@@ -80,24 +132,23 @@ pub async fn run_with_api(
         ..Limits::for_interval(config.collector.interval)
     });
     let http_shutdown = shutdown.clone();
-    let listen = config.http.listen;
+    let hardening = config.http.hardening();
     let probes = Probes {
         registry: registry.clone(),
         liveness: liveness.clone(),
         readiness: readiness.clone(),
-        metrics_on_main: config.http.metrics_listen.is_none(),
+        metrics_on_main: listeners.metrics.is_none(),
     };
-    if let Some(metrics_listen) = config.http.metrics_listen {
-        let listener = crate::http::bind(metrics_listen, "http.metrics_listen").await?;
+    if let Some(listener) = listeners.metrics {
         let (probes, metrics_shutdown) = (probes.clone(), shutdown.clone());
-        tasks.spawn(
-            async move { crate::http::serve_metrics(listener, probes, metrics_shutdown).await },
-        );
+        tasks.spawn(async move {
+            crate::http::serve_metrics(listener, probes, hardening, metrics_shutdown).await
+        });
     }
-    let listener = crate::http::bind(listen, "http.listen").await?;
-    tasks.spawn(
-        async move { crate::http::serve(listener, probes, api_router, http_shutdown).await },
-    );
+    let listener = listeners.main;
+    tasks.spawn(async move {
+        crate::http::serve(listener, probes, api_router, hardening, http_shutdown).await
+    });
 
     if roles.collector || roles.evaluator || roles.history {
         let collector_metrics = CollectorMetrics::register(&registry)?;
@@ -144,6 +195,18 @@ pub async fn run_with_api(
         }
     }
     store.close().await;
+    if let Some(api_store) = api_store {
+        // A request dropped after the grace may leave its connection in a
+        // query the database has not answered (a lock): sqlx then waits
+        // for that answer before the connection can close. Do not wait
+        // long for it: the process is stopping.
+        if tokio::time::timeout(API_STORE_CLOSE_WAIT, api_store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(wait = ?API_STORE_CLOSE_WAIT, "the API's monitor-store connections did not close in time; leaving them");
+        }
+    }
     if liveness.panicked() {
         first_error.get_or_insert_with(|| anyhow::anyhow!("a task panicked (see the log)"));
     }
@@ -174,7 +237,7 @@ fn api_router(config: &AppConfig, store: MonitorStore) -> anyhow::Result<axum::R
                 .context("loading the rules files")?,
         )),
     };
-    tracing::info!(listen = %config.http.listen, "team API on /api/v1, web page on /");
+    tracing::info!("team API on /api/v1, web page on /");
     Ok(lagwatch_api::router(store, settings))
 }
 

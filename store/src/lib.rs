@@ -93,15 +93,38 @@ pub struct MonitorStore {
     backend: Backend,
 }
 
+/// The size of a [`MonitorStore`]'s connection pool and how long a caller
+/// waits for a free connection. Each user that must not starve another
+/// (the API's requests, the monitor watcher) gets a pool of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 4,
+            acquire_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 impl MonitorStore {
-    /// Connects to `url` (`sqlite://path` or `mysql://...`). SQLite files are
-    /// created when missing.
+    /// Connects to `url` (`sqlite://path` or `mysql://...`) with the
+    /// default pool. SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PoolSettings::default()).await
+    }
+
+    /// Like [`MonitorStore::connect`], with a pool of its own size.
+    pub async fn connect_with(url: &str, pool: PoolSettings) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = normalise_url(url)?;
         let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(10))
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
             .connect(&url)
             .await
             .map_err(|source| StoreError::Connect {

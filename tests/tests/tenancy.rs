@@ -1,5 +1,5 @@
 //! Attacks on team boundaries and limits through `lagwatch`'s own wiring
-//! (`topology::run_with_api`, the `api` role) on free ports over a real
+//! (`topology::run_on`, the `api` role) on port-0 listeners over a real
 //! SQLite store: one team registering monitors for another team's groups,
 //! clusters and topics; a team filling the store past its quotas; a token
 //! used past its expiry; a script hammering the API with one token, from
@@ -64,7 +64,6 @@ impl Api {
     /// `extra` goes at the top of the file, `api_extra` into `[api]`.
     async fn start(extra: &str, api_extra: &str) -> anyhow::Result<Api> {
         let dir = tempfile::tempdir()?;
-        let [port, metrics_port] = common::free_ports::<2>();
         let admin = format!("admin-token-{}", common::unique("a"));
         let text = format!(
             r#"
@@ -87,8 +86,7 @@ admin_token = "{admin}"
 {api_extra}
 
 [http]
-listen = "127.0.0.1:{port}"
-metrics_listen = "127.0.0.1:{metrics_port}"
+metrics_listen = "127.0.0.1:0"
 "#,
             store = dir.path().join("lagwatch.db").display(),
         );
@@ -96,13 +94,13 @@ metrics_listen = "127.0.0.1:{metrics_port}"
         std::fs::write(&path, text)?;
         let config = AppConfig::load(&path)?;
         let shutdown = CancellationToken::new();
-        let task = common::spawn_api_only(config, &shutdown);
+        let agent = common::spawn_api_only(config, &shutdown).await?;
         let api = Api {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            metrics_addr: SocketAddr::from(([127, 0, 0, 1], metrics_port)),
+            addr: agent.addr,
+            metrics_addr: agent.metrics_addr.context("metrics listener")?,
             admin,
             shutdown,
-            task,
+            task: agent.task,
             _dir: dir,
         };
         match common::wait_until_healthy(api.addr, &api.task).await {

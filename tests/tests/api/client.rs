@@ -1,5 +1,5 @@
 //! The API under test and its client: `lagwatch`'s own wiring
-//! (`topology::run_with_api`) started in-process on a free port with a
+//! (`topology::run_on`) started in-process on a port-0 listener with a
 //! config naming cluster credentials, and a `reqwest` client that records
 //! every answer it receives (headers and body) so the scenario can prove no
 //! credential ever left the API.
@@ -54,7 +54,6 @@ impl Api {
         clickhouse: Option<&ClickHouseConfig>,
     ) -> anyhow::Result<Api> {
         let dir = tempfile::tempdir()?;
-        let port = common::free_port();
         let admin = format!("admin-token-{}", common::unique("a"));
         std::fs::write(dir.path().join("admin.token"), format!("{admin}\n"))?;
         std::fs::write(dir.path().join("kafka.secret"), format!("{FILE_SECRET}\n"))?;
@@ -93,9 +92,6 @@ grafana_url = "http://grafana.test:3000"
 # Dozens of deliberately wrong tokens follow: the failed-authentication
 # limit would answer 429 (it is tested in tenancy.rs).
 auth_failures_per_minute = 0
-
-[http]
-listen = "127.0.0.1:{port}"
 "#,
             secret = dir.path().join("kafka.secret").display(),
             admin_file = dir.path().join("admin.token").display(),
@@ -104,14 +100,14 @@ listen = "127.0.0.1:{port}"
         std::fs::write(&path, text)?;
         let config = AppConfig::load(&path)?;
         let shutdown = CancellationToken::new();
-        let task = common::spawn_api_only(config, &shutdown);
+        let agent = common::spawn_api_only(config, &shutdown).await?;
         let api = Api {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: agent.addr,
             client: reqwest::Client::new(),
             admin,
             seen: Arc::default(),
             shutdown,
-            task,
+            task: agent.task,
             config_path: path,
             _dir: dir,
         };

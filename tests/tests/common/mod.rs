@@ -495,13 +495,33 @@ pub async fn throwaway_mariadb(
     Ok((url, admin, database))
 }
 
+/// An agent running in this process on listeners bound to port 0.
+pub struct InProcessAgent {
+    /// Where `http.listen` is served (probes, API, web page).
+    pub addr: std::net::SocketAddr,
+    /// Where `/metrics` is served when the config sets `http.metrics_listen`.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
 /// Runs only the team API role of `config` (no collector, evaluator or
-/// history) in this process until `shutdown`.
-pub fn spawn_api_only(
+/// history) in this process until `shutdown`. It serves on
+/// `127.0.0.1:0` listeners bound here, in place of `http.listen` (and of
+/// `http.metrics_listen` when that is set): the ports are read from the
+/// bound sockets, so no other process can take them first.
+pub async fn spawn_api_only(
     config: lagwatch::config::AppConfig,
     shutdown: &tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<anyhow::Result<()>> {
-    tokio::spawn(lagwatch::topology::run_with_api(
+) -> anyhow::Result<InProcessAgent> {
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let main = tokio::net::TcpListener::bind(loopback).await?;
+    let metrics = match config.http.metrics_listen {
+        Some(_) => Some(tokio::net::TcpListener::bind(loopback).await?),
+        None => None,
+    };
+    let addr = main.local_addr()?;
+    let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
+    let task = tokio::spawn(lagwatch::topology::run_on(
         config,
         lagwatch::topology::Roles {
             collector: false,
@@ -509,8 +529,14 @@ pub fn spawn_api_only(
             history: false,
         },
         true,
+        lagwatch::topology::Listeners { main, metrics },
         shutdown.clone(),
-    ))
+    ));
+    Ok(InProcessAgent {
+        addr,
+        metrics_addr,
+        task,
+    })
 }
 
 /// Waits until the API on `addr` answers `/healthz` with 200 (20 s at

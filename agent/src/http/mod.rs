@@ -5,8 +5,16 @@
 //! `http.metrics_listen`, `/metrics` moves to a listener of its own (it
 //! names every monitored group, so operators keep it internal). Requests
 //! carry the client's address for the API's per-address rate limits.
+//!
+//! The server protects itself ([`Hardening`], from `[http]`): every
+//! connection must send its headers within `header_read_timeout`
+//! ([`server`]); API requests are bounded in time and number
+//! ([`api_guard`]) while the probes and `/metrics` are routed before that
+//! guard, so a saturated API never fails a liveness probe; a graceful
+//! shutdown gives requests in flight `shutdown_grace`, then drops them.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -20,6 +28,22 @@ use tokio_util::sync::CancellationToken;
 use crate::readiness::Readiness;
 use crate::supervision::Liveness;
 
+pub mod api_guard;
+pub mod server;
+
+/// How the HTTP server protects itself (`[http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hardening {
+    /// Longest a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Longest an API request may take before it is answered 503.
+    pub request_timeout: Duration,
+    /// API requests served at once; the excess is answered 503 at once.
+    pub max_concurrent_requests: usize,
+    /// How long requests in flight get on shutdown.
+    pub shutdown_grace: Duration,
+}
+
 /// Binds `listen` for [`serve`] or [`serve_metrics`]; the error names the
 /// `setting` that chose the address. Binding before the server task starts
 /// makes a taken port fail the start at once, and lets callers (tests) bind
@@ -30,27 +54,24 @@ pub async fn bind(listen: SocketAddr, setting: &str) -> anyhow::Result<TcpListen
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (set {setting}): {e}"))
 }
 
-/// Serves the endpoints, and `api` routes when given, on `listener` until
-/// `shutdown`.
+/// Serves the endpoints, and `api` routes when given (behind the
+/// [`api_guard`]), on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
     probes: Probes,
     api: Option<Router>,
+    hardening: Hardening,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let serves_api = api.is_some();
     let app = match api {
-        Some(api) => router(probes).merge(api),
+        // The probes' routes match first; everything else is the API's.
+        Some(api) => router(probes).fallback_service(api_guard::guard(api, hardening)),
         None => router(probes),
     };
     let listen = listener.local_addr()?;
     tracing::info!(%listen, api = serves_api, "serving /metrics and /healthz");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await?;
+    server::run(listener, app, hardening, shutdown).await;
     Ok(())
 }
 
@@ -59,6 +80,7 @@ pub async fn serve(
 pub async fn serve_metrics(
     listener: TcpListener,
     probes: Probes,
+    hardening: Hardening,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = Router::new()
@@ -66,9 +88,7 @@ pub async fn serve_metrics(
         .with_state(probes);
     let listen = listener.local_addr()?;
     tracing::info!(%listen, "serving /metrics on its own listener");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    server::run(listener, app, hardening, shutdown).await;
     Ok(())
 }
 
@@ -135,10 +155,15 @@ async fn metrics(State(probes): State<Probes>) -> impl IntoResponse {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::readiness::Limits;
+
+    const HARDENING: Hardening = Hardening {
+        header_read_timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(30),
+        max_concurrent_requests: 256,
+        shutdown_grace: Duration::from_secs(10),
+    };
 
     fn probes(shutdown: &CancellationToken, metrics_on_main: bool) -> Probes {
         let registry = Registry::new();
@@ -170,11 +195,13 @@ mod tests {
             main,
             probes(&shutdown, false),
             None,
+            HARDENING,
             shutdown.clone(),
         ));
         let metrics_server = tokio::spawn(serve_metrics(
             own,
             probes(&shutdown, false),
+            HARDENING,
             shutdown.clone(),
         ));
         let client = reqwest::Client::new();
