@@ -93,12 +93,30 @@ impl Modify for BearerToken {
 /// The document as served and checked in: pretty JSON and a final newline.
 pub fn document_json() -> String {
     match ApiDoc::openapi().to_pretty_json() {
-        Ok(json) => json + "\n",
+        Ok(json) => camel_case_link_keys(&json) + "\n",
         Err(error) => {
             tracing::error!(error = %error, "cannot render the OpenAPI document");
             String::from("{}\n")
         }
     }
+}
+
+/// Keys utoipa 5 writes in snake case in link objects (its `Link` lacks
+/// `rename_all = "camelCase"`; fixed in utoipa 6, which needs Rust 1.88),
+/// with the names OpenAPI gives them. Nothing else in the document uses
+/// these keys (a test checks), so renaming them in the text is safe.
+const LINK_KEYS: [(&str, &str); 3] = [
+    ("\"operation_id\": ", "\"operationId\": "),
+    ("\"operation_ref\": ", "\"operationRef\": "),
+    ("\"request_body\": ", "\"requestBody\": "),
+];
+
+fn camel_case_link_keys(json: &str) -> String {
+    LINK_KEYS
+        .iter()
+        .fold(json.to_string(), |text, (snake, camel)| {
+            text.replace(snake, camel)
+        })
 }
 
 /// Rendered once, on the first request.
@@ -151,6 +169,57 @@ mod tests {
                 generated.lines().nth(line),
             );
         }
+    }
+
+    /// Every key [`camel_case_link_keys`] renames, with whether it sits
+    /// directly in a link object.
+    fn snake_case_link_keys(value: &serde_json::Value, in_link: bool, found: &mut Vec<bool>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map {
+                    if LINK_KEYS
+                        .iter()
+                        .any(|(snake, _)| snake.trim_end_matches(": ") == format!("{key:?}"))
+                    {
+                        found.push(in_link);
+                    }
+                    let links = key == "links";
+                    if links {
+                        for link in child.as_object().into_iter().flat_map(|m| m.values()) {
+                            snake_case_link_keys(link, true, found);
+                        }
+                    } else {
+                        snake_case_link_keys(child, false, found);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    snake_case_link_keys(item, false, found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn links_name_their_operation_in_camel_case_and_nothing_else_is_renamed() {
+        let raw = serde_json::to_value(ApiDoc::openapi()).expect("JSON");
+        let mut found = Vec::new();
+        snake_case_link_keys(&raw, false, &mut found);
+        assert_eq!(found.len(), 6, "the six links name their operation");
+        assert!(
+            found.iter().all(|in_link| *in_link),
+            "only links: {found:?}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&document_json()).expect("JSON");
+        let link =
+            &doc["paths"]["/api/v1/silences"]["post"]["responses"]["201"]["links"]["expireSilence"];
+        assert_eq!(link["operationId"], "expireSilence");
+        assert_eq!(link["parameters"]["id"], "$response.body#/id");
+        let mut left = Vec::new();
+        snake_case_link_keys(&doc, false, &mut left);
+        assert!(left.is_empty(), "no snake-case link keys remain");
     }
 
     #[test]
