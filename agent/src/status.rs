@@ -291,26 +291,17 @@ pub fn format_time_ms(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use lagwatch_model::GroupMatch;
+    use lagwatch_model::fixtures::MonitorBuilder;
 
     use super::*;
 
     fn monitor() -> Monitor {
-        Monitor {
-            id: 7,
-            team: "demo".into(),
-            cluster: "local".into(),
-            consumer_group: "billing".into(),
-            group_match: GroupMatch::Exact,
-            topics: vec!["orders".into()],
-            topic_regex: None,
-            lag_threshold: 500,
-            for_secs: 10,
-            emails: vec![],
-            isolation: Default::default(),
-            time_lag: Default::default(),
-            alerting: Default::default(),
-        }
+        MonitorBuilder::new("billing")
+            .id(7)
+            .team("demo")
+            .for_secs(10)
+            .emails(&[])
+            .build()
     }
 
     fn point(ts_ms: i64, committed: i64, end: i64) -> PartitionPoint {

@@ -149,26 +149,19 @@ pub fn status_word(status: Status) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use lagwatch_model::fixtures::MonitorBuilder;
     use lagwatch_model::Isolation;
 
     use super::*;
 
     fn monitor(isolation: Isolation) -> Monitor {
-        Monitor {
-            id: 7,
-            team: "demo".into(),
-            cluster: "local".into(),
-            consumer_group: "billing".into(),
-            group_match: GroupMatch::Exact,
-            topics: vec!["orders".into()],
-            topic_regex: None,
-            lag_threshold: 500,
-            for_secs: 10,
-            emails: vec![],
-            isolation,
-            time_lag: Default::default(),
-            alerting: Default::default(),
-        }
+        MonitorBuilder::new("billing")
+            .id(7)
+            .team("demo")
+            .for_secs(10)
+            .emails(&[])
+            .isolation(isolation)
+            .build()
     }
 
     fn point(partition: i32, ts_ms: i64, committed: i64, end: i64, lso: i64) -> PartitionPoint {
