@@ -2,7 +2,10 @@
 //!
 //! The first SIGTERM (or Ctrl-C) cancels the topology: intake stops, the
 //! history stage flushes what it holds and commits what ClickHouse stored,
-//! the evaluator records delivery state and commits, sinks stop. If that
+//! the evaluator records delivery state and commits, sinks stop; the HTTP
+//! server stops accepting and gives requests in flight
+//! `http.shutdown_grace` (shorter than `shutdown_timeout`, checked at
+//! start) before dropping their connections. If that
 //! takes longer than `shutdown_timeout`, or a second signal arrives, the
 //! process exits at once — what was not committed is read again at the next
 //! start, and what was not delivered is still owed in the alert state.
