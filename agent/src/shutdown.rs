@@ -5,10 +5,10 @@
 //! the evaluator records delivery state and commits, sinks stop; the HTTP
 //! server stops accepting and gives requests in flight
 //! `http.shutdown_grace` (shorter than `shutdown_timeout`, checked at
-//! start) before dropping their connections. If that
-//! takes longer than `shutdown_timeout`, or a second signal arrives, the
-//! process exits at once — what was not committed is read again at the next
-//! start, and what was not delivered is still owed in the alert state.
+//! start) before dropping their connections. If that takes longer than
+//! `shutdown_timeout`, or a second signal arrives, the process exits at
+//! once — what was not committed is read again at the next start, and what
+//! was not delivered is still owed in the alert state.
 
 use std::time::Duration;
 
