@@ -438,3 +438,49 @@ fn apply(records: &Records, own_writer: &str, message: &rdkafka::message::Borrow
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lagwatch_model::fixtures::{AlertEventBuilder, MonitorBuilder};
+
+    use super::*;
+
+    /// The record every evaluator reads names no recipient, and records of
+    /// version 2 (which did) still read.
+    #[test]
+    fn records_carry_no_recipient_and_old_ones_read() {
+        let mut monitor = MonitorBuilder::new("billing")
+            .emails(&["oncall@example.com"])
+            .build();
+        monitor.alerting.webhooks = vec!["https://hooks.example.com/t?token=s3cret".into()];
+        let record = StoredAlert {
+            v: STATE_VERSION,
+            event: AlertEventBuilder::firing(&monitor).notification(),
+            delivered: false,
+            last_sent_ms: 1,
+            inhibits: false,
+            writer: "w".into(),
+            pending: vec!["email".into(), "monitor_webhook:0011223344556677".into()],
+            failures: Vec::new(),
+        };
+        assert!(!record.event.recipients.is_empty());
+        let bytes = serde_json::to_string(&record).expect("json");
+        assert!(!bytes.contains("oncall@example.com"), "{bytes}");
+        assert!(!bytes.contains("s3cret") && !bytes.contains("hooks.example.com"));
+        let v2 = serde_json::json!({
+            "v": 2, "delivered": false, "last_sent_ms": 1, "writer": "w",
+            "event": {
+                "fingerprint": "lag_threshold/1/local/billing", "rule": "lag_threshold",
+                "state": "firing", "monitor_id": 1, "team": "payments", "cluster": "local",
+                "consumer_group": "billing", "max_lag": 900, "total_lag": 900,
+                "threshold": 500, "ts_ms": 5, "partitions": [],
+                "emails": ["oncall@example.com"], "webhooks": ["https://hooks.example.com/x"],
+                "muted_by": "silence 2"
+            }
+        });
+        let old: StoredAlert = serde_json::from_value(v2).expect("version 2 record");
+        assert!(old.is_firing());
+        assert_eq!(old.event.muted_by.as_deref(), Some("silence 2"));
+        assert!(old.event.recipients.is_empty());
+    }
+}

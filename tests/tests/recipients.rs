@@ -330,3 +330,133 @@ async fn recipients_reach_only_the_teams_sinks_and_follow_the_monitor() -> anyho
     );
     Ok(())
 }
+
+/// The lagwatch config of `dir` for the scenario's topics, with the SMTP
+/// port `smtp_port` and `evaluator` settings added.
+fn restart_config(
+    dir: &std::path::Path,
+    store_url: &str,
+    metrics_topic: &str,
+    smtp_port: u16,
+    evaluator: &str,
+) -> anyhow::Result<AppConfig> {
+    let path = common::write_config(
+        dir,
+        store_url,
+        metrics_topic,
+        &format!("lagwatch_{metrics_topic}"),
+        common::free_port(),
+    )?;
+    let (_, real_port) = common::smtp();
+    let text = std::fs::read_to_string(&path)?
+        .replace(
+            &format!("port = {real_port}\n"),
+            &format!("port = {smtp_port}\n"),
+        )
+        .replace("[evaluator]\n", &format!("[evaluator]\n{evaluator}"));
+    std::fs::write(&path, text)?;
+    Ok(AppConfig::load(&path)?)
+}
+
+/// A page owed when the evaluator stopped (its SMTP relay was down) is
+/// re-sent by the next evaluator to the monitor's recipients as they are
+/// then, not as they were when it fired: the record names none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owed_page_is_resent_after_a_restart_to_the_monitors_current_recipients(
+) -> anyhow::Result<()> {
+    common::require_kafka()?;
+    let started = std::time::Instant::now();
+    let id = common::unique("owed");
+    let first = format!("first-{id}@example.com");
+    let second = format!("second-{id}@example.com");
+    let topic = format!("{id}_orders");
+    let group = format!("{id}-billing");
+    common::create_topic(&topic, 1).await?;
+    common::produce(&topic, 1, 1_000).await?;
+    common::commit_offsets(&group, &topic, 1, 100)?;
+    let dir = tempfile::tempdir()?;
+    let store_url = format!("sqlite://{}", dir.path().join("monitors.db").display());
+    let store = MonitorStore::connect(&store_url).await?;
+    store.migrate().await?;
+    let registered = common::lag_monitor(&group, &topic, &first);
+    let monitor = store.add(&registered).await?;
+    let metrics_topic = format!("{id}_samples");
+    let roles = Roles {
+        collector: true,
+        evaluator: true,
+        history: false,
+    };
+
+    // First run: the page fires but the relay is down; stopped while owed.
+    let down = restart_config(
+        dir.path(),
+        &store_url,
+        &metrics_topic,
+        common::free_port(),
+        "",
+    )?;
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(topology::run(down, roles, shutdown.clone()));
+    let state_topic = format!("{metrics_topic}-alert-state");
+    common::wait_for_state_record(
+        &state_topic,
+        &group,
+        "firing",
+        false,
+        Duration::from_secs(90),
+    )
+    .await?;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), agent).await???;
+
+    // The team changes its address while no evaluator runs.
+    let changed = NewMonitor {
+        emails: vec![second.clone()],
+        ..registered
+    };
+    store.update(monitor.id, &changed).await?;
+
+    // Second run: the owed page goes to the new address.
+    let (_, smtp_port) = common::smtp();
+    let up = restart_config(
+        dir.path(),
+        &store_url,
+        &metrics_topic,
+        smtp_port,
+        "redelivery_grace = \"1s\"\n",
+    )?;
+    let shutdown = CancellationToken::new();
+    let agent = tokio::spawn(topology::run(up, roles, shutdown.clone()));
+    let _stop = shutdown.clone().drop_guard();
+    let page = format!(" lag of group {group} on local ");
+    common::eventually(
+        "the owed page mailed to the current address",
+        Duration::from_secs(90),
+        || {
+            common::subjects_for(&second)
+                .into_iter()
+                .find(|s| s.starts_with("[FIRING]") && s.contains(&page))
+        },
+    )
+    .await?;
+    common::wait_for_state_record(
+        &state_topic,
+        &group,
+        "firing",
+        true,
+        Duration::from_secs(30),
+    )
+    .await?;
+    assert!(
+        common::subjects_for(&first).is_empty(),
+        "the old address got {:?}",
+        common::subjects_for(&first)
+    );
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), agent).await???;
+    eprintln!(
+        "owed page re-sent to the current address in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
