@@ -15,7 +15,12 @@
 //!   requests are answered 503 and their slots serve again;
 //! - shutdown: a request in flight is answered when it finishes within
 //!   `http.shutdown_grace`, and dropped at the deadline when it does not,
-//!   so the stop never waits longer.
+//!   so the stop never waits longer;
+//! - pools: with API requests stuck on a locked `silences` table holding
+//!   every connection of the API's pool, the monitor watcher (collector
+//!   role, real broker) still reads a new monitor from its own pool and
+//!   the collector samples it (with one shared pool it waited 30 s and
+//!   more: that run failed).
 //!
 //! Each test prints its measured numbers (`-- --nocapture`).
 //!
@@ -48,8 +53,15 @@ struct Agent {
 }
 
 impl Agent {
-    /// `http` lines go into `[http]`, `api` lines into `[api]`.
+    /// The `api` role alone; `http` lines go into `[http]`, `api` lines
+    /// into `[api]`.
     async fn start(http: &str, api: &str) -> anyhow::Result<Agent> {
+        Self::start_roles(http, api, false).await
+    }
+
+    /// With `collector`, the collector role runs too, against the test
+    /// broker, with its monitor watcher polling the store every 200 ms.
+    async fn start_roles(http: &str, api: &str, collector: bool) -> anyhow::Result<Agent> {
         let (store_url, db_admin, database) = common::throwaway_mariadb("lagwatch_http").await?;
         let dir = tempfile::tempdir()?;
         let admin_token = format!("admin-token-{}", common::unique("h"));
@@ -59,10 +71,15 @@ impl Agent {
 url = "{store_url}"
 
 [clusters.local]
-bootstrap_servers = "127.0.0.1:1"
+bootstrap_servers = "{bootstrap}"
 
 [metrics_topic]
 cluster = "local"
+topic = "{metrics_topic}"
+
+[collector]
+interval = "1s"
+monitor_refresh = "200ms"
 
 [api]
 admin_token = "{admin_token}"
@@ -74,13 +91,23 @@ rate_limit_per_address = 100000
 
 [http]
 {http}
-"#
+"#,
+            bootstrap = if collector {
+                common::kafka()
+            } else {
+                "127.0.0.1:1".into()
+            },
+            metrics_topic = common::unique("http-hardening-samples"),
         );
         let path = dir.path().join("lagwatch.toml");
         std::fs::write(&path, text)?;
         let config = AppConfig::load(&path)?;
         let shutdown = CancellationToken::new();
-        let spawned = common::spawn_api_only(config, &shutdown).await?;
+        let spawned = if collector {
+            spawn_with_collector(config, &shutdown).await?
+        } else {
+            common::spawn_api_only(config, &shutdown).await?
+        };
         common::wait_until_healthy(spawned.addr, &spawned.task).await?;
         Ok(Agent {
             addr: spawned.addr,
@@ -169,6 +196,37 @@ rate_limit_per_address = 100000
         .await?;
         Ok(())
     }
+}
+
+/// The collector and API roles of `config` in this process on a port-0
+/// listener.
+async fn spawn_with_collector(
+    config: AppConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<common::InProcessAgent> {
+    let main = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = main.local_addr()?;
+    let roles = lagwatch::topology::Roles {
+        collector: true,
+        evaluator: false,
+        history: false,
+    };
+    let listeners = lagwatch::topology::Listeners {
+        main,
+        metrics: None,
+    };
+    let task = tokio::spawn(lagwatch::topology::run_on(
+        config,
+        roles,
+        true,
+        listeners,
+        shutdown.clone(),
+    ));
+    Ok(common::InProcessAgent {
+        addr,
+        metrics_addr: None,
+        task,
+    })
 }
 
 /// A client whose connections come from 127.0.0.`host`.
@@ -646,4 +704,99 @@ async fn shutdown_answers_requests_that_finish_within_the_grace_and_drops_the_re
     sqlx::query("UNLOCK TABLES").execute(&mut lock).await?;
     drop(lock);
     agent.drop_database().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_requests_stuck_in_the_store_cannot_take_the_monitor_watchers_connections(
+) -> anyhow::Result<()> {
+    common::require_kafka()?;
+    let topic = common::unique("http-hardening-orders");
+    let group = common::unique("http-hardening-billing");
+    common::create_topic(&topic, 1).await?;
+    common::produce(&topic, 1, 10).await?;
+    common::commit_offsets(&group, &topic, 1, 3)?;
+
+    // The API's pool holds 2 connections; the watcher's (the default
+    // pool) 4. Before the API had its own pool, these 4 stuck requests
+    // held all 4 connections the watcher reads from.
+    let mut agent = Agent::start_roles(
+        "request_timeout = \"60s\"",
+        "store_max_connections = 2\nstore_acquire_timeout = \"60s\"",
+        true,
+    )
+    .await?;
+    let token = agent.team_token("payments").await?;
+    let client = client_on(1)?;
+    let mut lock = MySqlConnection::connect(&agent.store_url).await?;
+    sqlx::query("LOCK TABLES silences WRITE")
+        .execute(&mut lock)
+        .await?;
+    let stuck: Vec<_> = (0..4)
+        .map(|_| {
+            let (client, url, token) =
+                (client.clone(), agent.url("/api/v1/silences"), token.clone());
+            tokio::spawn(async move { get(&client, &url, Some(&token)).await })
+        })
+        .collect();
+    agent.wait_for_blocked_queries(2).await?;
+
+    // A monitor added now is read by the watcher and sampled.
+    let started = Instant::now();
+    let store = lagwatch_store::MonitorStore::connect(&agent.store_url).await?;
+    store
+        .add(&common::lag_monitor(&group, &topic, "billing@example.com"))
+        .await?;
+    store.close().await;
+    let sampled_line = format!("consumergroup=\"{group}\"");
+    let metrics_url = agent.url("/metrics");
+    let lag = common::eventually_async(
+        "the new monitor's group on /metrics",
+        Duration::from_secs(30),
+        || {
+            let (client, url, needle) = (client.clone(), metrics_url.clone(), sampled_line.clone());
+            async move {
+                let text = client.get(&url).send().await.ok()?.text().await.ok()?;
+                text.lines()
+                    .find(|l| l.starts_with("kafka_consumergroup_lag{") && l.contains(&needle))
+                    .map(String::from)
+            }
+        },
+    )
+    .await?;
+    let picked_up = started.elapsed();
+    let metrics = client.get(&metrics_url).send().await?.text().await?;
+    let blocked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE DB = ? AND STATE LIKE 'Waiting for table%'",
+    )
+    .bind(&agent.database)
+    .fetch_one(&mut agent.db_admin)
+    .await?;
+    let still_stuck = stuck.iter().filter(|r| !r.is_finished()).count();
+    println!(
+        "pools: with {still_stuck} API requests stuck ({blocked} queries on the lock), \
+         a new monitor was sampled after {:.0} ms: {lag}",
+        ms(picked_up)
+    );
+    ensure!(lag.ends_with(" 7"), "lag of the new monitor: {lag}");
+    ensure!(still_stuck == 4, "the API requests were not all stuck");
+    ensure!(
+        blocked == 2,
+        "{blocked} agent queries on the lock (the API pool holds 2)"
+    );
+    ensure!(
+        metrics.contains("lagwatch_collector_monitor_store_errors_total 0"),
+        "the watcher failed to read the store"
+    );
+
+    sqlx::query("UNLOCK TABLES").execute(&mut lock).await?;
+    for request in stuck {
+        let answer = request.await??;
+        ensure!(
+            answer.status == 200,
+            "a stuck request after UNLOCK: {answer:?}"
+        );
+    }
+    drop(lock);
+    agent.stop().await
 }
