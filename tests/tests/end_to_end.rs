@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::http::HttpClient;
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_model::{decode_message, GroupSample, MetricsMessage};
@@ -93,14 +94,16 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
     assert_eq!(sample.error, None);
 
     // /metrics serves the per-partition gauges.
-    let metrics = common::eventually("lag gauge on /metrics", Duration::from_secs(20), || {
-        let body = http_get(http_port, "/metrics").ok()?;
-        body.contains(&format!("consumergroup=\"{group}\""))
-            .then_some(body)
-    })
-    .await?;
+    let http = HttpClient::local(http_port);
+    let metrics =
+        common::eventually_async("lag gauge on /metrics", Duration::from_secs(20), || async {
+            let body = http.get_ok("/metrics", None).await.ok()?;
+            body.contains(&format!("consumergroup=\"{group}\""))
+                .then_some(body)
+        })
+        .await?;
     assert!(metrics.contains("lagwatch_collector_samples_published_total"));
-    assert_eq!(http_get(http_port, "/healthz")?.trim(), "ok");
+    assert_eq!(http.get_ok("/healthz", None).await?.trim(), "ok");
 
     // (b) exactly one threshold alert e-mail, even after several more cycles.
     common::eventually("the firing e-mail", Duration::from_secs(60), || {
@@ -294,19 +297,4 @@ async fn first_complete_sample(topic: &str, group: &str) -> anyhow::Result<Group
             return Ok(sample);
         }
     }
-}
-
-fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    anyhow::ensure!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "GET {path}: {head}"
-    );
-    Ok(body.to_string())
 }

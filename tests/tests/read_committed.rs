@@ -15,6 +15,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::http::HttpClient;
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_model::Isolation;
@@ -100,6 +101,7 @@ async fn check_every_view(
     database: &str,
     recipient: &str,
 ) -> anyhow::Result<()> {
+    let http = HttpClient::local(http_port);
     // /metrics: the read_committed series next to kafka_exporter's
     // high-watermark lag, for the same partition.
     let labels =
@@ -107,8 +109,8 @@ async fn check_every_view(
     let read_committed = format!("lagwatch_partition_lag_read_committed_messages{{{labels}}} ");
     let high_watermark = format!("kafka_consumergroup_lag{{{labels}}} ");
     let (rc_lag, hwm_lag) =
-        common::eventually("both lags on /metrics", Duration::from_secs(60), || {
-            let body = http_get(http_port, "/metrics", None).ok()?;
+        common::eventually_async("both lags on /metrics", Duration::from_secs(60), || async {
+            let body = http.get_ok("/metrics", None).await.ok()?;
             Some((
                 gauge(&body, &read_committed)?,
                 gauge(&body, &high_watermark)?,
@@ -147,8 +149,8 @@ async fn check_every_view(
 
     // The API status: the same lag, against the last stable offset.
     let path = format!("/api/v1/monitors/{monitor_id}/status");
-    let status = common::eventually("the API status", Duration::from_secs(60), || {
-        let body = http_get(http_port, &path, Some(ADMIN_TOKEN)).ok()?;
+    let status = common::eventually_async("the API status", Duration::from_secs(60), || async {
+        let body = http.get_ok(&path, Some(ADMIN_TOKEN)).await.ok()?;
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
         (json["groups"][0]["partitions"][0]["lso_offset"] == LSO).then_some(json)
     })
@@ -266,25 +268,4 @@ fn gauge(body: &str, prefix: &str) -> Option<i64> {
         .find_map(|line| line.strip_prefix(prefix))
         .and_then(|value| value.trim().parse::<f64>().ok())
         .map(|value| value as i64)
-}
-
-fn http_get(port: u16, path: &str, token: Option<&str>) -> anyhow::Result<String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    anyhow::ensure!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "GET {path}: {head}"
-    );
-    Ok(body.to_string())
 }

@@ -18,37 +18,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use common::http::{expect, HttpClient, Reply};
 use lagwatch::config::AppConfig;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: String,
-    json: Value,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
-        })
-    }
-    fn field(&self) -> Option<&str> {
-        self.json["error"]["field"].as_str()
-    }
-    fn code(&self) -> Option<&str> {
-        self.json["error"]["code"].as_str()
-    }
-    fn message(&self) -> &str {
-        self.json["error"]["message"].as_str().unwrap_or_default()
-    }
-}
 
 /// A running `lagwatch api` with the given extra configuration.
 struct Api {
@@ -156,6 +129,7 @@ metrics_listen = "127.0.0.1:0"
     }
 }
 
+/// One request to `server` from client address 127.0.0.`client`.
 async fn request(
     server: SocketAddr,
     client: u8,
@@ -164,42 +138,11 @@ async fn request(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> anyhow::Result<Reply> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(127, 0, 0, client)),
-        0,
-    ))?;
-    let mut stream = socket.connect(server).await?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    if let Some(token) = token {
-        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    if method == "POST" || method == "PUT" {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut raw))
+    let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, client));
+    let body = body.map(Value::to_string);
+    HttpClient::from_address(server, from)?
+        .request(method, path, token, body.as_deref())
         .await
-        .context("reply timed out")??;
-    let text = String::from_utf8(raw)?;
-    let (headers, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    let status = headers
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    Ok(Reply {
-        status,
-        headers: headers.to_string(),
-        json: serde_json::from_str(body).unwrap_or(Value::Null),
-    })
 }
 
 fn monitor(group: &str, topics: &[&str]) -> Value {
@@ -212,20 +155,10 @@ fn monitor(group: &str, topics: &[&str]) -> Value {
     })
 }
 
-fn expect(reply: &Reply, status: u16, what: &str) -> anyhow::Result<()> {
-    ensure!(
-        reply.status == status,
-        "{what}: expected {status}, got {} {}",
-        reply.status,
-        reply.json
-    );
-    Ok(())
-}
-
 fn expect_forbidden_field(reply: &Reply, field: &str, what: &str) -> anyhow::Result<()> {
     expect(reply, 403, what)?;
     ensure!(
-        reply.field() == Some(field),
+        reply.error_field() == Some(field),
         "{what}: expected the field {field}, got {:?}",
         reply.json
     );
@@ -235,7 +168,7 @@ fn expect_forbidden_field(reply: &Reply, field: &str, what: &str) -> anyhow::Res
 fn expect_quota(reply: &Reply, quota: &str, what: &str) -> anyhow::Result<()> {
     expect(reply, 403, what)?;
     ensure!(
-        reply.code() == Some("quota_exceeded") && reply.message().contains(quota),
+        reply.error_code() == Some("quota_exceeded") && reply.error_message().contains(quota),
         "{what}: expected quota {quota}, got {:?}",
         reply.json
     );
@@ -422,7 +355,11 @@ async fn tokens_expire_record_their_last_use_and_changes_are_audited() -> anyhow
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     expect(&expired, 401, "an expired token")?;
-    ensure!(expired.message().contains("expired"), "{:?}", expired.json);
+    ensure!(
+        expired.error_message().contains("expired"),
+        "{:?}",
+        expired.json
+    );
 
     // Silences and token revocation are audited with their actor.
     let silence = api
@@ -612,34 +549,9 @@ async fn seed_alerts(clickhouse: &str, database: &str, now: i64) -> anyhow::Resu
          cluster, consumer_group, max_lag, total_lag, threshold, partitions) VALUES {}",
         values.join(", ")
     );
-    let reply = clickhouse_post(clickhouse, &sql).await?;
+    let reply = common::http::post_text(clickhouse, &sql).await?;
     ensure!(reply.is_empty(), "insert answered {reply}");
     Ok(())
-}
-
-/// POSTs `sql` to the ClickHouse HTTP endpoint with a plain HTTP/1.1
-/// request; returns the body.
-async fn clickhouse_post(url: &str, sql: &str) -> anyhow::Result<String> {
-    let authority = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let mut stream = tokio::net::TcpStream::connect(&authority).await?;
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        sql.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(sql.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (headers, body) = text.split_once("\r\n\r\n").context("no header end")?;
-    ensure!(
-        headers.starts_with("HTTP/1.1 200") || headers.starts_with("HTTP/1.0 200"),
-        "ClickHouse at {url}: {headers} {body}"
-    );
-    Ok(body.trim().to_string())
 }
 
 #[tokio::test]
@@ -707,7 +619,7 @@ async fn alert_lists_show_only_the_groups_a_team_owns() -> anyhow::Result<()> {
     }
     .await;
     let stopped = api.stop().await;
-    clickhouse_post(&clickhouse, &format!("DROP DATABASE IF EXISTS {database}")).await?;
+    common::http::post_text(&clickhouse, &format!("DROP DATABASE IF EXISTS {database}")).await?;
     result?;
     stopped
 }

@@ -1,12 +1,11 @@
 //! The API under test and its client: `lagwatch`'s own wiring
 //! (`topology::run_on`) started in-process on a port-0 listener with a
-//! config naming cluster credentials, and a `reqwest` client that records
-//! every answer it receives (headers and body) so the scenario can prove no
-//! credential ever left the API.
+//! config naming cluster credentials, and the tests' HTTP client
+//! ([`common::http`]) recording every answer it receives (headers and
+//! body) so the scenario can prove no credential ever left the API.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use lagwatch::config::AppConfig;
@@ -15,31 +14,16 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::common;
+use crate::common::http::HttpClient;
 use crate::{FILE_SECRET, SASL_PASSWORD};
 
-/// One HTTP answer.
-#[derive(Debug, Clone)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) headers: String,
-    pub(crate) body: String,
-    pub(crate) json: Value,
-}
-
-impl Reply {
-    pub(crate) fn error_field(&self) -> Option<&str> {
-        self.json["error"]["field"].as_str()
-    }
-    pub(crate) fn error_code(&self) -> Option<&str> {
-        self.json["error"]["code"].as_str()
-    }
-}
+pub(crate) use crate::common::http::{expect, Reply};
 
 /// A running API plus a reqwest client that records every answer it
 /// receives (for the credential scan).
 pub(crate) struct Api {
     pub(crate) addr: SocketAddr,
-    client: reqwest::Client,
+    client: HttpClient,
     pub(crate) admin: String,
     pub(crate) seen: Arc<Mutex<Vec<String>>>,
     pub(crate) shutdown: CancellationToken,
@@ -103,7 +87,7 @@ auth_failures_per_minute = 0
         let agent = common::spawn_api_only(config, &shutdown).await?;
         let api = Api {
             addr: agent.addr,
-            client: reqwest::Client::new(),
+            client: HttpClient::new(agent.addr),
             admin,
             seen: Arc::default(),
             shutdown,
@@ -131,40 +115,11 @@ auth_failures_per_minute = 0
         token: Option<&str>,
         body: Option<&str>,
     ) -> anyhow::Result<Reply> {
-        let method = reqwest::Method::from_bytes(method.as_bytes())?;
-        let body = body.unwrap_or("");
-        let sends_json =
-            !body.is_empty() || method == reqwest::Method::POST || method == reqwest::Method::PUT;
-        let mut request = self
-            .client
-            .request(method, format!("http://{}{path}", self.addr))
-            .timeout(Duration::from_secs(30));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if sends_json {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string());
-        }
-        let response = request.send().await.context("request")?;
-        let status = response.status().as_u16();
-        let headers: String = response
-            .headers()
-            .iter()
-            .map(|(name, value)| format!("{name}: {}\r\n", value.to_str().unwrap_or("<not text>")))
-            .collect();
-        let body = response.text().await.context("reply body")?;
+        let reply = self.client.request(method, path, token, body).await?;
         if let Ok(mut seen) = self.seen.lock() {
-            seen.push(format!("{headers}\n{body}"));
+            seen.push(format!("{}\n{}", reply.headers, reply.body));
         }
-        let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-        Ok(Reply {
-            status,
-            headers,
-            body,
-            json,
-        })
+        Ok(reply)
     }
 
     pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
@@ -229,16 +184,6 @@ pub(crate) async fn join_all<F: std::future::Future>(
     })
     .await;
     results.into_iter().flatten().collect()
-}
-
-pub(crate) fn expect(reply: &Reply, status: u16, what: &str) -> anyhow::Result<()> {
-    ensure!(
-        reply.status == status,
-        "{what}: expected {status}, got {} {}",
-        reply.status,
-        reply.body
-    );
-    Ok(())
 }
 
 pub(crate) fn monitor_body(group: &str) -> Value {

@@ -580,3 +580,4 @@ pub async fn stop_in_process(
 pub mod fault_proxy;
 pub mod faults;
 pub mod grafana_sql;
+pub mod http;
