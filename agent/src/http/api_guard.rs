@@ -9,6 +9,10 @@
 //! late to matter. One budget is shared by all API routes (tower's global
 //! concurrency limit, not a limit per route).
 //!
+//! Every refusal is counted in `lagwatch_http_requests_refused_total`
+//! by `reason` (`overloaded`, `request_timeout`), so an operator sees the
+//! API shedding load without reading logs.
+//!
 //! The guard wraps only the API: [`super::serve`] routes `/healthz`,
 //! `/readyz` and `/metrics` before it, so probes keep answering when the
 //! API is saturated.
@@ -17,6 +21,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::http::StatusCode;
 use axum::Router;
 use lagwatch_api::ApiError;
+use prometheus::{IntCounterVec, Opts, Registry};
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::error::Overloaded;
 use tower::load_shed::LoadShedLayer;
@@ -29,10 +34,28 @@ use super::Hardening;
 /// Seconds an `overloaded` answer asks the client to wait.
 const RETRY_OVERLOADED_AFTER_SECS: u64 = 1;
 
-/// `api` behind the request timeout and the concurrency limit.
-pub fn guard(api: Router, hardening: Hardening) -> Router {
+/// `lagwatch_http_requests_refused_total{reason}`, registered in
+/// `registry`.
+pub fn refused_counter(registry: &Registry) -> prometheus::Result<IntCounterVec> {
+    let counter = IntCounterVec::new(
+        Opts::new(
+            "lagwatch_http_requests_refused_total",
+            "API requests the HTTP guard answered 503: overloaded (http.max_concurrent_requests) or request_timeout (http.request_timeout).",
+        ),
+        &["reason"],
+    )?;
+    registry.register(Box::new(counter.clone()))?;
+    Ok(counter)
+}
+
+/// `api` behind the request timeout and the concurrency limit; refusals
+/// are counted in `refused`.
+pub fn guard(api: Router, hardening: Hardening, refused: IntCounterVec) -> Router {
     let guarded = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(refusal))
+        .layer(HandleErrorLayer::new(move |error: BoxError| {
+            let refused = refused.clone();
+            async move { refusal(error, &refused) }
+        }))
         .layer(LoadShedLayer::new())
         .layer(GlobalConcurrencyLimitLayer::new(
             hardening.max_concurrent_requests,
@@ -43,12 +66,14 @@ pub fn guard(api: Router, hardening: Hardening) -> Router {
 }
 
 /// The answer to a request the guard stopped.
-async fn refusal(error: BoxError) -> ApiError {
+fn refusal(error: BoxError, refused: &IntCounterVec) -> ApiError {
     if error.is::<Overloaded>() {
         tracing::debug!("API request refused: http.max_concurrent_requests reached");
+        refused.with_label_values(&["overloaded"]).inc();
         overloaded()
     } else if error.is::<Elapsed>() {
         tracing::warn!("API request not answered within http.request_timeout");
+        refused.with_label_values(&["request_timeout"]).inc();
         timed_out()
     } else {
         tracing::error!(%error, "API request failed in the HTTP guard");
@@ -140,7 +165,12 @@ mod tests {
     #[tokio::test]
     async fn a_request_over_its_time_is_answered_503_and_frees_its_slot() {
         let gate = Arc::new(Semaphore::new(0));
-        let router = guard(app(gate), hardening(1, Duration::from_millis(200)));
+        let refused = refused_counter(&Registry::new()).expect("counter");
+        let router = guard(
+            app(gate),
+            hardening(1, Duration::from_millis(200)),
+            refused.clone(),
+        );
 
         let started = Instant::now();
         let (status, _, body) = get_status(&router, "/slow").await;
@@ -151,6 +181,7 @@ mod tests {
             took >= Duration::from_millis(200) && took < Duration::from_secs(2),
             "{took:?}"
         );
+        assert_eq!(refused.with_label_values(&["request_timeout"]).get(), 1);
         // The only slot is free again: a fast request is served.
         let (status, _, body) = get_status(&router, "/fast").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "fast"));
@@ -159,9 +190,11 @@ mod tests {
     #[tokio::test]
     async fn requests_over_the_limit_are_refused_at_once_with_retry_after() {
         let gate = Arc::new(Semaphore::new(0));
+        let counter = refused_counter(&Registry::new()).expect("counter");
         let router = guard(
             app(Arc::clone(&gate)),
             hardening(2, Duration::from_secs(30)),
+            counter.clone(),
         );
         let held: Vec<_> = (0..2)
             .map(|_| {
@@ -185,6 +218,7 @@ mod tests {
         assert_eq!(retry_after.as_deref(), Some("1"));
         assert!(body.contains("overloaded"), "{body}");
         assert!(took < Duration::from_millis(100), "refused in {took:?}");
+        assert!(counter.with_label_values(&["overloaded"]).get() >= 1);
 
         gate.add_permits(2);
         for request in held {

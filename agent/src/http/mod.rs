@@ -66,7 +66,10 @@ pub async fn serve(
     let serves_api = api.is_some();
     let app = match api {
         // The probes' routes match first; everything else is the API's.
-        Some(api) => router(probes).fallback_service(api_guard::guard(api, hardening)),
+        Some(api) => {
+            let refused = api_guard::refused_counter(&probes.registry)?;
+            router(probes).fallback_service(api_guard::guard(api, hardening, refused))
+        }
         None => router(probes),
     };
     let listen = listener.local_addr()?;
