@@ -14,7 +14,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::{self, Params};
 use crate::monitors::TeamQuery;
-use crate::openapi::responses::{BadRequest, HistoryUnavailable, RateLimited, Unauthorized};
+use crate::openapi::responses::{BadRequest, RateLimited, Unauthorized, Unavailable};
 use crate::openapi::schemas::AlertEvent;
 use crate::router::ApiState;
 use lagwatch_history::reader as history;
@@ -64,7 +64,7 @@ pub struct HistoryQuery {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
-        (status = 503, response = HistoryUnavailable),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn firing(
@@ -95,7 +95,7 @@ const MAX_SCANNED: u32 = 20_000;
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
-        (status = 503, response = HistoryUnavailable),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn history(

@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::{self, Params};
 use crate::monitors::TeamQuery;
-use crate::openapi::responses::{BadRequest, RateLimited, Unauthorized};
+use crate::openapi::responses::{BadRequest, RateLimited, Unauthorized, Unavailable};
 use crate::router::ApiState;
 
 /// The answer of `/audit`.
@@ -40,6 +40,7 @@ pub struct AuditQuery {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn list(

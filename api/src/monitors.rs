@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input::{self, Params};
 use crate::openapi::responses::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
 };
 use crate::openapi::schemas::{EmailAddress, TopicName};
 use crate::router::ApiState;
@@ -179,6 +179,7 @@ pub struct MonitorId {
         (status = 200, description = "The caller", body = WhoAmI),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn whoami(caller: Caller, State(state): State<ApiState>) -> Json<WhoAmI> {
@@ -198,6 +199,7 @@ pub async fn whoami(caller: Caller, State(state): State<ApiState>) -> Json<WhoAm
         (status = 200, description = "Cluster names", body = ClusterList),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn clusters(_caller: Caller, State(state): State<ApiState>) -> Json<ClusterList> {
@@ -217,6 +219,7 @@ pub async fn clusters(_caller: Caller, State(state): State<ApiState>) -> Json<Cl
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn list(
@@ -253,6 +256,7 @@ pub async fn list(
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn create(
@@ -285,6 +289,7 @@ pub async fn create(
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn get_one(
@@ -311,6 +316,7 @@ pub async fn get_one(
         (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn update(
@@ -347,6 +353,7 @@ pub async fn update(
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn remove(

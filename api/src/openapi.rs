@@ -23,8 +23,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{alerts, audit, monitors, silences, status, tokens};
 use responses::{
-    AdminOnly, BadRequest, Forbidden, HistoryUnavailable, NotFound, PayloadTooLarge, RateLimited,
-    Unauthorized,
+    AdminOnly, BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
+    Unavailable,
 };
 
 /// The API's operations, shared answers and security scheme.
@@ -63,8 +63,8 @@ use responses::{
         AdminOnly,
         NotFound,
         PayloadTooLarge,
-        HistoryUnavailable,
         RateLimited,
+        Unavailable,
     )),
     modifiers(&BearerToken),
     security(("bearer" = [])),

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::input::{self, Params};
 use crate::monitors::TeamQuery;
 use crate::openapi::responses::{
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized,
+    BadRequest, Forbidden, NotFound, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
 };
 use crate::router::ApiState;
 
@@ -87,6 +87,7 @@ pub struct SilenceId {
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn list(
@@ -121,6 +122,7 @@ pub async fn list(
         (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn create(
@@ -200,6 +202,7 @@ pub async fn create(
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn expire(

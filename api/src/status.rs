@@ -28,9 +28,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::input;
 use crate::monitors::{visible_monitor, MonitorId};
-use crate::openapi::responses::{
-    BadRequest, HistoryUnavailable, NotFound, RateLimited, Unauthorized,
-};
+use crate::openapi::responses::{BadRequest, NotFound, RateLimited, Unauthorized, Unavailable};
 use crate::openapi::schemas::WindowStatus;
 use crate::router::ApiState;
 
@@ -124,7 +122,7 @@ pub enum ThresholdState {
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
         (status = 429, response = RateLimited),
-        (status = 503, response = HistoryUnavailable),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn monitor_status(

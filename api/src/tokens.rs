@@ -14,7 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{generate_token, Caller};
 use crate::error::ApiError;
 use crate::input::{self, Params};
-use crate::openapi::responses::{AdminOnly, BadRequest, NotFound, RateLimited, Unauthorized};
+use crate::openapi::responses::{
+    AdminOnly, BadRequest, NotFound, RateLimited, Unauthorized, Unavailable,
+};
 use crate::router::ApiState;
 
 /// Longest expiry accepted: ten years.
@@ -84,6 +86,7 @@ fn team_from_path(path: Result<Path<String>, PathRejection>) -> Result<String, A
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn create(
@@ -145,6 +148,7 @@ pub async fn create(
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn list(
@@ -171,6 +175,7 @@ pub async fn list(
         (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
         (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
     ),
 )]
 pub async fn remove(

@@ -52,8 +52,32 @@ error_responses! {
     NotFound => "No such object, or it belongs to another team";
     /// 413 from the body limit ([`crate::input::MAX_BODY_BYTES`]).
     PayloadTooLarge => "Request body larger than 64 KiB";
-    /// 503 when ClickHouse is not configured or fails.
-    HistoryUnavailable => "History (ClickHouse) not configured or unavailable";
+}
+
+/// 503: history not configured or failing on the reads that need it, or
+/// the agent's HTTP guard refusing a request it cannot serve (concurrency
+/// limit reached, request timeout); possible on every operation.
+pub struct Unavailable;
+
+impl<'r> ToResponse<'r> for Unavailable {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = error_response(
+            "Unavailable: history (ClickHouse) not configured or unavailable (`error.code` `history_unavailable`, status and alert reads), the server at its concurrency limit (`overloaded`, retry after `Retry-After` seconds) or a request not answered within the server's request timeout (`request_timeout`)",
+        )
+        .header("Retry-After", retry_after());
+        ("Unavailable", response.build().into())
+    }
+}
+
+fn retry_after() -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .description(Some("Seconds to wait before retrying"))
+        .build()
 }
 
 /// 429 from [`crate::limits`], with `Retry-After`.
@@ -61,19 +85,10 @@ pub struct RateLimited;
 
 impl<'r> ToResponse<'r> for RateLimited {
     fn response() -> (&'r str, RefOr<Response>) {
-        let seconds = ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(1));
         let response = error_response(
             "Rate limited (`error.code` `rate_limited`): too many requests with this token or from this address, or too many failed authentications from this address; retry after `Retry-After` seconds",
         )
-        .header(
-            "Retry-After",
-            HeaderBuilder::new()
-                .schema(seconds)
-                .description(Some("Seconds to wait before retrying"))
-                .build(),
-        );
+        .header("Retry-After", retry_after());
         ("RateLimited", response.build().into())
     }
 }

@@ -35,7 +35,9 @@ pub struct ErrorDetail {
     pub field: Option<String>,
 }
 
-/// The machine-readable `error.code` values, one per kind of error.
+/// The machine-readable `error.code` values, one per kind of error
+/// (`overloaded` and `request_timeout` come from the agent's HTTP guard in
+/// front of the API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -49,6 +51,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     PayloadTooLarge,
     HistoryUnavailable,
+    Overloaded,
+    RequestTimeout,
     Internal,
 }
 
