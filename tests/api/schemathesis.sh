@@ -7,7 +7,8 @@
 # with checks not_a_server_error, status_code_conformance,
 # response_schema_conformance and content_type_conformance.
 # Fails on any finding. Usage: tests/api/schemathesis.sh [extra schemathesis args]
-#   LAGWATCH_BIN            lagwatch binary (default: target/debug/lagwatch, built if missing)
+#   LAGWATCH_BIN            lagwatch binary (default: debug/lagwatch under $CARGO_TARGET_DIR,
+#                           else target/, built first)
 #   LAGWATCH_ST_EXAMPLES    examples per operation (default 40)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -21,7 +22,7 @@ if [[ ! -x "$ST" ]]; then
     lw_log "schemathesis missing; running tests/infra/install.sh"
     "$REPO/tests/infra/install.sh"
 fi
-BIN="${LAGWATCH_BIN:-$REPO/target/debug/lagwatch}"
+BIN="${LAGWATCH_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/debug/lagwatch}"
 if [[ -z "${LAGWATCH_BIN:-}" ]]; then
     cargo build -q -p lagwatch --bin lagwatch
 fi
