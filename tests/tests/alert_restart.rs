@@ -1,6 +1,7 @@
 //! Alert state survives kill -9: neither a lost nor a duplicate page.
 //!
-//! Three agent processes run one after the other on the same metrics topic,
+//! Three agent processes (the real `lagwatch` binary,
+//! [`common::agent_process`]) run one after the other on the same metrics topic,
 //! evaluator group and alert-state topic, each killed with SIGKILL:
 //! 1. `A` decides the alert fires but cannot mail it (its SMTP port is
 //!    dead) and is killed with the notification recorded as undelivered;
@@ -18,84 +19,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::agent_process::{lagwatch_binary, AgentProcess};
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_store::MonitorStore;
 use tokio_util::sync::CancellationToken;
 
-const CHILD_ENV: &str = "LAGWATCH_TEST_AGENT_CONFIG";
-/// `evaluator` to run only the evaluator role in the child.
-const CHILD_ROLES_ENV: &str = "LAGWATCH_TEST_AGENT_ROLES";
 const PARTITIONS: i32 = 3;
 const FIRING: &str = "[FIRING] lag of group";
 const RESOLVED: &str = "[RESOLVED] lag of group";
-
-/// Runs the agent when spawned as a child by the test below; a no-op
-/// otherwise.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agent_child_process() -> anyhow::Result<()> {
-    let Ok(path) = std::env::var(CHILD_ENV) else {
-        return Ok(());
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,lagwatch=debug")
-        .try_init();
-    let config = AppConfig::load(Path::new(&path))?;
-    let evaluator_only = std::env::var(CHILD_ROLES_ENV).is_ok_and(|r| r == "evaluator");
-    topology::run(
-        config,
-        Roles {
-            collector: !evaluator_only,
-            evaluator: true,
-            history: true,
-        },
-        CancellationToken::new(),
-    )
-    .await
-}
-
-/// An agent in its own process; SIGKILLed on drop at the latest.
-struct Agent(Child);
-
-impl Agent {
-    fn spawn(config: &Path, log: &Path) -> anyhow::Result<Self> {
-        Self::spawn_roles(config, log, "all")
-    }
-
-    fn spawn_roles(config: &Path, log: &Path, roles: &str) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(log)?;
-        let child = Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "agent_child_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, config)
-            .env(CHILD_ROLES_ENV, roles)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()?;
-        Ok(Agent(child))
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(&mut self) -> anyhow::Result<()> {
-        self.0.kill()?;
-        self.0.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A config like the other end-to-end tests', with short consumer session
 /// timeouts (so a killed evaluator's partitions move within seconds) and,
@@ -122,6 +56,8 @@ fn config(
         let (_, smtp_port) = common::smtp();
         text = text.replace(&format!("port = {smtp_port}"), &format!("port = {port}"));
     }
+    // `lagwatch all` without the team API: collector, evaluator, history.
+    text.push_str("\n[api]\nenabled = false\n");
     let path = dir.join(name);
     std::fs::write(&path, text)?;
     Ok(path)
@@ -147,10 +83,8 @@ async fn state_record(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
-    if std::env::var(CHILD_ENV).is_ok() {
-        return Ok(());
-    }
     common::require_kafka()?;
+    let binary = lagwatch_binary()?;
     let id = common::unique("restart");
     let topic = format!("{id}_orders");
     let group = format!("{id}_billing");
@@ -190,14 +124,14 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
     )?;
 
     // 1. A fires, cannot deliver, is killed.
-    let mut a = Agent::spawn(&dead, &dir.path().join("a.log"))?;
+    let mut a = AgentProcess::start(&binary, &dead, "all", &dir.path().join("a.log"))?;
     state_record(&state_topic, &group, "firing", false).await?;
     a.kill()?;
     assert_eq!(threshold_mails(&recipient, FIRING), 0, "A could not mail");
 
     // 2. B takes over and sends the page once.
     let started = std::time::Instant::now();
-    let mut b = Agent::spawn(&live, &dir.path().join("b.log"))?;
+    let mut b = AgentProcess::start(&binary, &live, "all", &dir.path().join("b.log"))?;
     common::eventually("the re-sent firing mail", Duration::from_secs(90), || {
         (threshold_mails(&recipient, FIRING) >= 1).then_some(())
     })
@@ -211,7 +145,7 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
     b.kill()?;
 
     // 3. C replays from the committed offsets: no second page.
-    let mut c = Agent::spawn(&live, &dir.path().join("c.log"))?;
+    let mut c = AgentProcess::start(&binary, &live, "all", &dir.path().join("c.log"))?;
     tokio::time::sleep(Duration::from_secs(20)).await;
     assert_eq!(
         threshold_mails(&recipient, FIRING),
@@ -232,10 +166,8 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result<()> {
-    if std::env::var(CHILD_ENV).is_ok() {
-        return Ok(());
-    }
     common::require_kafka()?;
+    let binary = lagwatch_binary()?;
     const GROUPS: usize = 6;
     let id = common::unique("scaleout");
     let topic = format!("{id}_orders");
@@ -296,8 +228,8 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
         &database,
         None,
     )?;
-    let mut first = Agent::spawn_roles(&e1, &dir.path().join("e1.log"), "evaluator")?;
-    let _second = Agent::spawn_roles(&e2, &dir.path().join("e2.log"), "evaluator")?;
+    let mut first = AgentProcess::start(&binary, &e1, "evaluator", &dir.path().join("e1.log"))?;
+    let _second = AgentProcess::start(&binary, &e2, "evaluator", &dir.path().join("e2.log"))?;
     let fired = |prefix: &str| -> Vec<usize> {
         recipients
             .iter()

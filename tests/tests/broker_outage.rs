@@ -26,6 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use common::agent_process::{lagwatch_binary, AgentProcess};
 use common::fault_proxy::{Fault, FaultProxy};
 use common::faults::readyz;
 use lagwatch_store::MonitorStore;
@@ -196,62 +197,6 @@ impl Drop for PrivateBroker {
     }
 }
 
-/// The `lagwatch` binary of this workspace, built (or found up to date)
-/// by cargo; `LAGWATCH_BIN` overrides it.
-fn lagwatch_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("LAGWATCH_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let output = Command::new(cargo)
-        .args(["build", "-p", "lagwatch", "--bin", "lagwatch"])
-        .arg("--message-format=json-render-diagnostics")
-        .current_dir(common::repo_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("cargo build --bin lagwatch")?;
-    anyhow::ensure!(output.status.success(), "cargo build --bin lagwatch failed");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "lagwatch")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .context("cargo build reported no lagwatch executable")
-}
-
-/// `lagwatch all` as a child process; killed on drop.
-struct Agent(Child);
-
-impl Agent {
-    fn start(binary: &Path, config: &Path, log: &Path) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(log)?;
-        let child = Command::new(binary)
-            .arg("--config")
-            .arg(config)
-            .arg("all")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        Ok(Agent(child))
-    }
-
-    fn still_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.0.try_wait()? {
-            bail!("lagwatch exited during the test: {status}");
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The agent config: everything Kafka through `bootstrap` (the proxy).
 fn write_config(
     dir: &Path,
@@ -389,7 +334,7 @@ async fn kafka_blackholed_60s_fails_readyz_pages_operators_and_recovers_without_
     store.close().await;
 
     let log = dir.path().join("lagwatch.log");
-    let mut agent = Agent::start(&binary, &config, &log)?;
+    let mut agent = AgentProcess::start(&binary, &config, "all", &log)?;
     let started = Instant::now();
     let outcome = async {
         ready(http_port, Duration::from_secs(120)).await?;
@@ -454,12 +399,7 @@ async fn kafka_blackholed_60s_fails_readyz_pages_operators_and_recovers_without_
     }
     .await;
     if outcome.is_err() {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(60).collect();
-        eprintln!(
-            "lagwatch log (last lines):\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
+        eprintln!("lagwatch log (last lines):\n{}", agent.log_tail(60));
     }
     drop(agent);
     outcome

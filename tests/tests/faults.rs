@@ -29,9 +29,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::agent_process::{lagwatch_binary, AgentProcess};
 use common::faults::{
     self, count_mails, mail_latency, metric, readyz, row_differences, subject_counts,
     threshold_subject, Blackhole, ClickHouseFront, SmtpCapture, WebhookRecorder,
@@ -45,7 +45,6 @@ use rdkafka::Message;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-const CHILD_ENV: &str = "LAGWATCH_TEST_FAULTS_AGENT_CONFIG";
 const PARTITIONS: i32 = 3;
 const END: i64 = 1_000;
 const BEHIND: i64 = 100;
@@ -98,65 +97,12 @@ async fn hold_outage(name: &str, since: Instant) {
     }
 }
 
-fn is_child() -> bool {
-    std::env::var(CHILD_ENV).is_ok()
-}
-
 fn init_logs() {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
-}
-
-/// The evaluator and history stages when spawned as a child by scenario 4;
-/// a no-op otherwise.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agent_child_process() -> anyhow::Result<()> {
-    let Ok(path) = std::env::var(CHILD_ENV) else {
-        return Ok(());
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,lagwatch=debug")
-        .try_init();
-    let config = AppConfig::load(Path::new(&path))?;
-    topology::run(config, EVALUATOR, CancellationToken::new()).await
-}
-
-/// An evaluator + history process; SIGKILLed on drop at the latest.
-struct ChildAgent(Child);
-
-impl ChildAgent {
-    fn spawn(config: &Path, log: &Path) -> anyhow::Result<Self> {
-        let log = std::fs::File::create(log)?;
-        let child = Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "agent_child_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, config)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()?;
-        Ok(ChildAgent(child))
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(&mut self) -> anyhow::Result<()> {
-        self.0.kill()?;
-        self.0.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for ChildAgent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Stages running in this process until [`InProcess::stop`].
@@ -191,8 +137,10 @@ impl Drop for InProcess {
     }
 }
 
-/// One scenario's names, directory and monitor store.
+/// One scenario's names, directory and monitor store; holds [`SERIAL`]
+/// while it lives.
 struct Scenario {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
     id: String,
     dir: tempfile::TempDir,
     store_url: String,
@@ -216,6 +164,8 @@ struct Options {
 impl Scenario {
     /// Names, a store, and a topic with [`END`] messages per partition.
     async fn new(prefix: &str) -> anyhow::Result<Self> {
+        let serial = SERIAL.lock().await;
+        init_logs();
         common::require_kafka()?;
         let id = common::unique(prefix);
         let dir = tempfile::tempdir()?;
@@ -227,6 +177,7 @@ impl Scenario {
         common::create_topic(&topic, PARTITIONS).await?;
         common::produce(&topic, PARTITIONS, END as usize).await?;
         Ok(Scenario {
+            _serial: serial,
             metrics_topic: format!("{id}_samples"),
             database: format!("lagwatch_{id}"),
             recipient: format!("oncall-{id}@example.com"),
@@ -246,6 +197,34 @@ impl Scenario {
         store.add(monitor).await?;
         store.close().await;
         Ok(())
+    }
+
+    /// `group` caught up on the scenario's topic and watched by its lag
+    /// monitor.
+    async fn watch(&self, group: &str) -> anyhow::Result<()> {
+        commit(group, &self.topic, END)?;
+        self.add(&self.monitor(group)).await
+    }
+
+    /// An SMTP capture writing to the scenario's `mail` directory.
+    async fn smtp(&self) -> anyhow::Result<(PathBuf, SmtpCapture)> {
+        let mail_dir = self.path("mail");
+        let smtp = SmtpCapture::start(&mail_dir).await?;
+        Ok((mail_dir, smtp))
+    }
+
+    /// Every stage in this process with config `agent.toml`, once its
+    /// `/readyz` answers 200 (within `ready_within`); and its HTTP port.
+    async fn start_all(
+        &self,
+        options: &Options,
+        ready_within: Duration,
+    ) -> anyhow::Result<(InProcess, u16)> {
+        let port = common::free_port();
+        let config = self.config("agent.toml", port, options)?;
+        let agent = InProcess::start(&config, ALL)?;
+        wait_ready(port, ready_within).await?;
+        Ok((agent, port))
     }
 
     /// The lag monitor (threshold 500) of `group`, mailing the scenario's
@@ -510,31 +489,18 @@ async fn compare_history(
 /// by then the resolve has replaced the firing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn smtp_outage_delivers_each_owed_notification_once() -> anyhow::Result<()> {
-    if is_child() {
-        return Ok(());
-    }
-    let _serial = SERIAL.lock().await;
-    init_logs();
     let s = Scenario::new("f_smtp").await?;
     let stay = format!("{}_stay", s.id);
     let flap = format!("{}_flap", s.id);
     for group in [&stay, &flap] {
-        commit(group, &s.topic, END)?;
-        s.add(&s.monitor(group)).await?;
+        s.watch(group).await?;
     }
-    let mail_dir = s.path("mail");
-    let mut smtp = SmtpCapture::start(&mail_dir).await?;
-    let port = common::free_port();
-    let config = s.config(
-        "agent.toml",
-        port,
-        &Options {
-            smtp_port: smtp.port(),
-            ..Options::default()
-        },
-    )?;
-    let agent = InProcess::start(&config, ALL)?;
-    wait_ready(port, Duration::from_secs(60)).await?;
+    let (mail_dir, mut smtp) = s.smtp().await?;
+    let options = Options {
+        smtp_port: smtp.port(),
+        ..Options::default()
+    };
+    let (agent, port) = s.start_all(&options, Duration::from_secs(60)).await?;
     let undelivered = |port| metric(port, "lagwatch_notifications_undelivered", "sink=\"email\"");
     assert_eq!(undelivered(port).await?, 0.0);
 
@@ -654,22 +620,15 @@ async fn smtp_outage_delivers_each_owed_notification_once() -> anyhow::Result<()
 /// comparison.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clickhouse_outage_delays_no_page_and_loses_no_sample() -> anyhow::Result<()> {
-    if is_child() {
-        return Ok(());
-    }
-    let _serial = SERIAL.lock().await;
-    init_logs();
     let s = Scenario::new("f_chdown").await?;
     let groups: Vec<String> = ["base", "down", "hole"]
         .iter()
         .map(|g| format!("{}_{g}", s.id))
         .collect();
     for group in &groups {
-        commit(group, &s.topic, END)?;
-        s.add(&s.monitor(group)).await?;
+        s.watch(group).await?;
     }
-    let mail_dir = s.path("mail");
-    let smtp = SmtpCapture::start(&mail_dir).await?;
+    let (mail_dir, smtp) = s.smtp().await?;
     let mut front = ClickHouseFront::start(&s.path("clickhouse")).await?;
     let options = Options {
         smtp_port: smtp.port(),
@@ -817,12 +776,7 @@ async fn clickhouse_outage_delays_no_page_and_loses_no_sample() -> anyhow::Resul
 /// more: lag_status) notifications are stuck in their lane.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_blackholed_team_webhook_does_not_delay_another_teams_mail() -> anyhow::Result<()> {
-    if is_child() {
-        return Ok(());
-    }
     const MANY: usize = 200;
-    let _serial = SERIAL.lock().await;
-    init_logs();
     let s = Scenario::new("f_hook").await?;
     let (host, ip) = faults::local_webhook_host().await?;
     let hole = Blackhole::bind(SocketAddr::new(ip, 0))?;
@@ -871,20 +825,13 @@ async fn a_blackholed_team_webhook_does_not_delay_another_teams_mail() -> anyhow
         })
         .await?;
     }
-    let mail_dir = s.path("mail");
-    let smtp = SmtpCapture::start(&mail_dir).await?;
-    let port = common::free_port();
-    let config = s.config(
-        "agent.toml",
-        port,
-        &Options {
-            smtp_port: smtp.port(),
-            allow_private: Some(ip),
-            ..Options::default()
-        },
-    )?;
-    let agent = InProcess::start(&config, ALL)?;
-    wait_ready(port, Duration::from_secs(90)).await?;
+    let (mail_dir, smtp) = s.smtp().await?;
+    let options = Options {
+        smtp_port: smtp.port(),
+        allow_private: Some(ip),
+        ..Options::default()
+    };
+    let (agent, port) = s.start_all(&options, Duration::from_secs(90)).await?;
 
     let baseline = page_latency(&s, &mail_dir, &beta[0]).await?;
     eprintln!(
@@ -979,7 +926,7 @@ async fn a_blackholed_team_webhook_does_not_delay_another_teams_mail() -> anyhow
 }
 
 /// Scenario 4. The collector runs here; the evaluator and history stages
-/// run in a child process that is SIGKILLed five times, each time during
+/// run in a `lagwatch evaluator` process that is SIGKILLed five times, each time during
 /// an incident (a group made to lag, paged, made to catch up): in even
 /// rounds right after the group caught up (its resolve not yet sent), in
 /// odd rounds after the resolve mail once every sent notification is
@@ -989,14 +936,10 @@ async fn a_blackholed_team_webhook_does_not_delay_another_teams_mail() -> anyhow
 /// groups are sampled every second throughout (steady load).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Result<()> {
-    if is_child() {
-        return Ok(());
-    }
     const KILLS: usize = 5;
     const LOAD: usize = 20;
-    let _serial = SERIAL.lock().await;
-    init_logs();
     let s = Scenario::new("f_kill").await?;
+    let binary = lagwatch_binary()?;
     let incidents: Vec<String> = (0..=KILLS).map(|i| format!("{}_inc{i}", s.id)).collect();
     let load: Vec<String> = (0..LOAD).map(|i| format!("{}_load_{i}", s.id)).collect();
     for group in incidents.iter().chain(&load) {
@@ -1012,8 +955,7 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
         ..s.monitor("unused")
     })
     .await?;
-    let mail_dir = s.path("mail");
-    let smtp = SmtpCapture::start(&mail_dir).await?;
+    let (mail_dir, smtp) = s.smtp().await?;
     let options = Options {
         smtp_port: smtp.port(),
         short_sessions: true,
@@ -1032,19 +974,13 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
     let started = Instant::now();
     for (round, group) in incidents.iter().take(KILLS).enumerate() {
         let log = s.path(&format!("child{round}.log"));
-        let mut child = ChildAgent::spawn(&child_config, &log)?;
+        let mut child = AgentProcess::start(&binary, &child_config, "evaluator", &log)?;
         let spawned = Instant::now();
         let paged = page_latency(&s, &mail_dir, group).await;
         let paged = match paged {
             Ok(latency) => latency,
             Err(error) => {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                eprintln!(
-                    "--- {} (last lines, newest first)\n{}",
-                    log.display(),
-                    tail.join("\n")
-                );
+                eprintln!("--- {} (last lines)\n{}", log.display(), child.log_tail(30));
                 return Err(error);
             }
         };
@@ -1085,7 +1021,7 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
     }
 
     let last_log = s.path("child-final.log");
-    let survivor = ChildAgent::spawn(&child_config, &last_log)?;
+    let survivor = AgentProcess::start(&binary, &child_config, "evaluator", &last_log)?;
     let respawned = Instant::now();
     common::eventually(
         "a resolve of every incident",
@@ -1194,11 +1130,6 @@ async fn evaluator_kill_9_five_times_stores_every_sample_once() -> anyhow::Resul
 /// on: its reminder comes while the deleted one stays quiet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deleted_firing_monitor_resolves_once_and_repeats_no_more() -> anyhow::Result<()> {
-    if is_child() {
-        return Ok(());
-    }
-    let _serial = SERIAL.lock().await;
-    init_logs();
     let s = Scenario::new("f_del").await?;
     let gone = format!("{}_gone", s.id);
     let kept = format!("{}_kept", s.id);
@@ -1209,19 +1140,12 @@ async fn a_deleted_firing_monitor_resolves_once_and_repeats_no_more() -> anyhow:
         monitor.alerting.repeat_interval_secs = Some(60);
         s.add(&monitor).await?;
     }
-    let mail_dir = s.path("mail");
-    let smtp = SmtpCapture::start(&mail_dir).await?;
-    let port = common::free_port();
-    let config = s.config(
-        "agent.toml",
-        port,
-        &Options {
-            smtp_port: smtp.port(),
-            ..Options::default()
-        },
-    )?;
-    let agent = InProcess::start(&config, ALL)?;
-    wait_ready(port, Duration::from_secs(60)).await?;
+    let (mail_dir, smtp) = s.smtp().await?;
+    let options = Options {
+        smtp_port: smtp.port(),
+        ..Options::default()
+    };
+    let (agent, _) = s.start_all(&options, Duration::from_secs(60)).await?;
     for group in [&gone, &kept] {
         page_latency(&s, &mail_dir, group).await?;
     }

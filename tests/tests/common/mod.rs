@@ -577,6 +577,7 @@ pub async fn stop_in_process(
     }
 }
 
+pub mod agent_process;
 pub mod fault_proxy;
 pub mod faults;
 pub mod grafana_sql;
