@@ -20,6 +20,7 @@
 //! - [`silences`]: the `silences add|list|expire` commands.
 //! - [`tokens`]: the `tokens add|list|rm` commands (team API tokens).
 
+pub mod allocator;
 pub mod cli;
 pub mod config;
 pub mod config_path;

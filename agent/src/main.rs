@@ -12,7 +12,7 @@ use lagwatch::topology::Roles;
 use lagwatch::{config_path, monitors, silences, status, tokens};
 
 fn main() -> ExitCode {
-    lagwatch_collector::allocator::limit_malloc_arenas();
+    lagwatch::allocator::limit_malloc_arenas();
     let cli = Cli::parse();
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(

@@ -17,7 +17,6 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`exposition`]: lag series on `/metrics`, kafka_exporter-compatible.
 
-pub mod allocator;
 pub mod config;
 pub mod exposition;
 pub mod jmx;

@@ -19,14 +19,10 @@ pub enum OffsetSpec {
     Earliest,
 }
 
-/// Isolation level of a `ListOffsets` request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Isolation {
-    /// Latest = high watermark.
-    ReadUncommitted,
-    /// Latest = last stable offset.
-    ReadCommitted,
-}
+/// Isolation level of a `ListOffsets` request: the monitor's own type
+/// (read_uncommitted: latest = high watermark; read_committed: latest =
+/// last stable offset), mapped to the wire's at the Kafka edge.
+pub use lagwatch_model::Isolation;
 
 /// One committed offset of a group; `offset` is `None` when nothing was
 /// committed on that partition.

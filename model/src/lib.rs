@@ -14,6 +14,7 @@
 //! - [`silence`]: a team's request to mute matching alerts for a while.
 //! - [`secret`]: a string that never shows up in logs or `Debug` output.
 //! - [`redact`]: URLs with their passwords hidden, for errors and logs.
+//! - [`validation`]: what a monitor must satisfy before it is stored.
 //! - [`tenancy`]: which clusters, groups, topics and shared sinks each team
 //!   owns, and its quotas.
 //! - [`time`]: wall-clock milliseconds.
@@ -36,6 +37,7 @@ pub mod secret;
 pub mod silence;
 pub mod tenancy;
 pub mod time;
+pub mod validation;
 
 pub use alert::{AlertEvent, AlertState, LaggingPartition};
 pub use broker::{BrokerMetric, BrokerSample};
@@ -53,4 +55,7 @@ pub use sample::{
 pub use secret::Secret;
 pub use silence::{NewSilence, Silence};
 pub use tenancy::{Quotas, TeamScope, Tenancy, TopicLimits};
+pub use validation::{
+    is_valid_team_name, is_valid_topic_name, FieldError, MAX_FOR_SECS, MAX_LIST_ITEMS,
+};
 pub use time::now_ms;

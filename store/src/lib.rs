@@ -70,6 +70,15 @@ pub enum StoreError {
     QuotaExceeded(String),
 }
 
+impl From<lagwatch_model::FieldError> for StoreError {
+    fn from(error: lagwatch_model::FieldError) -> Self {
+        StoreError::InvalidField {
+            field: error.field,
+            message: error.message,
+        }
+    }
+}
+
 impl StoreError {
     pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
         StoreError::InvalidField {

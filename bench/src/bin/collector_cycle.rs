@@ -448,7 +448,7 @@ fn proc_peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
 /// Runs in a child process: samples every group `BENCH_CYCLES` times.
 fn measure(bootstrap: &str, shape: &Shape) -> anyhow::Result<()> {
     // As the agent does at start.
-    lagwatch_collector::allocator::limit_malloc_arenas();
+    lagwatch::allocator::limit_malloc_arenas();
     let cycles = env_number("BENCH_CYCLES", 5).max(2);
     let cluster = ClusterConfig {
         bootstrap_servers: bootstrap.to_string(),

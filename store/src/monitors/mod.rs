@@ -6,8 +6,9 @@
 //! - `sql`: the statements (column list, select, insert, update);
 //! - `row`: the row codec (lists as JSON text, enums as their names, seconds
 //!   as signed integers) between [`Monitor`] and a database row;
-//! - `validation`: what a monitor must satisfy before it is written, with
-//!   errors that name the field as the API's JSON spells it.
+//!
+//! What a monitor must satisfy before it is written lives on the model
+//! type (`NewMonitor::validate`), shared with the CLI and the API.
 
 use lagwatch_model::{Monitor, NewMonitor};
 use sqlx::{AssertSqlSafe, Row};
@@ -19,16 +20,18 @@ mod row;
 pub(crate) mod sql;
 #[cfg(test)]
 mod tests;
-mod validation;
 
 use row::monitor_from_row;
 pub(crate) use sql::lock_team;
 use sql::{
     insert_monitor, select_for_update, select_monitor, team_monitors, update_monitor, COLUMNS,
 };
-pub use validation::{
-    is_valid_team_name, is_valid_topic_name, validate_monitor, MAX_FOR_SECS, MAX_LIST_ITEMS,
-};
+pub use lagwatch_model::{is_valid_team_name, is_valid_topic_name, MAX_FOR_SECS, MAX_LIST_ITEMS};
+
+/// Checks `monitor` with the model's rules ([`NewMonitor::validate`]).
+pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
+    Ok(monitor.validate()?)
+}
 
 /// A team limit checked inside a write's transaction: given the team's
 /// (other) monitors, `Err` with the message that refuses the write.

@@ -1,11 +1,40 @@
-//! What a monitor must satisfy before it is written: names, list sizes,
-//! thresholds, durations, e-mail and webhook shapes. Errors name the field
-//! as the API's JSON spells it.
+//! What a monitor must satisfy before it is stored: names, list sizes,
+//! thresholds, durations, e-mail and webhook shapes. Kept on the model type
+//! ([`NewMonitor::validate`]) so the CLI, the API and the store apply the
+//! same rules; errors name the field as the API's JSON spells it.
 
-use lagwatch_model::{AlertSettings, GroupMatch, NewMonitor};
+use crate::{AlertSettings, GroupMatch, NewMonitor};
 
-use super::row::encode_list;
-use crate::StoreError;
+/// A value that is not acceptable, named the way the API's JSON names it
+/// (`lag_threshold`, `alerting.webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}`: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    /// `field` refused with `message`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl NewMonitor {
+    /// Checks everything a stored monitor must satisfy.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        validate_monitor(self)
+    }
+}
+
+/// The JSON text a list is stored as (its size is limited by the column).
+fn encode_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
+}
 
 /// Longest accepted `for`: 7 days.
 pub const MAX_FOR_SECS: u64 = 7 * 24 * 3_600;
@@ -18,9 +47,9 @@ const MAX_WEBHOOKS_JSON: usize = 8_192;
 
 /// Checks everything a monitor row must satisfy; the error names the field
 /// as the API's JSON spells it.
-pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
+fn validate_monitor(monitor: &NewMonitor) -> Result<(), FieldError> {
     if !is_valid_team_name(&monitor.team) {
-        return Err(StoreError::invalid(
+        return Err(FieldError::new(
             "team",
             "must be 1 to 64 characters of a-z A-Z 0-9 . _ -",
         ));
@@ -30,30 +59,30 @@ pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
         GroupMatch::Exact => check_name("consumer_group", &monitor.consumer_group)?,
         GroupMatch::Regex => {
             check_name("consumer_group", &monitor.consumer_group)?;
-            lagwatch_model::compile_pattern(&monitor.consumer_group).map_err(|e| {
-                StoreError::invalid("consumer_group", format!("is not a valid pattern: {e}"))
+            crate::compile_pattern(&monitor.consumer_group).map_err(|e| {
+                FieldError::new("consumer_group", format!("is not a valid pattern: {e}"))
             })?;
         }
     }
     if let Some(pattern) = &monitor.topic_regex {
         if pattern.is_empty() {
-            return Err(StoreError::invalid(
+            return Err(FieldError::new(
                 "topic_regex",
                 "must not be empty (leave it out or null instead)",
             ));
         }
-        lagwatch_model::compile_pattern(pattern).map_err(|e| {
-            StoreError::invalid("topic_regex", format!("is not a valid pattern: {e}"))
+        crate::compile_pattern(pattern).map_err(|e| {
+            FieldError::new("topic_regex", format!("is not a valid pattern: {e}"))
         })?;
     }
     if monitor.lag_threshold <= 0 {
-        return Err(StoreError::invalid(
+        return Err(FieldError::new(
             "lag_threshold",
             "must be greater than 0",
         ));
     }
     if monitor.for_secs > MAX_FOR_SECS {
-        return Err(StoreError::invalid(
+        return Err(FieldError::new(
             "for_secs",
             format!("must be at most {MAX_FOR_SECS} (7 days)"),
         ));
@@ -61,7 +90,7 @@ pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
     check_list("topics", &monitor.topics)?;
     for topic in &monitor.topics {
         if !is_valid_topic_name(topic) {
-            return Err(StoreError::invalid(
+            return Err(FieldError::new(
                 "topics",
                 format!(
                     "`{}` is not a valid Kafka topic name (1-249 chars of a-z A-Z 0-9 . _ -, not . or ..)",
@@ -73,7 +102,7 @@ pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
     check_list("emails", &monitor.emails)?;
     for email in &monitor.emails {
         if !is_plausible_email(email) {
-            return Err(StoreError::invalid(
+            return Err(FieldError::new(
                 "emails",
                 format!("`{}` is not an e-mail address", shorten(email)),
             ));
@@ -82,16 +111,16 @@ pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
     validate_alerting(&monitor.alerting)
 }
 
-fn validate_alerting(alerting: &AlertSettings) -> Result<(), StoreError> {
+fn validate_alerting(alerting: &AlertSettings) -> Result<(), FieldError> {
     let positive = |value: Option<i64>, field: &str| match value {
-        Some(v) if v <= 0 => Err(StoreError::invalid(field, "must be greater than 0")),
+        Some(v) if v <= 0 => Err(FieldError::new(field, "must be greater than 0")),
         _ => Ok(()),
     };
     positive(alerting.topic_lag_threshold, "alerting.topic_lag_threshold")?;
     positive(alerting.total_lag_threshold, "alerting.total_lag_threshold")?;
     if let Some(secs) = alerting.time_lag_threshold_secs {
         if secs == 0 || secs > MAX_ALERT_SECS {
-            return Err(StoreError::invalid(
+            return Err(FieldError::new(
                 "alerting.time_lag_threshold_secs",
                 format!("must be 1 to {MAX_ALERT_SECS} (30 days)"),
             ));
@@ -99,7 +128,7 @@ fn validate_alerting(alerting: &AlertSettings) -> Result<(), StoreError> {
     }
     if let Some(secs) = alerting.repeat_interval_secs {
         if !(60..=MAX_ALERT_SECS).contains(&secs) {
-            return Err(StoreError::invalid(
+            return Err(FieldError::new(
                 "alerting.repeat_interval_secs",
                 format!("must be 60 to {MAX_ALERT_SECS} (30 days)"),
             ));
@@ -108,7 +137,7 @@ fn validate_alerting(alerting: &AlertSettings) -> Result<(), StoreError> {
     check_list("alerting.webhooks", &alerting.webhooks)?;
     for url in &alerting.webhooks {
         if !is_webhook_url(url) {
-            return Err(StoreError::invalid(
+            return Err(FieldError::new(
                 "alerting.webhooks",
                 format!(
                     "`{}` is not a webhook URL (http:// or https:// with a host, at most 2048 characters)",
@@ -117,12 +146,12 @@ fn validate_alerting(alerting: &AlertSettings) -> Result<(), StoreError> {
             ));
         }
         // Checked again at delivery, on the address connected to.
-        if let Some(reason) = lagwatch_model::address::webhook_url_refusal(url) {
-            return Err(StoreError::invalid("alerting.webhooks", reason));
+        if let Some(reason) = crate::address::webhook_url_refusal(url) {
+            return Err(FieldError::new("alerting.webhooks", reason));
         }
     }
     if encode_list(&alerting.webhooks).chars().count() > MAX_WEBHOOKS_JSON {
-        return Err(StoreError::invalid(
+        return Err(FieldError::new(
             "alerting.webhooks",
             format!("the URLs together must stay under {MAX_WEBHOOKS_JSON} characters"),
         ));
@@ -132,12 +161,12 @@ fn validate_alerting(alerting: &AlertSettings) -> Result<(), StoreError> {
 
 /// A cluster or group name: 1 to 255 bytes, not blank, no control
 /// characters.
-fn check_name(field: &str, value: &str) -> Result<(), StoreError> {
+fn check_name(field: &str, value: &str) -> Result<(), FieldError> {
     if value.trim().is_empty() || value.len() > 255 {
-        return Err(StoreError::invalid(field, "must be 1 to 255 characters"));
+        return Err(FieldError::new(field, "must be 1 to 255 characters"));
     }
     if value.chars().any(char::is_control) {
-        return Err(StoreError::invalid(
+        return Err(FieldError::new(
             field,
             "must not contain control characters",
         ));
@@ -145,16 +174,16 @@ fn check_name(field: &str, value: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn check_list(field: &str, items: &[String]) -> Result<(), StoreError> {
+fn check_list(field: &str, items: &[String]) -> Result<(), FieldError> {
     if items.len() > MAX_LIST_ITEMS {
-        return Err(StoreError::invalid(
+        return Err(FieldError::new(
             field,
             format!("at most {MAX_LIST_ITEMS} entries"),
         ));
     }
     for (index, item) in items.iter().enumerate() {
         if items[..index].contains(item) {
-            return Err(StoreError::invalid(
+            return Err(FieldError::new(
                 field,
                 format!("`{}` is listed twice", shorten(item)),
             ));

@@ -1,4 +1,6 @@
-//! Process-wide allocator tuning for the agent.
+//! Process-wide allocator tuning for the agent binary: it must run before
+//! any thread starts, which only the binary (not a library stage) can
+//! promise.
 //!
 //! The collector runs many threads (three admin handles and the offsets
 //! reader, each with a librdkafka main thread and one thread per broker,
