@@ -602,6 +602,17 @@ async fn alert_lists_show_only_the_groups_a_team_owns() -> anyhow::Result<()> {
             "history: {}",
             history.json
         );
+        // A page of one: the newest row is the hidden one, so the page is
+        // filled from further back (it came back empty before).
+        let one = api
+            .as_team(&payments, "GET", "/api/v1/alerts/history?limit=1", None)
+            .await?;
+        expect(&one, 200, "alert history, limit 1")?;
+        ensure!(
+            groups(&one, "events") == ["pay-eu"],
+            "history limit 1: {}",
+            one.json
+        );
         // The admin sees both rows: they are stored, only hidden.
         let all = api
             .call(
