@@ -55,7 +55,7 @@ pub use sample::{
 pub use secret::Secret;
 pub use silence::{NewSilence, Silence};
 pub use tenancy::{Quotas, TeamScope, Tenancy, TopicLimits};
+pub use time::now_ms;
 pub use validation::{
     is_valid_team_name, is_valid_topic_name, FieldError, MAX_FOR_SECS, MAX_LIST_ITEMS,
 };
-pub use time::now_ms;
