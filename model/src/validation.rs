@@ -71,15 +71,11 @@ fn validate_monitor(monitor: &NewMonitor) -> Result<(), FieldError> {
                 "must not be empty (leave it out or null instead)",
             ));
         }
-        crate::compile_pattern(pattern).map_err(|e| {
-            FieldError::new("topic_regex", format!("is not a valid pattern: {e}"))
-        })?;
+        crate::compile_pattern(pattern)
+            .map_err(|e| FieldError::new("topic_regex", format!("is not a valid pattern: {e}")))?;
     }
     if monitor.lag_threshold <= 0 {
-        return Err(FieldError::new(
-            "lag_threshold",
-            "must be greater than 0",
-        ));
+        return Err(FieldError::new("lag_threshold", "must be greater than 0"));
     }
     if monitor.for_secs > MAX_FOR_SECS {
         return Err(FieldError::new(

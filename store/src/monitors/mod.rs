@@ -21,12 +21,12 @@ pub(crate) mod sql;
 #[cfg(test)]
 mod tests;
 
+pub use lagwatch_model::{is_valid_team_name, is_valid_topic_name, MAX_FOR_SECS, MAX_LIST_ITEMS};
 use row::monitor_from_row;
 pub(crate) use sql::lock_team;
 use sql::{
     insert_monitor, select_for_update, select_monitor, team_monitors, update_monitor, COLUMNS,
 };
-pub use lagwatch_model::{is_valid_team_name, is_valid_topic_name, MAX_FOR_SECS, MAX_LIST_ITEMS};
 
 /// Checks `monitor` with the model's rules ([`NewMonitor::validate`]).
 pub fn validate_monitor(monitor: &NewMonitor) -> Result<(), StoreError> {
