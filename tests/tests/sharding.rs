@@ -3,23 +3,22 @@
 //! seconds, and a killed one's (SIGKILL, no goodbye) within the session
 //! timeout plus a rebalance.
 //!
-//! The killed instance is a separate OS process: this test binary run again
-//! with `LAGWATCH_SHARD_CHILD` set, executing only
-//! [`shard_child_process`], which joins the collector group through the
-//! same `sharding::join` a collector uses and prints its shards.
+//! The killed instance is a separate OS process: the real `lagwatch
+//! collector` ([`common::agent_process`]) with `[collector.sharding]` set,
+//! whose shards the test reads from the assignment lines of its log.
 //!
 //! Needs `tests/infra/up.sh` (Kafka on 127.0.0.1:19092).
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::agent_process::{lagwatch_binary, AgentProcess};
 use lagwatch_collector::sharding::{join, Ownership, ShardingConfig};
 use lagwatch_kafka::ClusterConfig;
+use lagwatch_store::MonitorStore;
 use tokio_util::sync::CancellationToken;
 
 fn cluster() -> ClusterConfig {
@@ -90,119 +89,70 @@ async fn instances_split_shards_and_take_over_from_a_stopped_one() -> anyhow::Re
     Ok(())
 }
 
-/// Environment variable that turns [`shard_child_process`] on; its value is
-/// `group_id,topic,shards,session_timeout_ms`.
-const CHILD_ENV: &str = "LAGWATCH_SHARD_CHILD";
-/// Prefix of the child's ownership lines on stdout.
-const OWNED: &str = "LAGWATCH_OWNED ";
-
-/// Child-process side of the kill -9 test; returns at once in a normal run.
-/// Joins the collector group and prints its shards whenever they change,
-/// until it is killed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shard_child_process() -> anyhow::Result<()> {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return Ok(());
-    };
-    let fields: Vec<&str> = spec.split(',').collect();
-    let [group_id, topic, shards, session_ms] = fields.as_slice() else {
-        anyhow::bail!("{CHILD_ENV}={spec}: expected group,topic,shards,session_ms");
-    };
-    let config = ShardingConfig {
-        group_id: group_id.to_string(),
-        topic: topic.to_string(),
-        shards: shards.parse()?,
-        session_timeout: Duration::from_millis(session_ms.parse()?),
-    };
-    let ownership = join(&cluster(), &config, CancellationToken::new()).await?;
-    let mut last = None;
-    loop {
-        let owned = ownership.current();
-        if last.as_ref() != Some(&owned) {
-            let list: Vec<String> = owned.iter().map(i32::to_string).collect();
-            println!("{OWNED}{}", list.join(","));
-            last = Some(owned);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A collector instance in its own process; SIGKILLed on drop at the latest.
+/// A collector instance in its own process: the real `lagwatch collector`
+/// with `[collector.sharding]` set, its shards read from its log.
 struct ChildInstance {
-    child: Child,
-    /// The shards the child last reported.
-    owned: Arc<Mutex<Option<BTreeSet<i32>>>>,
+    process: AgentProcess,
+    log: PathBuf,
 }
 
 impl ChildInstance {
-    fn spawn(config: &ShardingConfig) -> anyhow::Result<Self> {
-        let spec = format!(
-            "{},{},{},{}",
+    /// Starts `lagwatch collector` on an empty monitor store in `dir`,
+    /// joining the collector group of `config`.
+    async fn spawn(dir: &Path, config: &ShardingConfig) -> anyhow::Result<Self> {
+        let binary = lagwatch_binary()?;
+        let store_url = format!("sqlite://{}", dir.join("monitors.db").display());
+        let store = MonitorStore::connect(&store_url).await?;
+        store.migrate().await?;
+        store.close().await;
+        let metrics_topic = format!("{}_samples", config.topic);
+        let path = common::write_config(
+            dir,
+            &store_url,
+            &metrics_topic,
+            "lagwatch_unused",
+            common::free_port(),
+        )?;
+        let mut text = std::fs::read_to_string(&path)?;
+        text.push_str(&format!(
+            "\n[collector.sharding]\ngroup_id = \"{}\"\ntopic = \"{}\"\nshards = {}\nsession_timeout = \"{}ms\"\n",
             config.group_id,
             config.topic,
             config.shards,
             config.session_timeout.as_millis()
-        );
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "shard_child_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, spec)
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("child stdout"))?;
-        let owned = Arc::new(Mutex::new(None));
-        let seen = Arc::clone(&owned);
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let Some(list) = line.strip_prefix(OWNED) else {
-                    continue;
-                };
-                let shards: BTreeSet<i32> =
-                    list.split(',').filter_map(|s| s.parse().ok()).collect();
-                if let Ok(mut owned) = seen.lock() {
-                    *owned = Some(shards);
-                }
-            }
-        });
-        Ok(ChildInstance { child, owned })
+        ));
+        std::fs::write(&path, text)?;
+        let log = dir.join("collector.log");
+        let process = AgentProcess::start(&binary, &path, "collector", &log)?;
+        Ok(ChildInstance { process, log })
     }
 
+    /// The shards the process last logged as its own (`collector shard
+    /// assignment changed shards={..}`); empty before the first.
     fn owned(&self) -> BTreeSet<i32> {
-        self.owned
-            .lock()
-            .ok()
-            .and_then(|owned| owned.clone())
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .rev()
+            .filter(|line| line.contains("collector shard assignment changed"))
+            .find_map(|line| {
+                let list = line.split("shards={").nth(1)?.split('}').next()?;
+                Some(
+                    list.split(',')
+                        .filter_map(|s| s.trim().parse().ok())
+                        .collect(),
+                )
+            })
             .unwrap_or_default()
     }
 
     /// SIGKILL: the process cannot leave the group.
     fn kill(&mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for ChildInstance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill()
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survivor_takes_over_the_shards_of_a_killed_instance() -> anyhow::Result<()> {
-    if std::env::var(CHILD_ENV).is_ok() {
-        return Ok(());
-    }
     common::require_kafka()?;
     let id = common::unique("shards_kill");
     let session_timeout = Duration::from_secs(6);
@@ -213,11 +163,15 @@ async fn survivor_takes_over_the_shards_of_a_killed_instance() -> anyhow::Result
         session_timeout,
     };
     // The victim runs in its own process and joins first.
-    let mut victim = ChildInstance::spawn(&config)?;
-    wait_for("the child to own shards", Duration::from_secs(60), || {
+    let dir = tempfile::tempdir()?;
+    let mut victim = ChildInstance::spawn(dir.path(), &config).await?;
+    let joined = wait_for("the child to own shards", Duration::from_secs(60), || {
         !victim.owned().is_empty()
     })
-    .await?;
+    .await;
+    if let Err(error) = joined {
+        return Err(error.context(victim.process.log_tail(30)));
+    }
     let stop = CancellationToken::new();
     let survivor = join(&cluster(), &config, stop.clone()).await?;
     wait_for(
