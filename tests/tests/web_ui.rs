@@ -13,12 +13,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
+use common::agent_process::{lagwatch_binary, AgentProcess};
+use common::http::HttpClient;
 use serde_json::Value;
 
 const PARTITIONS: i32 = 3;
@@ -59,19 +60,26 @@ async fn team_page_adds_a_monitor_that_the_collector_picks_up() -> anyhow::Resul
     let admin_token = format!("admin-{id}");
     let config = write_config(dir.path(), &id, port)?;
     let team_token = create_team_token(&lagwatch, &config, &admin_token)?;
-    let agent = Agent::start(&lagwatch, &config, &admin_token, dir.path())?;
+    let agent = AgentProcess::start_with_env(
+        &lagwatch,
+        &config,
+        "all",
+        &dir.path().join("lagwatch.log"),
+        &[("LAGWATCH__API__ADMIN_TOKEN", admin_token.as_str())],
+    )?;
+    let client = HttpClient::local(port);
     let base_url = format!("http://127.0.0.1:{port}");
-    common::eventually(
+    common::eventually_async(
         "the web page on the agent's listener",
         Duration::from_secs(60),
-        || {
-            let (status, body) = http(port, "GET", "/", None, None).ok()?;
-            (status == 200 && body.contains("/app.js")).then_some(())
+        || async {
+            let reply = client.get("/", None).await.ok()?;
+            (reply.status == 200 && reply.body.contains("/app.js")).then_some(())
         },
     )
     .await
-    .with_context(|| agent.log_tail())?;
-    let (status, whoami) = api_json(port, "GET", "/api/v1/whoami", &team_token, None)?;
+    .with_context(|| agent.log_tail(60))?;
+    let (status, whoami) = api_json(&client, "/api/v1/whoami", &team_token).await?;
     assert_eq!(status, 200, "whoami: {whoami}");
     assert_eq!(whoami["team"], TEAM, "whoami: {whoami}");
     assert_eq!(whoami["grafana_url"], GRAFANA_URL, "whoami: {whoami}");
@@ -100,7 +108,7 @@ async fn team_page_adds_a_monitor_that_the_collector_picks_up() -> anyhow::Resul
             bail!(
                 "{error:#}\nscreenshot and files kept in {}\n--- lagwatch log (tail) ---\n{}",
                 kept.display(),
-                agent.log_tail()
+                agent.log_tail(60)
             );
         }
     };
@@ -119,7 +127,7 @@ async fn team_page_adds_a_monitor_that_the_collector_picks_up() -> anyhow::Resul
 
     // Cross-check through the API: the audit log holds exactly what the form
     // did, in order, attributed to the team.
-    let (status, audit) = api_json(port, "GET", "/api/v1/audit?limit=100", &team_token, None)?;
+    let (status, audit) = api_json(&client, "/api/v1/audit?limit=100", &team_token).await?;
     assert_eq!(status, 200, "audit: {audit}");
     let mut entries: Vec<&Value> = audit["entries"]
         .as_array()
@@ -153,16 +161,15 @@ async fn team_page_adds_a_monitor_that_the_collector_picks_up() -> anyhow::Resul
     assert!(entries[2]["after"].is_null(), "{}", entries[2]);
 
     let (status, gone) = api_json(
-        port,
-        "GET",
+        &client,
         &format!("/api/v1/monitors/{monitor_id}"),
         &team_token,
-        None,
-    )?;
+    )
+    .await?;
     assert_eq!(status, 404, "the deleted monitor is gone: {gone}");
 
     // The silence the page created matched the alert and was expired early.
-    let (status, silences) = api_json(port, "GET", "/api/v1/silences?all=true", &team_token, None)?;
+    let (status, silences) = api_json(&client, "/api/v1/silences?all=true", &team_token).await?;
     assert_eq!(status, 200, "silences: {silences}");
     let silence = silences["silences"]
         .as_array()
@@ -181,7 +188,7 @@ async fn team_page_adds_a_monitor_that_the_collector_picks_up() -> anyhow::Resul
         ends - starts < 3_600_000 && ends <= lagwatch_model::now_ms(),
         "expired before its hour was up: {silence}"
     );
-    let (status, active) = api_json(port, "GET", "/api/v1/silences", &team_token, None)?;
+    let (status, active) = api_json(&client, "/api/v1/silences", &team_token).await?;
     assert_eq!(status, 200, "{active}");
     assert!(
         active["silences"]
@@ -191,13 +198,8 @@ async fn team_page_adds_a_monitor_that_the_collector_picks_up() -> anyhow::Resul
     );
 
     // The alert the page showed is in the history, at the edited threshold.
-    let (status, history) = api_json(
-        port,
-        "GET",
-        "/api/v1/alerts/history?limit=100",
-        &team_token,
-        None,
-    )?;
+    let (status, history) =
+        api_json(&client, "/api/v1/alerts/history?limit=100", &team_token).await?;
     assert_eq!(status, 200, "{history}");
     let fired = history["events"]
         .as_array()
@@ -336,37 +338,6 @@ fn run_with_timeout(
     })
 }
 
-/// The `lagwatch` binary of this workspace, built (or found up to date) by
-/// cargo; `LAGWATCH_BIN` overrides it.
-fn lagwatch_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("LAGWATCH_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--package",
-            "lagwatch",
-            "--bin",
-            "lagwatch",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(common::repo_root())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo build --bin lagwatch")?;
-    ensure!(output.status.success(), "cargo build --bin lagwatch failed");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["target"]["name"] == "lagwatch"
-        })
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .context("cargo build reported no lagwatch executable")
-}
-
 fn require_clickhouse() -> anyhow::Result<()> {
     let url = common::clickhouse_url();
     let address = url
@@ -464,92 +435,14 @@ fn create_team_token(lagwatch: &Path, config: &Path, admin_token: &str) -> anyho
         .with_context(|| format!("no lw_ token in the output of tokens add: {stdout}"))
 }
 
-/// A running `lagwatch all`, killed on drop; its log goes to a file.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(
-        lagwatch: &Path,
-        config: &Path,
-        admin_token: &str,
-        dir: &Path,
-    ) -> anyhow::Result<Self> {
-        let log = dir.join("lagwatch.log");
-        let child = Command::new(lagwatch)
-            .args(["all", "--config"])
-            .arg(config)
-            .env("LAGWATCH__API__ADMIN_TOKEN", admin_token)
-            .env("LAGWATCH_LOG", "info,lagwatch=debug")
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.join("lagwatch.out"))?)
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()
-            .context("starting lagwatch all")?;
-        Ok(Self { child, log })
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal HTTP/1.0 exchange with the agent: (status, body).
-fn http(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> anyhow::Result<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut request = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n");
-    if let Some(token) = token {
-        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-    }
-    if !body.is_empty() {
-        request.push_str("Content-Type: application/json\r\n");
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("no end of headers in the response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no status in {head}"))?;
-    Ok((status, body.to_string()))
-}
-
-fn api_json(
-    port: u16,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> anyhow::Result<(u16, Value)> {
-    let (status, text) = http(port, method, path, Some(token), body)?;
-    let value = if text.is_empty() {
+/// `GET path` with the team `token`: (status, parsed JSON; `Null` when
+/// the body is empty).
+async fn api_json(client: &HttpClient, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
+    let reply = client.get(path, Some(token)).await?;
+    let value = if reply.body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).with_context(|| format!("{method} {path}: {text}"))?
+        serde_json::from_str(&reply.body).with_context(|| format!("GET {path}: {}", reply.body))?
     };
-    Ok((status, value))
+    Ok((reply.status, value))
 }

@@ -40,12 +40,25 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     pub fn start(binary: &Path, config: &Path, command: &str, log: &Path) -> anyhow::Result<Self> {
+        Self::start_with_env(binary, config, command, log, &[])
+    }
+
+    /// [`AgentProcess::start`] with extra environment variables (an admin
+    /// token in `LAGWATCH__API__ADMIN_TOKEN`, for example).
+    pub fn start_with_env(
+        binary: &Path,
+        config: &Path,
+        command: &str,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let file = std::fs::File::create(log)?;
         let child = Command::new(binary)
             .arg("--config")
             .arg(config)
             .arg(command)
-            .env("RUST_LOG", "info,lagwatch=debug")
+            .env("LAGWATCH_LOG", "info,lagwatch=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
