@@ -126,7 +126,9 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
             .then_some(())
     })
     .await?;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Four more samples judged with nothing owed: had either rule paged
+    // again, that mail would be in the capture now.
+    common::progress::evaluator_judged_more(&http, 4, Duration::from_secs(60)).await?;
     let subjects = common::subjects_for(&recipient);
     assert_eq!(
         subjects
@@ -161,7 +163,7 @@ async fn lag_alert_fires_once_resolves_once_and_is_recorded() -> anyhow::Result<
             .then_some(())
     })
     .await?;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    common::progress::evaluator_judged_more(&http, 4, Duration::from_secs(60)).await?;
     let subjects = common::subjects_for(&recipient);
     assert_eq!(
         subjects

@@ -296,11 +296,16 @@ async fn receiver_down_then_back_delivers_exactly_once() {
     let task = tokio::spawn(runner.run(rx));
     tx.send(alert(AlertState::Firing)).await.expect("send");
 
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(
-        metrics.errors.with_label_values(&["webhook"]).get() > 0,
-        "no failed attempt while the receiver was down"
-    );
+    // Two failed attempts: the runner tried, and retried, while the
+    // receiver was down, and counted nothing as sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.errors.with_label_values(&["webhook"]).get() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than two failed attempts while the receiver was down"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(metrics.sent.with_label_values(&["webhook"]).get(), 0);
     let receiver = Receiver::start(addr, 200).await;
 

@@ -211,8 +211,11 @@ async fn deleted_topics_and_groups_resolve_their_alerts_with_the_reason() -> any
     )
     .await?;
 
-    // Each resolve exactly once, and nothing fires again for the gone ones.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Each resolve exactly once, and nothing fires again for the gone ones:
+    // checked after four more collector cycles, everything they published
+    // judged and no delivery outstanding.
+    let client = common::http::HttpClient::local(http_port);
+    common::progress::collector_cycles_judged(&client, 4, Duration::from_secs(60)).await?;
     for group in [&exact_group, &pattern_group] {
         let named = format!("group {group} on local");
         let resolves = subjects(&recipient, "[RESOLVED]", &[&named]);

@@ -582,3 +582,4 @@ pub mod fault_proxy;
 pub mod faults;
 pub mod grafana_sql;
 pub mod http;
+pub mod progress;
