@@ -123,7 +123,14 @@ impl AlertEvent {
 
     /// A one-line human summary of the transition (a reminder adds its
     /// tag in [`Notification::summary`](crate::Notification::summary)).
+    /// Control characters of names are shown escaped
+    /// ([`printable`](crate::printable)), so a group id cannot break it
+    /// into lines.
     pub fn summary(&self) -> String {
+        crate::printable(&self.raw_summary()).into_owned()
+    }
+
+    fn raw_summary(&self) -> String {
         if let crate::Rule::SelfCheck(check) = self.kind() {
             return match self.state {
                 AlertState::Firing => format!(

@@ -30,6 +30,7 @@ pub mod matching;
 pub mod monitor;
 pub mod notification;
 pub mod parts;
+pub mod printable;
 pub mod redact;
 pub mod rule;
 pub mod sample;
@@ -46,6 +47,7 @@ pub use matching::{compile_pattern, Matcher};
 pub use monitor::{AlertSettings, GroupMatch, Isolation, Monitor, NewMonitor, TimeLagMode};
 pub use notification::{Notification, Recipients};
 pub use parts::{split_sample, GroupPart, PartAssembler, MAX_MESSAGE_BYTES};
+pub use printable::printable;
 pub use redact::redact_url;
 pub use rule::Rule;
 pub use sample::{

@@ -239,6 +239,12 @@ groups = ["search-*"]
                     .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
                 "a group name forged a header:\n{headers}"
             );
+            // Nor did it draw a line of its own in the text or HTML body:
+            // control characters of names are shown escaped.
+            ensure!(
+                !mail.lines().any(|l| l.starts_with("Bcc:")),
+                "a group name drew a line of its own:\n{mail}"
+            );
             let envelope = headers
                 .lines()
                 .find(|l| l.starts_with("X-Envelope-To:"))

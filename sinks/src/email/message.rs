@@ -29,8 +29,8 @@ pub fn text_body_at(
     body.push_str("\n\n");
     body.push_str(&format!(
         "cluster: {}\nconsumer group: {}\nteam: {}\nmonitor: {}\nrule: {}\nmax partition lag: {}\ntotal lag: {}\nthreshold: {}\nsampled at: {}\n",
-        alert.cluster,
-        alert.consumer_group,
+        lagwatch_model::printable(&alert.cluster),
+        lagwatch_model::printable(&alert.consumer_group),
         alert.team,
         alert.monitor_id,
         alert.rule,
@@ -45,13 +45,21 @@ pub fn text_body_at(
     if alert.state == AlertState::Firing && !alert.partitions.is_empty() {
         body.push_str("\nlagging partitions:\n");
         for p in &alert.partitions {
-            body.push_str(&format!("  {}[{}] lag {}\n", p.topic, p.partition, p.lag));
+            body.push_str(&format!(
+                "  {}[{}] lag {}\n",
+                lagwatch_model::printable(&p.topic),
+                p.partition,
+                p.lag
+            ));
         }
     }
     if let Some(url) = dashboard_url {
         body.push_str(&format!("\ndashboard: {}\n", dashboard_link(url, alert)));
     }
-    body.push_str(&format!("\nfingerprint: {}\n", alert.fingerprint));
+    body.push_str(&format!(
+        "\nfingerprint: {}\n",
+        lagwatch_model::printable(&alert.fingerprint)
+    ));
     body
 }
 
@@ -90,7 +98,7 @@ pub fn html_body(notification: &Notification, dashboard_url: Option<&str>) -> St
     for p in &alert.partitions {
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&p.topic),
+            escape(&lagwatch_model::printable(&p.topic)),
             p.partition,
             p.lag
         ));
@@ -114,8 +122,8 @@ pub fn html_body(notification: &Notification, dashboard_url: Option<&str>) -> St
     format!(
         "<html><body><h3>{}</h3><p>cluster <b>{}</b>, group <b>{}</b>, team {}; max lag {}, total lag {}, threshold {}; sampled at {}{}</p>{}{}</body></html>",
         escape(&notification.summary()),
-        escape(&alert.cluster),
-        escape(&alert.consumer_group),
+        escape(&lagwatch_model::printable(&alert.cluster)),
+        escape(&lagwatch_model::printable(&alert.consumer_group)),
         escape(&alert.team),
         alert.max_lag,
         alert.total_lag,

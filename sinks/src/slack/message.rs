@@ -22,8 +22,8 @@ pub fn message_text(notification: &Notification, dashboard_url: Option<&str>) ->
     let _ = writeln!(
         text,
         "cluster: {} | group: {} | team: {} | rule: {}",
-        escape(&alert.cluster),
-        escape(&alert.consumer_group),
+        escape(&lagwatch_model::printable(&alert.cluster)),
+        escape(&lagwatch_model::printable(&alert.consumer_group)),
         escape(&alert.team),
         escape(&alert.rule)
     );
