@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::agent_process::{lagwatch_binary, AgentProcess};
+use common::http::HttpClient;
+use common::progress;
 use lagwatch::config::AppConfig;
 use lagwatch::topology::{self, Roles};
 use lagwatch_store::MonitorStore;
@@ -33,7 +35,8 @@ const RESOLVED: &str = "[RESOLVED] lag of group";
 
 /// A config like the other end-to-end tests', with short consumer session
 /// timeouts (so a killed evaluator's partitions move within seconds) and,
-/// with `dead_smtp`, an SMTP port nothing listens on.
+/// with `dead_smtp`, an SMTP port nothing listens on. Returns its path and
+/// a client of its HTTP listener (`/metrics`).
 fn config(
     dir: &Path,
     name: &str,
@@ -41,8 +44,9 @@ fn config(
     metrics_topic: &str,
     database: &str,
     dead_smtp: Option<u16>,
-) -> anyhow::Result<PathBuf> {
-    let base = common::write_config(dir, store_url, metrics_topic, database, common::free_port())?;
+) -> anyhow::Result<(PathBuf, HttpClient)> {
+    let http_port = common::free_port();
+    let base = common::write_config(dir, store_url, metrics_topic, database, http_port)?;
     let mut text = std::fs::read_to_string(&base)?;
     text = text.replace(
         "[clusters.local.jmx]",
@@ -60,7 +64,7 @@ fn config(
     text.push_str("\n[api]\nenabled = false\n");
     let path = dir.join(name);
     std::fs::write(&path, text)?;
-    Ok(path)
+    Ok((path, HttpClient::local(http_port)))
 }
 
 fn threshold_mails(recipient: &str, prefix: &str) -> usize {
@@ -106,7 +110,7 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
         .await?;
     store.close().await;
     let dead_port = common::free_port();
-    let dead = config(
+    let (dead, _) = config(
         dir.path(),
         "dead.toml",
         &store_url,
@@ -114,7 +118,7 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
         &database,
         Some(dead_port),
     )?;
-    let live = config(
+    let (live, live_http) = config(
         dir.path(),
         "live.toml",
         &store_url,
@@ -141,12 +145,19 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     state_record(&state_topic, &group, "firing", true).await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // B judges on past its delivered page (and commits) before it dies.
+    progress::evaluator_judged_more(&live_http, 3, Duration::from_secs(60)).await?;
     b.kill()?;
 
     // 3. C replays from the committed offsets: no second page.
+    let c_started = lagwatch_model::now_ms() / 1_000;
     let mut c = AgentProcess::start(&binary, &live, "all", &dir.path().join("c.log"))?;
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    // C has replayed from the committed offsets and judged samples taken
+    // past its start plus the redelivery grace (5 s): a page it wrongly
+    // believed owed would have been re-sent by then.
+    progress::evaluator_judged_until(&live_http, c_started + 8, Duration::from_secs(90))
+        .await
+        .map_err(|e| e.context(c.log_tail(30)))?;
     assert_eq!(
         threshold_mails(&recipient, FIRING),
         1,
@@ -157,7 +168,7 @@ async fn kill_9_neither_loses_nor_repeats_a_page() -> anyhow::Result<()> {
         (threshold_mails(&recipient, RESOLVED) >= 1).then_some(())
     })
     .await?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    progress::evaluator_judged_more(&live_http, 4, Duration::from_secs(60)).await?;
     c.kill()?;
     assert_eq!(threshold_mails(&recipient, FIRING), 1, "no page repeated");
     assert_eq!(threshold_mails(&recipient, RESOLVED), 1, "one resolve");
@@ -191,7 +202,7 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
         recipients.push((group, recipient));
     }
     store.close().await;
-    let path = config(
+    let (path, _) = config(
         dir.path(),
         "live.toml",
         &store_url,
@@ -212,7 +223,7 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
         shutdown.clone(),
     ));
     // Each process needs its own HTTP port, hence its own config file.
-    let e1 = config(
+    let (e1, _) = config(
         dir.path(),
         "e1.toml",
         &store_url,
@@ -220,7 +231,7 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
         &database,
         None,
     )?;
-    let e2 = config(
+    let (e2, e2_http) = config(
         dir.path(),
         "e2.toml",
         &store_url,
@@ -281,7 +292,8 @@ async fn two_evaluators_one_killed_no_alert_lost_or_repeated() -> anyhow::Result
         "all groups resolved {:.1} s after the kill",
         killed_at.elapsed().as_secs_f64()
     );
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The survivor judged on past the resolves, nothing left to deliver.
+    progress::evaluator_judged_more(&e2_http, 4 * GROUPS as u32, Duration::from_secs(60)).await?;
     let e2_log = std::fs::read_to_string(dir.path().join("e2.log")).unwrap_or_default();
     for line in e2_log
         .lines()
