@@ -8,6 +8,16 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context};
 
+/// Variables `cargo test` sets for a test process besides `CARGO_PKG_*`
+/// and `CARGO_MANIFEST_*`, none of which a build of the binary should see.
+const TEST_RUN_VARIABLES: [&str; 5] = [
+    "CARGO_CRATE_NAME",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_TARGET_TMPDIR",
+    "CARGO_BIN_NAME",
+    "OUT_DIR",
+];
+
 /// The `lagwatch` binary of this workspace, built (or found up to date)
 /// by cargo; `LAGWATCH_BIN` overrides it.
 pub fn lagwatch_binary() -> anyhow::Result<PathBuf> {
@@ -15,7 +25,21 @@ pub fn lagwatch_binary() -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(path));
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let output = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    // `cargo test` gives this process the test crate's CARGO_PKG_*,
+    // CARGO_MANIFEST_* etc.; build scripts (ring's) rerun when those
+    // change, so passing them on would rebuild half the dependency tree
+    // here and again at the next `cargo test`.
+    for (name, _) in std::env::vars_os() {
+        let name_text = name.to_string_lossy();
+        if name_text.starts_with("CARGO_PKG_")
+            || name_text.starts_with("CARGO_MANIFEST_")
+            || TEST_RUN_VARIABLES.contains(&name_text.as_ref())
+        {
+            build.env_remove(&name);
+        }
+    }
+    let output = build
         .args(["build", "-p", "lagwatch", "--bin", "lagwatch"])
         .arg("--message-format=json-render-diagnostics")
         .current_dir(super::repo_root())
