@@ -163,7 +163,7 @@ fn firing(operators: &Operators, check: &str, problem: String, now: i64) -> Aler
             .to_string();
         AlertEvent {
             fingerprint: Rule::SelfCheck(check.to_string()).to_string(),
-            rule: Rule::SelfCheck(check.to_string()).to_string(),
+            rule: Rule::SelfCheck(check.to_string()),
             state: AlertState::Firing,
             monitor_id: 0,
             team: operators.team.clone(),
@@ -211,7 +211,7 @@ pub async fn run(
         for event in watch.observe(&report.checks, now_ms()) {
             sequence += 1;
             // A failing sink cannot carry its own alert: all the others.
-            let failing_sink = match event.kind() {
+            let failing_sink = match &event.rule {
                 Rule::SelfCheck(check) => check.strip_prefix("sink/").map(str::to_string),
                 _ => None,
             };
@@ -301,7 +301,7 @@ mod tests {
         assert!(watch.observe(&failing, 59_999).is_empty());
         let fired = watch.observe(&failing, 60_000);
         assert_eq!(fired.len(), 1);
-        assert_eq!(fired[0].rule, "self:collector/prod");
+        assert_eq!(fired[0].rule, Rule::SelfCheck("collector/prod".into()));
         assert_eq!(fired[0].cluster, "prod");
         assert_eq!(
             fired[0].summary(),

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lagwatch_model::alert::rule;
 use lagwatch_model::{AlertEvent, AlertState, BrokerSample, Rule};
 use lagwatch_rules::{Aggregate, BrokerRule, RuleSet, ThresholdRule, ThresholdState, Transition};
 
@@ -108,14 +107,10 @@ impl BrokerEngine {
         broker: Option<i32>,
         value: Option<f64>,
     ) -> Option<AlertEvent> {
+        let alert_rule = Rule::Broker(rule.name.clone());
         let fingerprint = match broker {
-            Some(id) => format!(
-                "{}{}/{}/{id}",
-                rule::BROKER_PREFIX,
-                rule.name,
-                sample.cluster
-            ),
-            None => format!("{}{}/{}", rule::BROKER_PREFIX, rule.name, sample.cluster),
+            Some(id) => format!("{alert_rule}/{}/{id}", sample.cluster),
+            None => format!("{alert_rule}/{}", sample.cluster),
         };
         let memory = self.memory.clone();
         let recalled = &mut self.recalled;
@@ -158,7 +153,7 @@ impl BrokerEngine {
         };
         Some(AlertEvent {
             fingerprint,
-            rule: Rule::Broker(rule.name.clone()).to_string(),
+            rule: alert_rule,
             state,
             monitor_id: 0,
             team: self.routing.team.clone(),
@@ -216,7 +211,7 @@ mod tests {
     fn fired(events: &[AlertEvent]) -> Vec<(String, AlertState, Option<i32>)> {
         events
             .iter()
-            .map(|e| (e.rule.clone(), e.state, e.broker))
+            .map(|e| (e.rule.to_string(), e.state, e.broker))
             .collect()
     }
 
@@ -304,7 +299,7 @@ mod tests {
         let events = engine.observe(&sample(1, 0, &[(metric::OFFLINE_PARTITIONS_COUNT, 4.0)]));
         let offline = events
             .iter()
-            .find(|e| e.rule == "broker:offline_partitions")
+            .find(|e| e.rule == Rule::Broker("offline_partitions".into()))
             .expect("fired");
         assert_eq!(offline.team, "platform");
         assert_eq!(offline.value, Some(4.0));

@@ -31,9 +31,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lagwatch_model::alert::rule;
 use lagwatch_model::{
-    AlertEvent, AlertState, GroupSample, LaggingPartition, Matcher, Monitor, PartitionSample,
+    AlertEvent, AlertState, GroupSample, LaggingPartition, Matcher, Monitor, PartitionSample, Rule,
 };
 use lagwatch_rules::{RuleSet, ThresholdRule, ThresholdState, Transition};
 
@@ -41,7 +40,7 @@ pub use crate::status_rule::STATUS_RULE;
 use crate::status_rule::{GroupWindows, StatusTransition};
 
 /// Name of the per-partition threshold rule in fingerprints and history.
-pub const THRESHOLD_RULE: &str = rule::LAG_THRESHOLD;
+pub const THRESHOLD_RULE: Rule = Rule::LagThreshold;
 
 /// How often, in sample time, groups without recent samples are swept.
 const SWEEP_EVERY_MS: i64 = 60 * 1000;
@@ -89,7 +88,7 @@ pub trait AlertMemory: Send + Sync {
 struct AlertKey {
     monitor_id: i64,
     group: String,
-    rule: &'static str,
+    rule: Rule,
     topic: Option<String>,
 }
 
@@ -168,7 +167,7 @@ impl std::fmt::Debug for Engine {
 
 /// One threshold rule instance to evaluate for a sample.
 struct Check {
-    rule: &'static str,
+    rule: Rule,
     topic: Option<String>,
     threshold: i64,
     value: Option<i64>,
@@ -333,9 +332,9 @@ impl Engine {
             return true;
         }
         [
-            rule::LAG_THRESHOLD,
-            rule::TOTAL_LAG_THRESHOLD,
-            rule::TIME_LAG_THRESHOLD,
+            Rule::LagThreshold,
+            Rule::TotalLagThreshold,
+            Rule::TimeLagThreshold,
         ]
         .into_iter()
         .any(|rule| {
@@ -411,7 +410,7 @@ impl Engine {
             self.threshold.remove(&AlertKey {
                 monitor_id: monitor.id,
                 group: group.clone(),
-                rule: rule::TOPIC_LAG_THRESHOLD,
+                rule: Rule::TopicLagThreshold,
                 topic: Some(topic.clone()),
             });
             if let Some(topics) = self.firing_topics.get_mut(&(monitor.id, group.clone())) {
@@ -453,7 +452,7 @@ impl Engine {
         let defaults = self.rules.thresholds_for(&sample.cluster, &sample.group);
         let lags = || watched.iter().filter_map(|p| p.lag_for(isolation));
         let mut checks = vec![Check {
-            rule: rule::LAG_THRESHOLD,
+            rule: Rule::LagThreshold,
             topic: None,
             threshold: monitor.lag_threshold,
             value: lags().max(),
@@ -470,7 +469,7 @@ impl Engine {
                 }
             }
             checks.extend(per_topic.into_iter().map(|(topic, sum)| Check {
-                rule: rule::TOPIC_LAG_THRESHOLD,
+                rule: Rule::TopicLagThreshold,
                 topic: Some(topic.to_string()),
                 threshold,
                 value: sum,
@@ -479,7 +478,7 @@ impl Engine {
         if let Some(threshold) = monitor.alerting.total_lag_threshold.or(defaults.total_lag) {
             let known = lags().count();
             checks.push(Check {
-                rule: rule::TOTAL_LAG_THRESHOLD,
+                rule: Rule::TotalLagThreshold,
                 topic: None,
                 threshold,
                 value: (known > 0).then(|| lags().fold(0i64, i64::saturating_add)),
@@ -494,7 +493,7 @@ impl Engine {
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
         if let Some(threshold) = time_threshold_ms {
             checks.push(Check {
-                rule: rule::TIME_LAG_THRESHOLD,
+                rule: Rule::TimeLagThreshold,
                 topic: None,
                 threshold,
                 // The proven part only: an estimate never pages on its error.
@@ -517,11 +516,11 @@ impl Engine {
         let key = AlertKey {
             monitor_id: monitor.id,
             group: sample.group.clone(),
-            rule: check.rule,
+            rule: check.rule.clone(),
             topic: check.topic.clone(),
         };
         let fingerprint =
-            fingerprint_of(check.rule, monitor, &sample.group, check.topic.as_deref());
+            fingerprint_of(&check.rule, monitor, &sample.group, check.topic.as_deref());
         let memory = self.memory.clone();
         let recalled = &mut self.recalled;
         let firing_topics = &mut self.firing_topics;
@@ -565,11 +564,11 @@ impl Engine {
         }
         let isolation = monitor.isolation;
         let listed = |p: &&&PartitionSample| match check.rule {
-            rule::LAG_THRESHOLD => p.lag_for(isolation).is_some_and(|l| l > check.threshold),
-            rule::TIME_LAG_THRESHOLD => p
+            Rule::LagThreshold => p.lag_for(isolation).is_some_and(|l| l > check.threshold),
+            Rule::TimeLagThreshold => p
                 .time_lag_at_least_ms()
                 .is_some_and(|t| t > check.threshold),
-            rule::TOPIC_LAG_THRESHOLD => {
+            Rule::TopicLagThreshold => {
                 Some(&p.topic) == check.topic.as_ref()
                     && p.lag_for(isolation).is_some_and(|l| l > 0)
             }
@@ -584,7 +583,7 @@ impl Engine {
             sample,
             monitor,
             watched,
-            check.rule,
+            check.rule.clone(),
             alert_state,
             check.threshold,
             partitions,
@@ -592,7 +591,7 @@ impl Engine {
         );
         event.fingerprint = fingerprint;
         event.topic = check.topic;
-        if check.rule != rule::LAG_THRESHOLD {
+        if check.rule != Rule::LagThreshold {
             event.value = check.value.map(|v| v as f64);
         }
         Some(event)
@@ -609,7 +608,7 @@ impl Engine {
             .rules
             .status_for(&sample.cluster, &sample.group)
             .window_rules();
-        let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
+        let fingerprint = fingerprint_of(&STATUS_RULE, monitor, &sample.group, None);
         let (group, judged_until_ms) = self.status_entry(monitor, &sample.group, &fingerprint);
         if sample.ts_ms <= *judged_until_ms {
             return None;
@@ -710,7 +709,7 @@ impl Engine {
                 .filter(|p| self.matcher.covers_topic(monitor, &p.topic))
                 .cloned()
                 .collect();
-            let fingerprint = fingerprint_of(STATUS_RULE, monitor, &sample.group, None);
+            let fingerprint = fingerprint_of(&STATUS_RULE, monitor, &sample.group, None);
             let (windows, resolved_until) = self.status_entry(monitor, &sample.group, &fingerprint);
             // A remembered resolve at T was judged on the samples up to T:
             // refilling the windows with them would bring back the evidence
@@ -900,7 +899,7 @@ fn event(
     sample: &GroupSample,
     monitor: &Monitor,
     watched: &[&PartitionSample],
-    rule: &str,
+    rule: Rule,
     state: AlertState,
     threshold: i64,
     partitions: Vec<LaggingPartition>,
@@ -909,8 +908,8 @@ fn event(
     let isolation = monitor.isolation;
     let lags = || watched.iter().filter_map(|p| p.lag_for(isolation));
     AlertEvent {
-        fingerprint: fingerprint_of(rule, monitor, &sample.group, None),
-        rule: rule.to_string(),
+        fingerprint: fingerprint_of(&rule, monitor, &sample.group, None),
+        rule,
         state,
         monitor_id: monitor.id,
         team: monitor.team.clone(),
@@ -962,7 +961,7 @@ fn absence_is_conclusive(sample: &GroupSample) -> bool {
 
 /// Stable identity of an alert: rule, monitor, cluster, group and, for
 /// per-topic rules, topic.
-pub fn fingerprint_of(rule: &str, monitor: &Monitor, group: &str, topic: Option<&str>) -> String {
+pub fn fingerprint_of(rule: &Rule, monitor: &Monitor, group: &str, topic: Option<&str>) -> String {
     match topic {
         Some(topic) => format!("{rule}/{}/{}/{group}/{topic}", monitor.id, monitor.cluster),
         None => format!("{rule}/{}/{}/{group}", monitor.id, monitor.cluster),
@@ -971,11 +970,12 @@ pub fn fingerprint_of(rule: &str, monitor: &Monitor, group: &str, topic: Option<
 
 /// Stable identity of a monitor's threshold alert on one group.
 pub fn fingerprint(monitor: &Monitor, group: &str) -> String {
-    fingerprint_of(THRESHOLD_RULE, monitor, group, None)
+    fingerprint_of(&THRESHOLD_RULE, monitor, group, None)
 }
 
 #[cfg(test)]
 mod tests {
+    use lagwatch_model::alert::rule;
     use lagwatch_model::{PartitionSample, WIRE_VERSION};
 
     use super::*;
@@ -1281,7 +1281,7 @@ mod tests {
             &str,
             i64,
             Vec<(i64, i64)>,
-            Vec<(usize, &str, AlertState, Option<&str>)>,
+            Vec<(usize, Rule, AlertState, Option<&str>)>,
         )> = vec![
             (
                 "stuck consumer fires once (STALL, then STOP silently) and resolves once",
@@ -1342,7 +1342,7 @@ mod tests {
             }
             let got: Vec<_> = seen
                 .iter()
-                .map(|(i, e)| (*i, e.rule.as_str(), e.state, e.status.as_deref()))
+                .map(|(i, e)| (*i, e.rule.clone(), e.state, e.status.as_deref()))
                 .collect();
             assert_eq!(got, expected, "case: {name}");
             assert_eq!(engine.firing(), 0, "case: {name}");
@@ -1546,7 +1546,7 @@ mod tests {
             let mut got = Vec::new();
             for (i, parts) in samples.iter().enumerate() {
                 for e in engine.observe(&timed(i as i64 * 1_000, parts), &monitors) {
-                    got.push((i, e.rule.clone(), e.topic.clone(), e.state, e.value));
+                    got.push((i, e.rule.to_string(), e.topic.clone(), e.state, e.value));
                 }
             }
             let expected: Vec<_> = expected
@@ -1563,7 +1563,7 @@ mod tests {
         let mut engine = Engine::new(); // default.yaml: time_lag 15m
         let fired = engine.observe(&timed(0, &[("a", 1, Some(16 * 60_000))]), &monitors);
         assert_eq!(fired.len(), 1);
-        assert_eq!(fired[0].rule, rule::TIME_LAG_THRESHOLD);
+        assert_eq!(fired[0].rule, Rule::TimeLagThreshold);
         assert_eq!(fired[0].threshold, 15 * 60_000);
         assert!(
             fired[0].summary().contains("960s behind"),

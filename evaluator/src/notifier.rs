@@ -170,7 +170,7 @@ impl Notifier {
         let mut resolves = Vec::new();
         for tracked in self.tracked.values() {
             let event = &tracked.event.alert;
-            if !event.kind().is_monitor_rule() {
+            if !event.rule.is_monitor_rule() {
                 continue;
             }
             let reason = match monitors.iter().find(|m| m.id == event.monitor_id) {
@@ -210,14 +210,14 @@ impl Notifier {
             .values()
             .map(|tracked| &tracked.event.alert)
             .filter(|event| {
-                event.kind().is_monitor_rule()
+                event.rule.is_monitor_rule()
                     && event.monitor_id == gone.monitor_id
                     && event.cluster == gone.cluster
                     && event.consumer_group == gone.group
                     && match &gone.topic {
                         None => true,
                         Some(topic) => {
-                            event.rule == lagwatch_model::alert::rule::TOPIC_LAG_THRESHOLD
+                            event.rule == Rule::TopicLagThreshold
                                 && event.topic.as_ref() == Some(topic)
                         }
                     }
@@ -507,7 +507,7 @@ impl Notifier {
     /// The receivers of `alert` as configured now; `None` when its monitor
     /// is gone or belongs to another team.
     fn current_recipients(&self, alert: &AlertEvent) -> Option<Recipients> {
-        match alert.kind() {
+        match &alert.rule {
             Rule::Broker(_) => Some(Recipients {
                 emails: self.broker_emails.clone(),
                 webhooks: Vec::new(),
@@ -530,7 +530,7 @@ impl Notifier {
                 .inc();
             return Some(format!("silence {}", silence.id));
         }
-        if !event.kind().is_monitor_rule() {
+        if !event.rule.is_monitor_rule() {
             return None;
         }
         let local = self
@@ -629,12 +629,12 @@ impl Notifier {
     }
 
     fn inhibits(&self, event: &AlertEvent) -> bool {
-        match event.kind() {
+        match &event.rule {
             Rule::Broker(name) => self
                 .rules
                 .broker_rules
                 .iter()
-                .any(|r| r.name == name && r.inhibits_lag_alerts),
+                .any(|r| &r.name == name && r.inhibits_lag_alerts),
             _ => false,
         }
     }
@@ -651,7 +651,7 @@ mod tests {
     fn alert(rule: &str, cluster: &str, state: AlertState) -> AlertEvent {
         AlertEvent {
             fingerprint: format!("{rule}/{cluster}"),
-            rule: rule.into(),
+            rule: rule.parse().unwrap_or_else(|never| match never {}),
             state,
             monitor_id: 1,
             team: "payments".into(),
@@ -775,7 +775,7 @@ mod tests {
             .await;
         assert_eq!(other.muted_by, None, "other rules are not silenced");
         let sent = h.sent().await.expect("one delivery");
-        assert_eq!(sent.alert.rule, "lag_status");
+        assert_eq!(sent.alert.rule, Rule::LagStatus);
         assert!(h.sent().await.is_none(), "nothing else sent");
     }
 
@@ -873,15 +873,15 @@ mod tests {
         };
         let resolves = h.notifier.vanished(&only_topic);
         assert_eq!(resolves.len(), 1);
-        assert_eq!(resolves[0].rule, "topic_lag_threshold");
+        assert_eq!(resolves[0].rule, Rule::TopicLagThreshold);
         let whole = Vanished {
             topic: None,
             reason: "group billing has nothing left to measure".into(),
             ..only_topic
         };
         let mut resolves = h.notifier.vanished(&whole);
-        resolves.sort_by(|a, b| a.rule.cmp(&b.rule));
-        let rules: Vec<&str> = resolves.iter().map(|r| r.rule.as_str()).collect();
+        resolves.sort_by_key(|r| r.rule.to_string());
+        let rules: Vec<String> = resolves.iter().map(|r| r.rule.to_string()).collect();
         assert_eq!(
             rules,
             ["lag_status", "lag_threshold", "topic_lag_threshold"]
@@ -937,7 +937,7 @@ mod tests {
         h.notifier.repeat_due(now_ms() + four_hours + 1_000).await;
         let reminder = h.sent().await.expect("the broker alert's reminder");
         assert!(
-            reminder.alert.rule.starts_with("broker:"),
+            matches!(reminder.alert.rule, Rule::Broker(_)),
             "no reminder of the resolved alert"
         );
     }

@@ -30,11 +30,11 @@
 
 use std::collections::HashMap;
 
-use lagwatch_model::{GroupSample, Isolation, PartitionSample};
+use lagwatch_model::{GroupSample, Isolation, PartitionSample, Rule};
 use lagwatch_rules::{evaluate, group_status, GroupStatus, Point, Status, Window, WindowRules};
 
 /// Name of the window-status rule in fingerprints and history.
-pub const STATUS_RULE: &str = "lag_status";
+pub const STATUS_RULE: Rule = Rule::LagStatus;
 
 /// Sample time after which an unseen partition's window, or an unseen
 /// group's windows, are forgotten (10 minutes).

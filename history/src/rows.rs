@@ -169,7 +169,7 @@ impl From<&Notification> for AlertRow {
         AlertRow {
             ts: alert.ts_ms,
             fingerprint: alert.fingerprint.clone(),
-            rule: alert.rule.clone(),
+            rule: alert.rule.to_string(),
             state: alert.state.as_str().to_string(),
             monitor_id: alert.monitor_id,
             team: alert.team.clone(),
@@ -227,7 +227,7 @@ mod tests {
     fn alert_rows_keep_what_the_notifier_did() {
         let mut alert = Notification::new(AlertEvent {
             fingerprint: "topic_lag_threshold/1/prod/billing/orders".into(),
-            rule: "topic_lag_threshold".into(),
+            rule: lagwatch_model::Rule::TopicLagThreshold,
             state: AlertState::Firing,
             monitor_id: 1,
             team: "payments".into(),

@@ -46,7 +46,8 @@ pub struct LaggingPartition {
 pub struct AlertEvent {
     /// Stable identity of the alert: rule + monitor + cluster + group.
     pub fingerprint: String,
-    pub rule: String,
+    /// The rule that fired or resolved; its name on the wire.
+    pub rule: crate::Rule,
     pub state: AlertState,
     pub monitor_id: i64,
     pub team: String,
@@ -114,13 +115,6 @@ pub mod rule {
 }
 
 impl AlertEvent {
-    /// The rule, parsed from its name.
-    pub fn kind(&self) -> crate::Rule {
-        self.rule
-            .parse()
-            .unwrap_or_else(|never: std::convert::Infallible| match never {})
-    }
-
     /// A one-line human summary of the transition (a reminder adds its
     /// tag in [`Notification::summary`](crate::Notification::summary)).
     /// Control characters of names are shown escaped
@@ -131,7 +125,7 @@ impl AlertEvent {
     }
 
     fn raw_summary(&self) -> String {
-        if let crate::Rule::SelfCheck(check) = self.kind() {
+        if let crate::Rule::SelfCheck(check) = &self.rule {
             return match self.state {
                 AlertState::Firing => format!(
                     "[FIRING] lagwatch {check}: {}",
@@ -155,8 +149,8 @@ impl AlertEvent {
             AlertState::Resolved => "[RESOLVED]",
         };
         let value = self.value.unwrap_or(self.max_lag as f64);
-        match self.rule.as_str() {
-            rule::TOPIC_LAG_THRESHOLD => {
+        match &self.rule {
+            crate::Rule::TopicLagThreshold => {
                 return format!(
                     "{tag} lag of group {} on topic {} ({}) is {value} (threshold {})",
                     self.consumer_group,
@@ -165,13 +159,13 @@ impl AlertEvent {
                     self.threshold
                 )
             }
-            rule::TOTAL_LAG_THRESHOLD => {
+            crate::Rule::TotalLagThreshold => {
                 return format!(
                     "{tag} total lag of group {} on {} is {value} (threshold {})",
                     self.consumer_group, self.cluster, self.threshold
                 )
             }
-            rule::TIME_LAG_THRESHOLD => {
+            crate::Rule::TimeLagThreshold => {
                 return format!(
                     "{tag} group {} on {} is {}s behind (threshold {}s)",
                     self.consumer_group,
@@ -180,14 +174,14 @@ impl AlertEvent {
                     self.threshold / 1000
                 )
             }
+            crate::Rule::Broker(name) => {
+                let scope = match self.broker {
+                    Some(id) => format!("broker {id} of {}", self.cluster),
+                    None => format!("cluster {}", self.cluster),
+                };
+                return format!("{tag} {name} on {scope}: value {value}");
+            }
             _ => {}
-        }
-        if let crate::Rule::Broker(name) = self.kind() {
-            let scope = match self.broker {
-                Some(id) => format!("broker {id} of {}", self.cluster),
-                None => format!("cluster {}", self.cluster),
-            };
-            return format!("{tag} {name} on {scope}: value {value}");
         }
         if let Some(status) = &self.status {
             let status = status.to_uppercase();
@@ -215,5 +209,101 @@ impl AlertEvent {
                 self.consumer_group, self.cluster, self.max_lag, self.threshold
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use crate::Rule;
+
+    /// The JSON of an event as every version wrote it, with `{rule}` for
+    /// the rule's name.
+    const RECORD: &str = concat!(
+        r#"{"fingerprint":"f","rule":"{rule}","state":"firing","monitor_id":7,"#,
+        r#""team":"billing","cluster":"prod","consumer_group":"g","max_lag":900,"#,
+        r#""total_lag":1200,"threshold":500,"ts_ms":1700000000000,"#,
+        r#""partitions":[{"topic":"t","partition":0,"lag":900}]}"#
+    );
+
+    fn event(rule: Rule) -> AlertEvent {
+        AlertEvent {
+            fingerprint: "f".into(),
+            rule,
+            monitor_id: 7,
+            team: "billing".into(),
+            cluster: "prod".into(),
+            consumer_group: "g".into(),
+            max_lag: 900,
+            total_lag: 1200,
+            threshold: 500,
+            ts_ms: 1_700_000_000_000,
+            partitions: vec![LaggingPartition {
+                topic: "t".into(),
+                partition: 0,
+                lag: 900,
+            }],
+            ..AlertEvent::default()
+        }
+    }
+
+    fn every_kind() -> [(Rule, &'static str); 8] {
+        [
+            (Rule::LagThreshold, "lag_threshold"),
+            (Rule::TopicLagThreshold, "topic_lag_threshold"),
+            (Rule::TotalLagThreshold, "total_lag_threshold"),
+            (Rule::TimeLagThreshold, "time_lag_threshold"),
+            (Rule::LagStatus, "lag_status"),
+            (
+                Rule::Broker("offline_partitions".into()),
+                "broker:offline_partitions",
+            ),
+            (Rule::SelfCheck("sink/email".into()), "self:sink/email"),
+            (
+                Rule::Other("from_a_newer_version".into()),
+                "from_a_newer_version",
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_rule_kind_serializes_to_its_name_as_before() {
+        for (rule, name) in every_kind() {
+            let json = serde_json::to_string(&event(rule.clone())).expect("serializes");
+            assert_eq!(json, RECORD.replace("{rule}", name), "{rule:?}");
+            let back: AlertEvent = serde_json::from_str(&json).expect("reads back");
+            assert_eq!(back.rule, rule);
+        }
+    }
+
+    #[test]
+    fn records_of_older_versions_read_with_a_typed_rule() {
+        let old = concat!(
+            r#"{"fingerprint":"broker:offline_partitions/prod","#,
+            r#""rule":"broker:offline_partitions","state":"resolved","monitor_id":0,"#,
+            r#""team":"","cluster":"prod","consumer_group":"","max_lag":0,"#,
+            r#""total_lag":0,"threshold":1,"ts_ms":5,"partitions":[],"#,
+            r#""value":0.0,"broker":3,"status":"ok","#,
+            r#""emails":["oncall@example.com"],"webhooks":["https://hooks.example"]}"#
+        );
+        let event: AlertEvent = serde_json::from_str(old).expect("old record reads");
+        assert_eq!(event.rule, Rule::Broker("offline_partitions".into()));
+        assert_eq!(event.state, AlertState::Resolved);
+        assert_eq!(event.broker, Some(3));
+        assert_eq!(event.status.as_deref(), Some("ok"));
+        let json = serde_json::to_string(&event).expect("serializes");
+        assert!(
+            json.starts_with(
+                r#"{"fingerprint":"broker:offline_partitions/prod","rule":"broker:offline_partitions","#
+            ),
+            "{json}"
+        );
+        assert!(!json.contains("emails"), "{json}");
+    }
+
+    #[test]
+    fn an_empty_event_still_has_an_empty_rule_name() {
+        let json = serde_json::to_value(AlertEvent::default()).expect("serializes");
+        assert_eq!(json["rule"], "");
     }
 }

@@ -9,7 +9,7 @@
 use crate::alert::rule;
 use crate::{
     AlertEvent, AlertSettings, AlertState, GroupMatch, Monitor, NewMonitor, Notification,
-    Recipients,
+    Recipients, Rule,
 };
 
 /// A [`Monitor`] (or [`NewMonitor`]) of group `group` with the defaults of
@@ -149,7 +149,7 @@ impl AlertEventBuilder {
                     monitor.id,
                     monitor.consumer_group
                 ),
-                rule: rule::LAG_THRESHOLD.into(),
+                rule: Rule::LagThreshold,
                 state: AlertState::Firing,
                 monitor_id: monitor.id,
                 team: monitor.team.clone(),
@@ -167,8 +167,8 @@ impl AlertEventBuilder {
         self
     }
 
-    pub fn rule(mut self, rule: &str) -> Self {
-        self.event.rule = rule.into();
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.event.rule = rule;
         self
     }
 

@@ -92,7 +92,7 @@ impl Notification {
         if !self.repeat || !firing {
             return text;
         }
-        match self.alert.kind() {
+        match self.alert.rule {
             Rule::SelfCheck(_) => format!("[REPEAT]{text}"),
             _ => format!("[REPEAT] {}", text.trim_start_matches("[FIRING] ")),
         }
@@ -170,7 +170,7 @@ mod tests {
             reminder.summary(),
             first.replacen("[FIRING] ", "[REPEAT] ", 1)
         );
-        reminder.alert.rule = "self:history".into();
+        reminder.alert.rule = Rule::SelfCheck("history".into());
         reminder.alert.reason = Some("behind".into());
         assert_eq!(
             reminder.summary(),

@@ -1,9 +1,16 @@
 //! [`Rule`]: which rule raised an alert, parsed once from the rule name an
 //! [`AlertEvent`](crate::AlertEvent) carries on the wire, so code matches on
 //! a type (exhaustively) instead of testing string prefixes.
+//!
+//! On the wire (alert-event and alert-state topics, webhook payloads,
+//! history rows) a rule is still its name, a plain JSON string: the serde
+//! impls go through `Display`/`FromStr`, so records of every version read
+//! and write the same bytes.
 
 use std::fmt;
 use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::alert::rule;
 
@@ -26,6 +33,14 @@ pub enum Rule {
     SelfCheck(String),
     /// A name this build does not know (written by a newer version).
     Other(String),
+}
+
+/// No rule named: the rule of an empty event (`AlertEvent::default()`),
+/// written as the empty name.
+impl Default for Rule {
+    fn default() -> Self {
+        Rule::Other(String::new())
+    }
 }
 
 impl Rule {
@@ -78,6 +93,20 @@ impl fmt::Display for Rule {
             Rule::SelfCheck(check) => write!(f, "{}{check}", rule::SELF_PREFIX),
             Rule::Other(name) => f.write_str(name),
         }
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    /// Any string reads: unknown names are [`Rule::Other`].
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Ok(name.parse().unwrap_or_else(|never| match never {}))
     }
 }
 

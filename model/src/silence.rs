@@ -65,7 +65,10 @@ impl Silence {
             && same(&self.monitor_id, &alert.monitor_id)
             && same(&self.cluster, &alert.cluster)
             && same(&self.consumer_group, &alert.consumer_group)
-            && same(&self.rule, &alert.rule)
+            && self
+                .rule
+                .as_deref()
+                .is_none_or(|name| alert.rule.to_string() == name)
     }
 }
 
@@ -77,7 +80,7 @@ mod tests {
     fn alert() -> AlertEvent {
         AlertEvent {
             fingerprint: "f".into(),
-            rule: "lag_threshold".into(),
+            rule: crate::Rule::LagThreshold,
             state: AlertState::Firing,
             monitor_id: 7,
             team: "payments".into(),

@@ -151,7 +151,7 @@ mod tests {
     fn alert() -> Notification {
         Notification::new(AlertEvent {
             fingerprint: "lag_threshold/1".into(),
-            rule: "lag_threshold".into(),
+            rule: lagwatch_model::Rule::LagThreshold,
             state: AlertState::Firing,
             monitor_id: 1,
             team: "payments".into(),

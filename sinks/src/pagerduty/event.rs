@@ -48,13 +48,13 @@ pub fn event_body(
         "severity": severity.as_str(),
         "component": alert.consumer_group,
         "group": alert.team,
-        "class": alert.rule,
+        "class": alert.rule.to_string(),
         "custom_details": {
             "cluster": alert.cluster,
             "consumer_group": alert.consumer_group,
             "team": alert.team,
             "monitor_id": alert.monitor_id,
-            "rule": alert.rule,
+            "rule": alert.rule.to_string(),
             "max_lag": alert.max_lag,
             "total_lag": alert.total_lag,
             "threshold": alert.threshold,
@@ -100,7 +100,7 @@ mod tests {
     fn alert(state: AlertState) -> Notification {
         Notification::new(AlertEvent {
             fingerprint: "lag_threshold/3".into(),
-            rule: "lag_threshold".into(),
+            rule: lagwatch_model::Rule::LagThreshold,
             state,
             monitor_id: 3,
             team: "payments".into(),

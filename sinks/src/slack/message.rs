@@ -25,7 +25,7 @@ pub fn message_text(notification: &Notification, dashboard_url: Option<&str>) ->
         escape(&lagwatch_model::printable(&alert.cluster)),
         escape(&lagwatch_model::printable(&alert.consumer_group)),
         escape(&alert.team),
-        escape(&alert.rule)
+        escape(&alert.rule.to_string())
     );
     let _ = writeln!(
         text,
@@ -85,7 +85,7 @@ mod tests {
     fn alert(partitions: usize) -> Notification {
         Notification::new(AlertEvent {
             fingerprint: "lag_threshold/1".into(),
-            rule: "lag_threshold".into(),
+            rule: lagwatch_model::Rule::LagThreshold,
             state: AlertState::Firing,
             monitor_id: 1,
             team: "payments".into(),

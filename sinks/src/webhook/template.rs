@@ -146,7 +146,7 @@ fn render_field(
     match field {
         Field::Summary => push_escaped(out, &notification.summary()),
         Field::State => push_escaped(out, alert.state.as_str()),
-        Field::Rule => push_escaped(out, &alert.rule),
+        Field::Rule => push_escaped(out, &alert.rule.to_string()),
         Field::Fingerprint => push_escaped(out, &alert.fingerprint),
         Field::Team => push_escaped(out, &alert.team),
         Field::Cluster => push_escaped(out, &alert.cluster),
@@ -197,7 +197,7 @@ fn push_escaped(out: &mut String, text: &str) {
 fn sample_alert() -> AlertEvent {
     AlertEvent {
         fingerprint: "lag_threshold/1".into(),
-        rule: "lag_threshold".into(),
+        rule: lagwatch_model::Rule::LagThreshold,
         state: AlertState::Firing,
         monitor_id: 1,
         team: "team".into(),
