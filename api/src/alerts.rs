@@ -19,17 +19,6 @@ use crate::openapi::schemas::AlertEvent;
 use crate::router::ApiState;
 use lagwatch_history::reader as history;
 
-/// The team whose alerts to read: a team token's own; for the admin the
-/// optional `?team=`, else every team.
-fn scope(caller: &Caller, params: &Params) -> Result<Option<String>, ApiError> {
-    // Checked for every caller, used only by the admin.
-    let asked = input::optional_team(params, "team")?;
-    Ok(match caller.team() {
-        Some(own) => Some(own.to_string()),
-        None => asked,
-    })
-}
-
 /// The answer of `/alerts`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FiringAlerts {
@@ -73,7 +62,7 @@ pub async fn firing(
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<FiringAlerts>, ApiError> {
     let params = input::params(query)?;
-    let team = scope(&caller, &params)?;
+    let team = crate::scope::listed_team(&caller, &params)?;
     let config = state.clickhouse()?;
     let mut alerts = history::firing_alerts(config, team.as_deref()).await?;
     alerts.retain(|a| crate::scope::may_see_group(&caller, &state, &a.cluster, &a.consumer_group));
@@ -104,7 +93,7 @@ pub async fn history(
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<AlertEvents>, ApiError> {
     let params = input::params(query)?;
-    let team = scope(&caller, &params)?;
+    let team = crate::scope::listed_team(&caller, &params)?;
     let limit = input::limit(&params, 100, 1_000)?;
     let monitor_id = input::optional_i64(&params, "monitor_id")?;
     let config = state.clickhouse()?;

@@ -228,12 +228,9 @@ pub async fn list(
     query: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<MonitorList>, ApiError> {
     let params = input::params(query)?;
-    // Checked for every caller, used only by the admin.
-    let asked = input::optional_team(&params, "team")?;
-    let monitors = match (caller.team(), asked) {
-        (Some(own), _) => state.store().list_team(own).await?,
-        (None, Some(team)) => state.store().list_team(&team).await?,
-        (None, None) => state.store().list().await?,
+    let monitors = match crate::scope::listed_team(&caller, &params)? {
+        Some(team) => state.store().list_team(&team).await?,
+        None => state.store().list().await?,
     };
     Ok(Json(MonitorList { monitors }))
 }

@@ -135,3 +135,17 @@ pub fn may_see_group(caller: &Caller, state: &ApiState, cluster: &str, group: &s
         Some(team) => state.tenancy().owns_group(team, cluster, group),
     }
 }
+
+/// The team whose records a list request reads: a team token's own; for
+/// the admin the optional `?team=`, else every team (`None`). `?team=` is
+/// checked for every caller, used only by the admin.
+pub fn listed_team(
+    caller: &Caller,
+    params: &crate::input::Params,
+) -> Result<Option<String>, ApiError> {
+    let asked = crate::input::optional_team(params, "team")?;
+    Ok(match caller.team() {
+        Some(own) => Some(own.to_string()),
+        None => asked,
+    })
+}

@@ -97,12 +97,7 @@ pub async fn list(
 ) -> Result<Json<SilenceList>, ApiError> {
     let params = input::params(query)?;
     let all = input::flag(&params, "all")?;
-    // Checked for every caller, used only by the admin.
-    let asked = input::optional_team(&params, "team")?;
-    let team = match caller.team() {
-        Some(own) => Some(own.to_string()),
-        None => asked,
-    };
+    let team = crate::scope::listed_team(&caller, &params)?;
     let silences = state.store().list_silences(team.as_deref(), all).await?;
     Ok(Json(SilenceList { silences }))
 }

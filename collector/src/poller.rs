@@ -467,26 +467,31 @@ mod tests {
         }
     }
 
+    /// Ownership where team `t` owns `groups` and `topics` (globs).
+    fn team_t_owning(groups: &[&str], topics: &[&str]) -> Tenancy {
+        let owned = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+        let scope = lagwatch_model::TeamScope {
+            clusters: None,
+            groups: owned(groups),
+            topics: owned(topics),
+            routes: vec![],
+            max_monitors: None,
+            max_silences: None,
+            max_regex_monitors: None,
+            max_exact_time_lag_monitors: None,
+        };
+        Tenancy::new(
+            Some(std::collections::BTreeMap::from([("t".to_string(), scope)])),
+            Default::default(),
+        )
+    }
+
     #[test]
     fn a_team_pattern_expands_only_to_groups_the_team_owns() {
         let mut everything = monitor(1, "a", ".*", &[]);
         everything.group_match = GroupMatch::Regex;
         let existing = vec!["pay-eu".to_string(), "search".to_string()];
-        let mut teams = std::collections::BTreeMap::new();
-        teams.insert(
-            "t".to_string(),
-            lagwatch_model::TeamScope {
-                clusters: None,
-                groups: vec!["pay-*".into()],
-                topics: vec!["*".into()],
-                routes: vec![],
-                max_monitors: None,
-                max_silences: None,
-                max_regex_monitors: None,
-                max_exact_time_lag_monitors: None,
-            },
-        );
-        let tenancy = Tenancy::new(Some(teams), Default::default());
+        let tenancy = team_t_owning(&["pay-*"], &["*"]);
         let owned = targets_owned(
             &mut CompiledPatterns::default(),
             "a",
@@ -502,21 +507,7 @@ mod tests {
 
     #[test]
     fn a_team_limited_to_some_topics_never_samples_another_teams_topic() {
-        let mut teams = std::collections::BTreeMap::new();
-        teams.insert(
-            "t".to_string(),
-            lagwatch_model::TeamScope {
-                clusters: None,
-                groups: vec!["pay-*".into()],
-                topics: vec!["pay.*".into()],
-                routes: vec![],
-                max_monitors: None,
-                max_silences: None,
-                max_regex_monitors: None,
-                max_exact_time_lag_monitors: None,
-            },
-        );
-        let tenancy = Tenancy::new(Some(teams), Default::default());
+        let tenancy = team_t_owning(&["pay-*"], &["pay.*"]);
         // Stored before ownership was configured: an explicit foreign
         // topic, a pattern matching everything, and "every topic".
         let explicit = monitor(1, "a", "pay-eu", &["pay.orders", "search.docs"]);
